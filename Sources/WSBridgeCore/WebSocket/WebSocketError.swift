@@ -1,0 +1,59 @@
+/// Everything a peer (or a child, through the bridge) can do wrong once the connection is a WebSocket;
+/// each case carries the close code that answers it on the wire.
+public enum WebSocketError: Error, Equatable, Sendable {
+    /// The peer broke RFC 6455 (1002); the text says how.
+    case protocolError(String)
+    /// A message of a type the session cannot accept, such as binary in line framing (1003).
+    case unsupportedData(String)
+    /// A text message or close reason that is not valid UTF-8 (1007).
+    case invalidUTF8
+    /// A message or line over the configured limit (1009).
+    case messageTooBig(limit: Int)
+    /// Something on our side or the child's failed (1011); the text says what.
+    case internalError(String)
+
+    /// The close code that answers this error.
+    public var closeCode: CloseCode {
+        switch self {
+        case .protocolError: .protocolError
+        case .unsupportedData: .unsupportedData
+        case .invalidUTF8: .invalidFramePayloadData
+        case .messageTooBig: .messageTooBig
+        case .internalError: .internalError
+        }
+    }
+
+    /// A short reason for the close frame and the log (fits the 123 bytes a close reason may use).
+    public var reason: String {
+        let text: String
+        switch self {
+        case .protocolError(let why): text = why
+        case .unsupportedData(let why): text = why
+        case .invalidUTF8: text = "invalid UTF-8 in text message"
+        case .messageTooBig(let limit): text = "message over \(limit) bytes"
+        case .internalError(let why): text = why
+        }
+        return CloseReason.truncated(text)
+    }
+}
+
+/// Close reasons travel in control frames, so they are limited to 123 bytes (RFC 6455 §5.5: 125
+/// bytes of payload less the 2-byte code).
+public enum CloseReason {
+    /// The longest reason in bytes.
+    public static let maxBytes = 123
+
+    /// `text` cut to at most 123 UTF-8 bytes at a character boundary.
+    public static func truncated(_ text: String) -> String {
+        if text.utf8.count <= maxBytes { return text }
+        var result = ""
+        var used = 0
+        for character in text {
+            let size = character.utf8.count
+            if used + size > maxBytes { break }
+            result.append(character)
+            used += size
+        }
+        return result
+    }
+}
