@@ -7,7 +7,12 @@ let package = Package(
         .executable(name: "wsbridge", targets: ["wsbridge"]),
     ],
     targets: [
-        .target(name: "WSBridgeCore"),
+        // epoll and eventfd headers, which the Glibc module leaves out (no library is linked).
+        .systemLibrary(name: "CLinuxSystem"),
+        .target(
+            name: "WSBridgeCore",
+            dependencies: [.target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))]
+        ),
         .executableTarget(name: "wsbridge", dependencies: ["WSBridgeCore"]),
         .testTarget(name: "WSBridgeCoreTests", dependencies: ["WSBridgeCore"]),
         .testTarget(

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+
+/// SIGTERM and SIGINT, turned into reads on an eventfd so the main thread can wait for them.
+///
+/// Handlers, not `SIG_IGN` or blocked masks: a child inherits ignored signals and the blocked mask
+/// across exec, but handled signals revert to their defaults, so children start clean. SIGPIPE gets
+/// a no-op handler for the same reason: the server sees EPIPE, while children still die of SIGPIPE.
+public enum ShutdownSignals {
+    nonisolated(unsafe) private static var eventFD: Int32 = -1
+
+    /// Installs the handlers; call once, before any thread starts.
+    public static func install() {
+        eventFD = Syscalls.makeEventFD()
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in
+            var one: UInt64 = 1
+            _ = withUnsafeBytes(of: &one) { Glibc.write(ShutdownSignals.eventFD, $0.baseAddress, 8) }
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGTERM, &action, nil)
+        sigaction(SIGINT, &action, nil)
+        var ignore = sigaction()
+        ignore.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&ignore.sa_mask)
+        ignore.sa_flags = SA_RESTART
+        sigaction(SIGPIPE, &ignore, nil)
+    }
+
+    /// Blocks until SIGTERM or SIGINT arrives.
+    public static func wait() {
+        var pollFD = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&pollFD, 1, -1)
+            if ready > 0 {
+                Syscalls.drainEventFD(eventFD)
+                return
+            }
+        }
+    }
+
+    /// Whether a signal arrived within `milliseconds`.
+    public static func wait(milliseconds: Int32) -> Bool {
+        var pollFD = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
+        if poll(&pollFD, 1, milliseconds) > 0 {
+            Syscalls.drainEventFD(eventFD)
+            return true
+        }
+        return false
+    }
+}
+#endif

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+import CLinuxSystem
+
+/// An IPv4 or IPv6 socket address as text: the host without brackets and the port.
+public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
+    /// "127.0.0.1" or "::1".
+    public var host: String
+    /// The port number.
+    public var port: Int
+    /// Whether this is an IPv6 address.
+    public var isIPv6: Bool { host.contains(":") }
+
+    /// Creates an address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// "127.0.0.1:80" or "[::1]:80".
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Why a listening socket could not be opened.
+public struct ListenError: Error, Equatable, Sendable {
+    /// One line for the user.
+    public var message: String
+}
+
+extension Syscalls {
+    /// Opens a non-blocking, close-on-exec TCP socket listening on `host` (IPv4 or IPv6 literal;
+    /// "" = every interface, dual-stack) and `port` (0 = any free port).
+    public static func listen(host: String, port: Int, backlog: Int32 = 1024) throws(ListenError) -> (fd: Int32, address: SocketAddress) {
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        let family: Int32
+        if host.isEmpty || host.contains(":") {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = UInt16(port).bigEndian
+            if !host.isEmpty {
+                guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
+                    throw ListenError(message: "wsbridge: --address=\(host) is not an IP address")
+                }
+            }
+            withUnsafeMutableBytes(of: &storage) { target in
+                withUnsafeBytes(of: &address) { target.copyMemory(from: $0) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            family = AF_INET6
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+                throw ListenError(message: "wsbridge: --address=\(host) is not an IP address")
+            }
+            withUnsafeMutableBytes(of: &storage) { target in
+                withUnsafeBytes(of: &address) { target.copyMemory(from: $0) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            family = AF_INET
+        }
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ListenError(message: "wsbridge: cannot create a socket: \(describe(errno))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if family == AF_INET6 {
+            // "" means every interface, IPv4 included; an explicit IPv6 address means only IPv6.
+            var v6only: Int32 = host.isEmpty ? 0 : 1
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &v6only, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+            let error = errno
+            Glibc.close(fd)
+            let shown = host.isEmpty ? "*:\(port)" : SocketAddress(host: host, port: port).description
+            throw ListenError(message: "wsbridge: cannot listen on \(shown): \(describe(error))")
+        }
+        guard let local = localAddress(fd) else {
+            Glibc.close(fd)
+            throw ListenError(message: "wsbridge: cannot read the listening address: \(describe(errno))")
+        }
+        return (fd, local)
+    }
+
+    /// The result of accepting one connection.
+    public enum AcceptResult {
+        /// A new non-blocking, close-on-exec socket and its peer.
+        case accepted(fd: Int32, peer: SocketAddress, local: SocketAddress)
+        /// No connection is pending.
+        case wouldBlock
+        /// A transient failure (EMFILE, ECONNABORTED, ...): errno.
+        case failed(Int32)
+    }
+
+    /// Accepts one pending connection.
+    public static func accept(_ listener: Int32) -> AcceptResult {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        while true {
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(listener, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+            if fd >= 0 {
+                var one: Int32 = 1
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                let peer = address(from: &storage) ?? SocketAddress(host: "unknown", port: 0)
+                let local = localAddress(fd) ?? SocketAddress(host: "unknown", port: 0)
+                return .accepted(fd: fd, peer: peer, local: local)
+            }
+            let error = errno
+            if error == EINTR { continue }
+            if error == EAGAIN || error == EWOULDBLOCK { return .wouldBlock }
+            return .failed(error)
+        }
+    }
+
+    /// Makes the next `close` of `fd` reset the connection (SO_LINGER 0) instead of a graceful FIN.
+    public static func setResetOnClose(_ fd: Int32) {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+
+    /// Ends the sending side of a socket (FIN) while still reading.
+    public static func shutdownWrite(_ fd: Int32) {
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    private static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return result == 0 ? address(from: &storage) : nil
+    }
+
+    private static func address(from storage: inout sockaddr_storage) -> SocketAddress? {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer -> SocketAddress in
+                    var address = pointer.pointee.sin_addr
+                    inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
+                    return SocketAddress(host: text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }, port: Int(UInt16(bigEndian: pointer.pointee.sin_port)))
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer -> SocketAddress in
+                    var address = pointer.pointee.sin6_addr
+                    inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
+                    var host = text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                    // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d; CGI wants a.b.c.d.
+                    if host.hasPrefix("::ffff:") && host.contains(".") { host.removeFirst(7) }
+                    return SocketAddress(host: host, port: Int(UInt16(bigEndian: pointer.pointee.sin6_port)))
+                }
+            }
+        default:
+            return nil
+        }
+    }
+}
+#endif

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+import CLinuxSystem
+
+/// The operating system as wsbridge uses it: the one file that calls Glibc for sockets, pipes,
+/// processes and time, so that a port to another system replaces this file and `EpollPoller`.
+public enum Syscalls {
+    /// The outcome of a non-blocking read or write.
+    public enum IOResult: Equatable {
+        /// This many bytes moved (for a read, 0 is never returned here: see `.endOfFile`).
+        case bytes(Int)
+        /// The call would block: wait for readiness.
+        case wouldBlock
+        /// The peer closed (read returned 0).
+        case endOfFile
+        /// The call failed with this errno (EPIPE, ECONNRESET, ...).
+        case failed(Int32)
+    }
+
+    /// Reads into `buffer` without blocking.
+    @inline(__always)
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        while true {
+            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if count > 0 { return .bytes(count) }
+            if count == 0 { return .endOfFile }
+            let error = errno
+            if error == EINTR { continue }
+            if error == EAGAIN || error == EWOULDBLOCK { return .wouldBlock }
+            return .failed(error)
+        }
+    }
+
+    /// Writes from `buffer` without blocking. Sockets use `send` with MSG_NOSIGNAL so a vanished
+    /// peer gives EPIPE instead of killing the server with SIGPIPE (SIGPIPE is ignored as well).
+    @inline(__always)
+    public static func write(_ fd: Int32, from buffer: UnsafeRawBufferPointer, isSocket: Bool) -> IOResult {
+        while true {
+            let count = isSocket
+                ? Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
+                : Glibc.write(fd, buffer.baseAddress, buffer.count)
+            if count >= 0 { return .bytes(count) }
+            let error = errno
+            if error == EINTR { continue }
+            if error == EAGAIN || error == EWOULDBLOCK { return .wouldBlock }
+            return .failed(error)
+        }
+    }
+
+    /// Closes a file descriptor (EINTR is not retried: on Linux the fd is gone either way).
+    public static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Makes `fd` non-blocking.
+    public static func setNonBlocking(_ fd: Int32) {
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    /// A close-on-exec duplicate of `fd`, or -1.
+    public static func duplicateCloseOnExec(_ fd: Int32) -> Int32 {
+        fcntl(fd, F_DUPFD_CLOEXEC, 3)
+    }
+
+    /// The current errno as text.
+    public static func describe(_ error: Int32) -> String {
+        String(cString: strerror(error))
+    }
+
+    /// The last errno.
+    public static var lastError: Int32 { errno }
+
+    // MARK: Time
+
+    /// Monotonic nanoseconds, for deadlines and durations.
+    public static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// Wall-clock time as seconds and milliseconds since the epoch, for log timestamps.
+    public static func wallClock() -> (seconds: Int, milliseconds: Int) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return (Int(now.tv_sec), Int(now.tv_nsec) / 1_000_000)
+    }
+
+    /// UTC calendar fields for a time in seconds since the epoch.
+    public static func utcCalendar(_ seconds: Int) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        var time = time_t(seconds)
+        var fields = tm()
+        gmtime_r(&time, &fields)
+        return (Int(fields.tm_year) + 1900, Int(fields.tm_mon) + 1, Int(fields.tm_mday),
+                Int(fields.tm_hour), Int(fields.tm_min), Int(fields.tm_sec))
+    }
+
+    // MARK: Processes
+
+    /// Sends `signal` to every process of the group `groupID`; false when the group is gone (ESRCH).
+    @discardableResult
+    public static func signalGroup(_ groupID: Int32, _ signal: Int32) -> Bool {
+        Glibc.kill(-groupID, signal) == 0 || errno != ESRCH
+    }
+
+    /// Whether any process (a zombie included) is still in the group.
+    public static func groupExists(_ groupID: Int32) -> Bool {
+        signalGroup(groupID, 0)
+    }
+
+    /// How a process ended, read with `waitid(WNOWAIT)`, so that the process stays unreaped for
+    /// Foundation, which reaps it itself; reaping it here would let Foundation's blocking
+    /// `waitpid` meet a recycled pid.
+    public enum ExitPeek: Equatable {
+        /// Still running.
+        case running
+        /// Exited with this status.
+        case exited(Int32)
+        /// Killed by this signal.
+        case signalled(Int32)
+        /// Already reaped (by Foundation): ask it.
+        case reaped
+    }
+
+    /// Looks at `pid`'s exit without reaping it.
+    public static func peekExit(_ pid: Int32) -> ExitPeek {
+        var info = siginfo_t()
+        while true {
+            let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+            if result == 0 { break }
+            if errno == EINTR { continue }
+            return .reaped
+        }
+        // The pid field sits at the start of the union; zero means "still running" (waitid(2)).
+        let reportedPID = withUnsafeBytes(of: &info._sifields) { $0.load(as: Int32.self) }
+        if reportedPID == 0 { return .running }
+        let status = withUnsafeBytes(of: &info._sifields) { $0.load(fromByteOffset: 8, as: Int32.self) }
+        switch info.si_code {
+        case Int32(CLD_EXITED): return .exited(status)
+        case Int32(CLD_KILLED), Int32(CLD_DUMPED): return .signalled(status)
+        default: return .running
+        }
+    }
+
+    /// Ignores SIGPIPE for the whole process: writes to vanished peers and children return EPIPE.
+    public static func ignoreSIGPIPE() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Raises the open-files soft limit to the hard limit (SPEC §3); returns the new soft limit.
+    @discardableResult
+    public static func raiseOpenFileLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// The conventional name of a signal, such as "SIGKILL".
+    public static func signalName(_ signal: Int32) -> String {
+        let names: [Int32: String] = [
+            SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP",
+            SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGUSR1: "SIGUSR1",
+            SIGSEGV: "SIGSEGV", SIGUSR2: "SIGUSR2", SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM", SIGTERM: "SIGTERM",
+            SIGSTKFLT: "SIGSTKFLT", SIGCHLD: "SIGCHLD", SIGCONT: "SIGCONT", SIGSTOP: "SIGSTOP", SIGTSTP: "SIGTSTP",
+            SIGTTIN: "SIGTTIN", SIGTTOU: "SIGTTOU", SIGURG: "SIGURG", SIGXCPU: "SIGXCPU", SIGXFSZ: "SIGXFSZ",
+            SIGVTALRM: "SIGVTALRM", SIGPROF: "SIGPROF", SIGWINCH: "SIGWINCH", SIGIO: "SIGIO", SIGPWR: "SIGPWR",
+            SIGSYS: "SIGSYS",
+        ]
+        return names[signal] ?? "SIG\(signal)"
+    }
+
+    /// Signal numbers the teardown ladder sends.
+    public static let interrupt = SIGINT, terminate = SIGTERM, forceKill = SIGKILL
+
+    // MARK: Wake-ups
+
+    /// A non-blocking, close-on-exec eventfd for waking an event loop from another thread.
+    public static func makeEventFD() -> Int32 {
+        eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+    }
+
+    /// Adds one to an eventfd's counter.
+    public static func signalEventFD(_ fd: Int32) {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
+    }
+
+    /// Resets an eventfd's counter.
+    public static func drainEventFD(_ fd: Int32) {
+        var value: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &value) { Glibc.read(fd, $0.baseAddress, 8) }
+    }
+
+    /// The number of processors online.
+    public static func processorCount() -> Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    /// The number of open file descriptors of this process (for diagnostics and tests).
+    public static func openFileDescriptorCount() -> Int {
+        guard let directory = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(directory) }
+        var count = 0
+        while readdir(directory) != nil { count += 1 }
+        return count - 3  // ".", ".." and the directory's own fd
+    }
+}
+#endif

@@ -1,0 +1,86 @@
+import Synchronization
+
+/// What every connection needs to know about the server: the settings, the spawner, the logger,
+/// and the counters shared across event loops.
+public final class ServerContext: Sendable {
+    /// The settings.
+    public let configuration: ServerConfiguration
+    /// Starts children.
+    public let spawner: Spawner
+    /// Writes log lines.
+    public let logger: Logger
+    private let nextConnectionID = Atomic<UInt64>(0)
+    private let liveSessionCount = Atomic<Int>(0)
+    private let shuttingDown = Atomic<Bool>(false)
+
+    /// Creates the context.
+    public init(configuration: ServerConfiguration, spawner: Spawner, logger: Logger) {
+        self.configuration = configuration
+        self.spawner = spawner
+        self.logger = logger
+    }
+
+    /// A new connection id, unique for the server's lifetime.
+    public func makeConnectionID() -> UInt64 {
+        nextConnectionID.add(1, ordering: .relaxed).newValue
+    }
+
+    /// Sessions (upgraded connections) not yet fully ended.
+    public var liveSessions: Int { liveSessionCount.load(ordering: .acquiring) }
+
+    /// Counts a session in.
+    public func sessionStarted() { liveSessionCount.add(1, ordering: .releasing) }
+
+    /// Counts a session out.
+    public func sessionEnded() { liveSessionCount.subtract(1, ordering: .releasing) }
+
+    /// Whether a graceful shutdown has begun.
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+
+    /// Marks the start of a graceful shutdown.
+    public func beginShutdown() { shuttingDown.store(true, ordering: .releasing) }
+}
+
+/// The settings a running server uses, derived from `Options`.
+public struct ServerConfiguration: Sendable {
+    /// Absolute path of the command run for every connection.
+    public var executable: String
+    /// Its arguments.
+    public var arguments: [String]
+    /// How messages map to stdin and stdout.
+    public var framing: FramingMode
+    /// The largest inbound message and outbound line or record; nil = no limit.
+    public var maxMessageBytes: Int?
+    /// Added to each step of the teardown ladder.
+    public var closeMilliseconds: Int
+    /// Parent variables the child keeps.
+    public var passEnv: [String]
+    /// The parent's environment, read once at startup.
+    public var parentEnvironment: [String: String]
+    /// Stop reading the socket while this many bytes wait for the child's stdin.
+    public var stdinHighWatermark = 256 * 1024
+    /// Resume reading the socket once the stdin buffer is down to this.
+    public var stdinLowWatermark = 64 * 1024
+    /// Stop reading stdout while this many bytes wait for the socket.
+    public var socketHighWatermark = 256 * 1024
+    /// Resume reading stdout once the socket buffer is down to this.
+    public var socketLowWatermark = 64 * 1024
+    /// Bytes read per read(2) from the socket or a pipe.
+    public var readChunkBytes = 64 * 1024
+    /// How long a client may take to send its request head (SPEC §5).
+    public var headTimeoutMilliseconds = 10_000
+    /// How long to wait for the client's answer to our close frame before closing the socket.
+    public var closeAnswerTimeoutMilliseconds = 2_000
+
+    /// Creates a configuration.
+    public init(executable: String, arguments: [String], framing: FramingMode, maxMessageBytes: Int?,
+                closeMilliseconds: Int, passEnv: [String], parentEnvironment: [String: String]) {
+        self.executable = executable
+        self.arguments = arguments
+        self.framing = framing
+        self.maxMessageBytes = maxMessageBytes
+        self.closeMilliseconds = closeMilliseconds
+        self.passEnv = passEnv
+        self.parentEnvironment = parentEnvironment
+    }
+}

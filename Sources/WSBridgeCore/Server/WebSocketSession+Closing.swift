@@ -1,0 +1,314 @@
+/// The end of a session (SPEC §3): close handshakes, the teardown ladder, and releasing every fd.
+extension WebSocketSession {
+    // MARK: What ends a session
+
+    /// The client sent its close frame: close stdin (after what is queued for it), keep delivering
+    /// the child's output until stdout ends or the ladder's first step is over, then answer.
+    func peerClosed(code: CloseCode?) {
+        isReadingFrames = false
+        isPeerCloseAnswerPending = true
+        if child == nil && stdoutFD < 0 {
+            answerPeerClose()
+            return
+        }
+        startTeardown()
+    }
+
+    /// Sends the answer to the client's close frame, then stops reading the child's output.
+    func answerPeerClose() {
+        guard isPeerCloseAnswerPending else { return }
+        isPeerCloseAnswerPending = false
+        if stdoutFD >= 0 { drainOutbound() }
+        switch machine.answerPeerClose() {
+        case .send(let code, let reason):
+            closeCodeSent = code
+            FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
+        case .none:
+            break
+        }
+        closeStdout()
+        closeSocketAfterFlush()
+    }
+
+    /// The child's stdout ended: deliver what is left, then (unless the client is closing) send a
+    /// close frame with the exit status once it is known.
+    func stdoutEnded() {
+        do {
+            while let message = try framing.nextOutbound() { send(message) }
+            if let last = try framing.finishOutbound() { send(last) }
+        } catch {
+            noteReplacements()
+            childOutputFailed(error)
+            return
+        }
+        noteReplacements()
+        closeStdout()
+        if isPeerCloseAnswerPending {
+            answerPeerClose()
+            return
+        }
+        guard machine.state == .open else { return }
+        isWaitingForExitStatus = true
+        startTeardown()
+        checkChild()
+    }
+
+    /// The child broke its framing (a line over the limit, a bad length record): close with the
+    /// codec's code (1009 or 1011) and end the child.
+    func childOutputFailed(_ error: WebSocketError) {
+        log(.error, "child output refused", [("error", error.reason), ("code", String(error.closeCode.rawValue))])
+        closeStdout()
+        if isPeerCloseAnswerPending {
+            answerPeerClose()
+        } else {
+            sendClose(code: error.closeCode, reason: error.reason)
+        }
+        startTeardown()
+    }
+
+    /// The client broke the protocol: fail the connection with the error's close code (RFC 6455 §7.1.7).
+    func fail(_ error: WebSocketError) {
+        log(.info, "protocol error", [("error", error.reason), ("code", String(error.closeCode.rawValue))])
+        isReadingFrames = false
+        isPeerCloseAnswerPending = false
+        switch machine.fail(error) {
+        case .send(let code, let reason):
+            closeCodeSent = code
+            FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
+        case .none:
+            break
+        }
+        closeStdout()
+        closeSocketAfterFlush()
+        startTeardown()
+    }
+
+    /// Server shutdown (SPEC §3): 1001 to the client, and the ladder for the child.
+    func shutdown() {
+        guard !isFinished else { return }
+        if socketState == .open && machine.state == .open {
+            isWaitingForExitStatus = false
+            sendClose(code: .goingAway, reason: "server shutting down")
+        }
+        closeStdout()
+        startTeardown()
+        pump()
+    }
+
+    /// Sends our close frame (if none was sent) and waits a bounded time for the client's answer.
+    func sendClose(code: CloseCode, reason: String) {
+        switch machine.close(code: code, reason: reason) {
+        case .send(let code, let reason):
+            closeCodeSent = code
+            FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
+            let timeout = UInt64(configuration.closeAnswerTimeoutMilliseconds) * 1_000_000
+            closeTimer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.closeSocketAfterFlush() }
+        case .none:
+            break
+        }
+        flushSocket()
+    }
+
+    /// The socket failed or the client vanished without a close: nothing more can be sent.
+    func socketFailed() {
+        isReadingFrames = false
+        isPeerCloseAnswerPending = false
+        closeSocketNow()
+        closeStdout()
+        startTeardown()
+    }
+
+    // MARK: Socket shutdown
+
+    func closeSocketAfterFlush() {
+        guard socketState == .open else { return }
+        socketState = .flushingThenShutdown
+        flushSocket()
+    }
+
+    func shutdownSocketWrite() {
+        Syscalls.shutdownWrite(socketFD)
+        socketState = .lingering
+        if let closeTimer { loop.cancel(closeTimer) }
+        closeTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocketNow() }
+        drainLingeringSocket()
+    }
+
+    /// After our last frame, reads (and drops) until the client closes its side.
+    func drainLingeringSocket() {
+        guard socketState == .lingering, socketReadable else { return }
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while true {
+            switch scratch.withUnsafeMutableBytes({ Syscalls.read(socketFD, into: $0) }) {
+            case .bytes: continue
+            case .wouldBlock:
+                socketReadable = false
+                return
+            case .endOfFile, .failed:
+                closeSocketNow()
+                return
+            }
+        }
+    }
+
+    func closeSocketNow() {
+        guard socketState != .closed else { return }
+        socketState = .closed
+        if let closeTimer { loop.cancel(closeTimer) }
+        if let socketRegistration { loop.deregister(socketRegistration) }
+        socketRegistration = nil
+        Syscalls.close(socketFD)
+        socketOut.clear()
+        finishIfDone()
+    }
+
+    // MARK: Child pipes
+
+    func closeStdin() {
+        closeStdinWhenFlushed = false
+        guard stdinFD >= 0 else { return }
+        if let stdinRegistration { loop.deregister(stdinRegistration) }
+        stdinRegistration = nil
+        Syscalls.close(stdinFD)
+        stdinFD = -1
+        stdinBuffer.clear()
+    }
+
+    func closeStdout() {
+        guard stdoutFD >= 0 else { return }
+        if let stdoutRegistration { loop.deregister(stdoutRegistration) }
+        stdoutRegistration = nil
+        Syscalls.close(stdoutFD)
+        stdoutFD = -1
+    }
+
+    func closeStderr() {
+        guard stderrFD >= 0 else { return }
+        if let stderrRegistration { loop.deregister(stderrRegistration) }
+        stderrRegistration = nil
+        Syscalls.close(stderrFD)
+        stderrFD = -1
+    }
+
+    // MARK: The teardown ladder
+
+    /// Starts the ladder of SPEC §3 on the child's process group (once).
+    func startTeardown() {
+        guard ladderStep < 0, child != nil else { return }
+        ladder = Teardown.ladder(closeMilliseconds: configuration.closeMilliseconds)
+        runLadderStep(0)
+        scheduleChildCheck()
+    }
+
+    private func runLadderStep(_ index: Int) {
+        guard let child, index < ladder.count else { return }
+        ladderStep = index
+        let step = ladder[index]
+        ladderStepDeadline = Syscalls.monotonicNanoseconds() + UInt64(step.waitMilliseconds) * 1_000_000
+        switch step.action {
+        case .closeStdin:
+            closeStdinWhenFlushed = true
+            _ = flushStdin()
+        case .signal(let signal):
+            // The first step is over: whatever was not written to stdin is dropped, and the
+            // client's close is answered now at the latest (SPEC §3).
+            closeStdin()
+            answerPeerClose()
+            log(.debug, "signalling child group", [("signal", Syscalls.signalName(signal))])
+            child.signalGroup(signal)
+        }
+        pump()
+    }
+
+    private func scheduleChildCheck() {
+        guard teardownTimer == nil else { return }
+        // Frequent at first, because an exiting child usually ends within a millisecond of its stdout.
+        let elapsed = Syscalls.monotonicNanoseconds() - startNanoseconds
+        let interval: UInt64 = ladderStep <= 0 && elapsed < 1_000_000_000 ? 2_000_000 : 10_000_000
+        teardownTimer = loop.schedule(afterNanoseconds: interval) { [weak self] in
+            guard let self else { return }
+            self.teardownTimer = nil
+            self.checkChild()
+        }
+    }
+
+    /// Looks at the child: records its exit status (and sends the close frame that waits for it),
+    /// stops the ladder once the group is gone, and otherwise moves to the next step when due.
+    func checkChild() {
+        guard let child, !isChildGroupGone else { return }
+        if exitStatus == nil, let status = child.exitStatus() {
+            exitStatus = status
+            if isWaitingForExitStatus {
+                isWaitingForExitStatus = false
+                sendClose(code: status.closeCode, reason: status.closeReason)
+            }
+        }
+        if !child.groupExists {
+            isChildGroupGone = true
+            if let teardownTimer { loop.cancel(teardownTimer) }
+            teardownTimer = nil
+            if isWaitingForExitStatus {
+                // Reaped before we looked: Foundation has the status by now, or never will.
+                isWaitingForExitStatus = false
+                let status = child.exitStatus()
+                exitStatus = exitStatus ?? status
+                if let status {
+                    sendClose(code: status.closeCode, reason: status.closeReason)
+                } else {
+                    sendClose(code: .internalError, reason: "child ended without an exit status")
+                }
+            }
+            closeStdin()
+            answerPeerClose()
+            pump()
+            finishIfDone()
+            return
+        }
+        if ladderStep >= 0 && Syscalls.monotonicNanoseconds() >= ladderStepDeadline {
+            if ladderStep + 1 < ladder.count {
+                runLadderStep(ladderStep + 1)
+            } else {
+                log(.error, "child process group survived SIGKILL; giving up on it")
+                isChildGroupGone = true
+                if isWaitingForExitStatus {
+                    isWaitingForExitStatus = false
+                    sendClose(code: .internalError, reason: "child did not exit")
+                }
+                finishIfDone()
+                return
+            }
+        }
+        if ladderStep >= 0 { scheduleChildCheck() }
+    }
+
+    // MARK: Done
+
+    /// Ends the session once the socket is closed and the child's group is gone.
+    func finishIfDone() {
+        guard !isFinished, !isSpawnPending, socketState == .closed, child == nil || isChildGroupGone else { return }
+        // A child group that is gone may still have unread stderr; log what is there.
+        readStderr()
+        isFinished = true
+        closeStdin()
+        closeStdout()
+        closeStderr()
+        if let teardownTimer { loop.cancel(teardownTimer) }
+        if let closeTimer { loop.cancel(closeTimer) }
+        registry.remove(self)
+        context.sessionEnded()
+        let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9
+        var fields: [(key: String, value: String)] = [
+            ("duration", String(format3(seconds)) + "s"), ("in", String(bytesIn)), ("out", String(bytesOut)),
+        ]
+        if let exitStatus { fields.append(("exit", exitStatus.logValue)) }
+        if let closeCodeSent { fields.append(("close", String(closeCodeSent.rawValue))) }
+        log(.access, "DISCONNECT", fields)
+        child = nil
+    }
+
+    private func format3(_ value: Double) -> String {
+        let thousandths = Int((value * 1000).rounded())
+        let fraction = String(thousandths % 1000)
+        return "\(thousandths / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    }
+}

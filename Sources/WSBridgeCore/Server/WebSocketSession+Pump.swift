@@ -1,0 +1,243 @@
+/// Moving bytes: socket → frames → stdin, and stdout → messages → frames → socket.
+extension WebSocketSession {
+    /// Moves as much as readiness and the buffers allow, in both directions. Bounded per call so
+    /// that one busy session cannot starve the loop; it continues after the loop's next poll.
+    func pump() {
+        guard !isFinished else { return }
+        for _ in 0..<16 {
+            var progressed = readSocket()
+            progressed = processInbound() || progressed
+            progressed = flushStdin() || progressed
+            progressed = readStdout() || progressed
+            progressed = flushSocket() || progressed
+            readStderr()
+            if isFinished || !progressed { return }
+        }
+        guard !isPumpScheduled else { return }
+        isPumpScheduled = true
+        loop.executeSoon { [weak self] in
+            guard let self else { return }
+            self.isPumpScheduled = false
+            self.pump()
+        }
+    }
+
+    // MARK: Socket → stdin
+
+    /// Reads the socket into the frame decoder while the stdin buffer has room.
+    func readSocket() -> Bool {
+        switch socketState {
+        case .closed, .flushingThenShutdown:
+            return false
+        case .lingering:
+            drainLingeringSocket()
+            return false
+        case .open:
+            break
+        }
+        guard socketReadable, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
+        var result = Syscalls.IOResult.wouldBlock
+        let fd = socketFD
+        decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { space in
+            result = Syscalls.read(fd, into: space)
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+        switch result {
+        case .bytes(let count):
+            bytesIn += count
+            return true
+        case .wouldBlock:
+            socketReadable = false
+            return false
+        case .endOfFile, .failed:
+            socketFailed()
+            return true
+        }
+    }
+
+    /// Decodes frames and hands their data to the framing codec, until the stdin buffer is full.
+    func processInbound() -> Bool {
+        var progressed = false
+        while isReadingFrames && stdinBuffer.readableCount < configuration.stdinHighWatermark {
+            let frame: Frame?
+            do {
+                frame = try decoder.next()
+            } catch {
+                fail(error)
+                return true
+            }
+            guard let frame else { break }
+            progressed = true
+            do {
+                switch try machine.receivedFrame(frame) {
+                case .deliver(let fragment):
+                    // After stdin closed (the child stopped reading), input has nowhere to go.
+                    if stdinFD >= 0 || child == nil {
+                        try framing.encodeInbound(fragment, into: &stdinBuffer)
+                    }
+                case .sendPong(let payload):
+                    FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut)
+                case .none:
+                    break
+                case .peerClosed(let code, _):
+                    peerClosed(code: code)
+                case .closeCompleted:
+                    isReadingFrames = false
+                    closeSocketAfterFlush()
+                }
+            } catch {
+                fail(error)
+                return true
+            }
+        }
+        return progressed
+    }
+
+    /// Writes the stdin buffer to the child; closes stdin once drained if the ladder asked for it.
+    func flushStdin() -> Bool {
+        guard stdinFD >= 0 else {
+            if !stdinBuffer.isEmpty { stdinBuffer.clear() }
+            return false
+        }
+        var progressed = false
+        while !stdinBuffer.isEmpty && stdinWritable {
+            let result = stdinBuffer.withUnsafeReadableBytes { Syscalls.write(stdinFD, from: $0, isSocket: false) }
+            switch result {
+            case .bytes(let count):
+                stdinBuffer.moveReaderIndex(forwardBy: count)
+                progressed = true
+            case .wouldBlock:
+                stdinWritable = false
+            case .endOfFile, .failed:
+                // The child closed its stdin (EPIPE): what it did not read is dropped.
+                closeStdin()
+                return true
+            }
+        }
+        if stdinBuffer.isEmpty && closeStdinWhenFlushed { closeStdin() }
+        return progressed
+    }
+
+    // MARK: Stdout → socket
+
+    /// Reads stdout into the framing codec while the socket buffer has room, and frames what it yields.
+    func readStdout() -> Bool {
+        guard stdoutFD >= 0, stdoutReadable, socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
+              socketOut.readableCount < configuration.socketHighWatermark else { return false }
+        var result = Syscalls.IOResult.wouldBlock
+        let fd = stdoutFD
+        framing.readStdout(minimumWritable: configuration.readChunkBytes) { space in
+            result = Syscalls.read(fd, into: space)
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+        switch result {
+        case .bytes:
+            drainOutbound()
+            return true
+        case .wouldBlock:
+            stdoutReadable = false
+            return false
+        case .endOfFile, .failed:
+            stdoutEnded()
+            return true
+        }
+    }
+
+    /// Frames every complete message the codec holds.
+    func drainOutbound() {
+        do {
+            while let message = try framing.nextOutbound() {
+                send(message)
+            }
+        } catch {
+            childOutputFailed(error)
+        }
+        noteReplacements()
+    }
+
+    func send(_ message: OutboundMessage) {
+        FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &socketOut)
+        bytesOut += message.payload.count
+    }
+
+    /// SPEC §2: the first replacement of invalid UTF-8 in a session is logged.
+    func noteReplacements() {
+        if !hasLoggedReplacement && framing.replacedInvalidUTF8Count > 0 {
+            hasLoggedReplacement = true
+            log(.info, "child wrote invalid UTF-8; replaced with U+FFFD")
+        }
+    }
+
+    /// Writes queued frames to the socket.
+    @discardableResult
+    func flushSocket() -> Bool {
+        guard socketState == .open || socketState == .flushingThenShutdown else { return false }
+        var progressed = false
+        while !socketOut.isEmpty && socketWritable {
+            let result = socketOut.withUnsafeReadableBytes { Syscalls.write(socketFD, from: $0, isSocket: true) }
+            switch result {
+            case .bytes(let count):
+                socketOut.moveReaderIndex(forwardBy: count)
+                progressed = true
+            case .wouldBlock:
+                socketWritable = false
+            case .endOfFile, .failed:
+                socketFailed()
+                return true
+            }
+        }
+        if socketOut.isEmpty && socketState == .flushingThenShutdown {
+            shutdownSocketWrite()
+            return true
+        }
+        return progressed
+    }
+
+    // MARK: Stderr
+
+    /// Logs each line the child writes on stderr at level error (SPEC §3).
+    func readStderr() {
+        guard stderrFD >= 0, stderrReadable else { return }
+        for _ in 0..<4 {
+            var result = Syscalls.IOResult.wouldBlock
+            let fd = stderrFD
+            stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { space in
+                result = Syscalls.read(fd, into: space)
+                if case .bytes(let count) = result { return count }
+                return 0
+            }
+            switch result {
+            case .bytes:
+                logStderrLines(final: false)
+            case .wouldBlock:
+                stderrReadable = false
+                return
+            case .endOfFile, .failed:
+                logStderrLines(final: true)
+                closeStderr()
+                return
+            }
+        }
+    }
+
+    private func logStderrLines(final: Bool) {
+        let maxLine = 16 * 1024
+        while !stderrLine.isEmpty {
+            let newline = stderrLine.readableBytes.firstIndex(of: 0x0A)
+            let count: Int
+            if let newline {
+                count = newline - stderrLine.readableBytes.startIndex
+            } else if final || stderrLine.readableCount >= maxLine {
+                count = min(stderrLine.readableCount, maxLine)
+            } else {
+                return
+            }
+            var line = Array(stderrLine.readableBytes.prefix(count))
+            if line.last == 0x0D { line.removeLast() }
+            stderrLine.moveReaderIndex(forwardBy: newline != nil ? count + 1 : count)
+            log(.error, "stderr", [("line", String(decoding: line, as: UTF8.self))])
+        }
+    }
+}

@@ -1,0 +1,194 @@
+/// One upgraded connection and its child: moves messages between the socket and the child's
+/// pipes through the session's codecs, with one bounded buffer per direction (SPEC §7), and ends
+/// the session as SPEC §3 says.
+///
+/// Every fd is registered edge-triggered; readiness is kept in flags until a read or write returns
+/// EAGAIN, and `pump()` moves as much as the buffers allow. A full stdin buffer stops socket reads,
+/// a full socket buffer stops stdout reads, and neither direction ever waits for the other.
+final class WebSocketSession: EventHandler {
+    // MARK: Identity
+    let id: UInt64
+    let peer: SocketAddress
+    let local: SocketAddress
+    let head: HTTPRequestHead
+    unowned let loop: EventLoop
+    let context: ServerContext
+    let registry: ConnectionRegistry
+    let startNanoseconds = Syscalls.monotonicNanoseconds()
+    var configuration: ServerConfiguration { context.configuration }
+
+    // MARK: Socket side
+    let socketFD: Int32
+    var socketRegistration: EventLoop.Registration?
+    var socketReadable = true
+    var socketWritable = true
+    var socketState = SocketState.open
+    /// Frames waiting for the socket (the stdout → socket buffer).
+    var socketOut = ByteBuffer()
+    var decoder: FrameDecoder
+    var machine: ConnectionStateMachine
+    var framing: Framing
+    /// Whether inbound frames are still processed (false after the peer's close or a protocol error).
+    var isReadingFrames = true
+    var closeTimer: TimerQueue.TimerID?
+
+    enum SocketState {
+        /// Frames flow.
+        case open
+        /// The last frame is queued: flush, then shut the write side.
+        case flushingThenShutdown
+        /// The write side is shut; reading until the client closes (or a timer fires).
+        case lingering
+        /// The socket fd is closed.
+        case closed
+    }
+
+    // MARK: Child side
+    var child: ChildProcess?
+    var stdinFD: Int32 = -1
+    var stdoutFD: Int32 = -1
+    var stderrFD: Int32 = -1
+    var stdinRegistration: EventLoop.Registration?
+    var stdoutRegistration: EventLoop.Registration?
+    var stderrRegistration: EventLoop.Registration?
+    var stdinWritable = true
+    var stdoutReadable = true
+    var stderrReadable = true
+    /// Bytes waiting for the child's stdin (the socket → stdin buffer).
+    var stdinBuffer = ByteBuffer()
+    var closeStdinWhenFlushed = false
+    var stderrLine = ByteBuffer()
+    var exitStatus: ExitStatus?
+    var hasLoggedReplacement = false
+
+    // MARK: End of the session
+    /// The peer's close frame arrived and is answered once stdout ends or the first ladder step is over.
+    var isPeerCloseAnswerPending = false
+    /// Stdout ended first: the close frame waits for the exit status.
+    var isWaitingForExitStatus = false
+    var ladder: [TeardownStep] = []
+    var ladderStep = -1
+    var ladderStepDeadline: UInt64 = 0
+    var teardownTimer: TimerQueue.TimerID?
+    var isChildGroupGone = false
+    var isFinished = false
+    /// The spawner has not answered yet; the session cannot finish before it does.
+    var isSpawnPending = true
+    var isPumpScheduled = false
+    var bytesIn = 0
+    var bytesOut = 0
+    var closeCodeSent: CloseCode?
+
+    static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
+
+    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, loop: EventLoop,
+         context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
+        self.socketFD = fd
+        self.id = id
+        self.peer = peer
+        self.local = local
+        self.head = head
+        self.loop = loop
+        self.context = context
+        self.registry = registry
+        let limit = context.configuration.maxMessageBytes
+        decoder = FrameDecoder(maxPayloadBytes: limit)
+        machine = ConnectionStateMachine(maxMessageBytes: limit)
+        framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
+        socketOut.append(contentsOf: handshakeResponse)
+        decoder.append(contentsOf: bytesAfterHead)
+    }
+
+    /// Sends the 101, then starts the child (SPEC §3: the child starts after the 101 is sent).
+    func start() {
+        registry.add(self)
+        context.sessionStarted()
+        socketRegistration = loop.register(socketFD, handler: self, source: Self.socketSource, interest: .readWrite)
+        flushSocket()
+        let request = SpawnRequest(
+            executable: configuration.executable,
+            arguments: configuration.arguments,
+            environment: ChildEnvironment.build(.init(
+                head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
+                remote: peer, local: local, uniqueID: String(id), scriptName: "/", pathInfo: head.path,
+                pathTranslated: configuration.executable)),
+            workingDirectory: Self.directory(of: configuration.executable))
+        let loop = self.loop
+        let box = UncheckedSendable(self)
+        context.spawner.spawn(request) { result in
+            loop.execute { box.value.childSpawned(result) }
+        }
+    }
+
+    func handle(_ events: PollEvents, source: UInt8) {
+        switch source {
+        case Self.socketSource:
+            if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { socketReadable = true }
+            if events.contains(.writable) || events.contains(.error) { socketWritable = true }
+        case Self.stdinSource:
+            stdinWritable = true
+        case Self.stdoutSource:
+            stdoutReadable = true
+        case Self.stderrSource:
+            stderrReadable = true
+        default:
+            preconditionFailure("unknown event source \(source)")
+        }
+        pump()
+    }
+
+    /// The context every log line of this session carries (SPEC §8).
+    var logContext: [(key: String, value: String)] {
+        var fields: [(key: String, value: String)] = [("remote", peer.description), ("id", String(id)), ("path", head.path)]
+        if let child { fields.append(("pid", String(child.pid))) }
+        return fields
+    }
+
+    func log(_ level: LogLevel, _ message: String, _ extra: [(key: String, value: String)] = []) {
+        guard context.logger.isEnabled(level) else { return }
+        context.logger.log(level, message, fields: logContext + extra)
+    }
+
+    private func childSpawned(_ result: Result<ChildProcess, SpawnError>) {
+        switch result {
+        case .failure(let error):
+            isSpawnPending = false
+            log(.error, "SPAWN FAILED", [("error", error.message)])
+            isChildGroupGone = true
+            sendClose(code: .internalError, reason: CloseReason.truncated(error.message))
+            pump()
+        case .success(let child):
+            self.child = child
+            isSpawnPending = false
+            adoptPipes(of: child)
+            guard socketState == .open, machine.state == .open, !isPeerCloseAnswerPending else {
+                // The client left, closed or the server began shutting down while the child was
+                // starting: end it at once.
+                startTeardown()
+                return
+            }
+            log(.access, "CONNECT")
+            pump()
+        }
+    }
+
+    private func adoptPipes(of child: ChildProcess) {
+        stdinFD = child.stdinFD
+        stdoutFD = child.stdoutFD
+        stderrFD = child.stderrFD
+        stdinRegistration = loop.register(stdinFD, handler: self, source: Self.stdinSource, interest: .write)
+        stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
+        stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
+    }
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// Carries a loop-confined reference through a `@Sendable` closure that runs on that same loop.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
