@@ -18,6 +18,8 @@ struct LineFraming: Sendable {
     /// stdout never makes the search start again from the beginning of a long line.
     private(set) var scannedCount = 0
     /// The longest line accepted, in bytes without its "\n" or "\r\n"; `nil` means no limit.
+    /// It counts what the child wrote, which bounds the buffer; a repaired line may come out longer
+    /// (up to three bytes of U+FFFD per invalid byte).
     let maxLineBytes: Int?
     /// How many U+FFFD characters replaced invalid UTF-8 so far.
     private(set) var replacedInvalidUTF8Count = 0
