@@ -26,7 +26,8 @@ public enum HelpText {
             let entry = entry(for: flag)
             var syntax = "--\(flag.rawValue)"
             if !flag.isBoolean { syntax += "=\(entry.placeholder)" }
-            var lines = entry.meaning + ["Default: \(entry.defaultValue)"]
+            var lines = entry.meaning
+            if let defaultValue = entry.defaultValue { lines.append("Default: \(defaultValue)") }
             if syntax.count < column - 1 {
                 let first = lines.removeFirst()
                 text += "  " + syntax + String(repeating: " ", count: column - syntax.count) + first + "\n"
@@ -57,7 +58,8 @@ public enum HelpText {
 
     private struct Entry {
         var placeholder: String
-        var defaultValue: String
+        /// nil for --help and --version, which only act.
+        var defaultValue: String?
         var meaning: [String]
     }
 
@@ -77,15 +79,15 @@ public enum HelpText {
             Entry(placeholder: "line|raw|length", defaultValue: "line",
                   meaning: ["line: stdout lines are text messages, messages are stdin lines.",
                             "raw: bytes both ways, stdout chunks as binary messages.",
-                            "length: 1-byte opcode and 4-byte big-endian length before each message."])
+                            "length: an opcode byte and a 32-bit length before every message."])
         case .binary:
             Entry(placeholder: "", defaultValue: "off", meaning: ["Same as --framing=raw."])
         case .passEnv:
             Entry(placeholder: "V1,V2", defaultValue: Options.defaultPassEnv.joined(separator: ","),
-                  meaning: ["Parent environment variables the child keeps; all others are dropped."])
+                  meaning: ["Parent variables the child keeps; all others are dropped."])
         case .dir:
             Entry(placeholder: "DIR", defaultValue: "off",
-                  meaning: ["Serve every executable in DIR, chosen by the URL path, instead of COMMAND."])
+                  meaning: ["Run the program in DIR that the URL path names, not COMMAND."])
         case .staticDir:
             Entry(placeholder: "DIR", defaultValue: "off",
                   meaning: ["Serve the files in DIR to plain HTTP GET and HEAD requests."])
@@ -94,22 +96,22 @@ public enum HelpText {
                   meaning: ["Run the CGI/1.1 scripts in DIR for plain HTTP requests."])
         case .devConsole:
             Entry(placeholder: "", defaultValue: "off",
-                  meaning: ["Answer plain GET requests with a page for trying the endpoint by hand."])
+                  meaning: ["Answer plain GET with a page for trying the endpoint in a browser."])
         case .sameOrigin:
             Entry(placeholder: "", defaultValue: "off",
                   meaning: ["Refuse (403) an upgrade whose Origin differs from its Host."])
         case .origin:
-            Entry(placeholder: "[scheme://]host[:port],...", defaultValue: "any origin",
-                  meaning: ["Refuse (403) an upgrade whose Origin is not in the list."])
+            Entry(placeholder: "[scheme://]host[:port],...", defaultValue: "off",
+                  meaning: ["Refuse (403) an upgrade from an Origin not listed; off allows any."])
         case .ssl:
             Entry(placeholder: "", defaultValue: "off",
                   meaning: ["Listen with TLS 1.2 or later; needs --sslcert and --sslkey."])
         case .sslCert:
-            Entry(placeholder: "FILE", defaultValue: "none", meaning: ["PEM certificate chain for --ssl."])
+            Entry(placeholder: "FILE", defaultValue: "off", meaning: ["PEM certificate chain for --ssl."])
         case .sslKey:
-            Entry(placeholder: "FILE", defaultValue: "none", meaning: ["PEM private key for --ssl."])
+            Entry(placeholder: "FILE", defaultValue: "off", meaning: ["PEM private key for --ssl."])
         case .sslCA:
-            Entry(placeholder: "FILE", defaultValue: "none",
+            Entry(placeholder: "FILE", defaultValue: "off",
                   meaning: ["Require client certificates signed by the CAs in this PEM file."])
         case .redirPort:
             Entry(placeholder: "N", defaultValue: "off",
@@ -119,12 +121,12 @@ public enum HelpText {
                   meaning: ["Live children at most; one more upgrade gets 429. 0 is unlimited."])
         case .maxFrameSize:
             Entry(placeholder: "BYTES", defaultValue: "\(Options.defaultMaxFrameBytes)",
-                  meaning: ["Largest message either way; an inbound one over it gets close 1009.",
-                            "0 is no limit."])
+                  meaning: ["Largest inbound message; more gets close 1009. 0 is no limit.",
+                            "Also bounds each stdout line and each length-framed message."])
         case .closeMs:
             Entry(placeholder: "MS", defaultValue: "0",
-                  meaning: ["Added to each wait before the child is signalled at the end of a session",
-                            "(100 ms, then SIGINT, 250 ms, SIGTERM, 500 ms, SIGKILL)."])
+                  meaning: ["Added to each wait of the end-of-session ladder: 100 ms, SIGINT,",
+                            "250 ms, SIGTERM, 500 ms, SIGKILL."])
         case .pingMs:
             Entry(placeholder: "MS", defaultValue: "0 (off)",
                   meaning: ["Ping every MS; a client silent for 2 x MS gets close 1001."])
@@ -133,7 +135,7 @@ public enum HelpText {
                   meaning: ["Extra header on every response; repeat for more."])
         case .headerWS:
             Entry(placeholder: "\"Name: value\"", defaultValue: "none",
-                  meaning: ["Extra header on 101 Switching Protocols responses only; repeatable."])
+                  meaning: ["Extra header on 101 responses only; repeatable."])
         case .headerHTTP:
             Entry(placeholder: "\"Name: value\"", defaultValue: "none",
                   meaning: ["Extra header on plain HTTP responses only; repeatable."])
@@ -146,7 +148,7 @@ public enum HelpText {
                   meaning: ["Set REMOTE_HOST from a reverse DNS lookup of the client."])
         case .subprotocol:
             Entry(placeholder: "P1,P2", defaultValue: "none",
-                  meaning: ["Subprotocols to accept; the client's first offer in the list is chosen",
+                  meaning: ["Subprotocols to accept; the client's first offer in the list wins",
                             "and reaches the child as WEBSOCKET_PROTOCOL."])
         case .permessageDeflate:
             Entry(placeholder: "", defaultValue: "off",
@@ -159,9 +161,9 @@ public enum HelpText {
             Entry(placeholder: "text|json", defaultValue: "text",
                   meaning: ["Log lines on stderr as text, or as one JSON object per line."])
         case .help:
-            Entry(placeholder: "", defaultValue: "off", meaning: ["Print this help and exit."])
+            Entry(placeholder: "", defaultValue: nil, meaning: ["Print this help and exit."])
         case .version:
-            Entry(placeholder: "", defaultValue: "off",
+            Entry(placeholder: "", defaultValue: nil,
                   meaning: ["Print \"wsbridge \(WSBridgeVersion.current)\" and exit."])
         }
     }

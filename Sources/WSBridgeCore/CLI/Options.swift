@@ -136,8 +136,8 @@ public struct Options: Sendable, Equatable {
     /// `--ssl=false` never counts as asking for TLS. `--help` and `--version` never appear.
     public var explicitFlags: Set<String>
 
-    /// Default `--passenv`: what a child needs to find and load programs (websocketd on Linux,
-    /// plus PATH, which wsbridge keeps too).
+    /// Default `--passenv`: websocketd on Linux keeps only LD_LIBRARY_PATH; PATH is kept too so
+    /// that a child can find the programs it runs.
     public static let defaultPassEnv = ["PATH", "LD_LIBRARY_PATH"]
     /// Default `--maxforks`.
     public static let defaultMaxForks = 1024

@@ -26,11 +26,27 @@ public struct UsageError: Error, Equatable, Sendable {
 
     /// A configuration error (exit 1) with the `wsbridge: ` prefix added.
     static func configuration(_ text: String, showsUsage: Bool = false) -> UsageError {
-        UsageError(message: "wsbridge: " + text, exitCode: badConfigurationStatus, showsUsage: showsUsage)
+        UsageError(message: "wsbridge: " + oneLine(text), exitCode: badConfigurationStatus, showsUsage: showsUsage)
     }
 
     /// A flag syntax error (exit 2) with the `wsbridge: ` prefix added.
     static func syntax(_ text: String) -> UsageError {
-        UsageError(message: "wsbridge: " + text, exitCode: badFlagStatus)
+        UsageError(message: "wsbridge: " + oneLine(text), exitCode: badFlagStatus)
+    }
+
+    /// Escapes control characters, so a value echoed back (`--header="a\r\nb"`) cannot split
+    /// the message over lines or move the terminal's cursor.
+    static func oneLine(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\r": result += "\\r"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\u{00}"..."\u{1F}", "\u{7F}"..."\u{9F}": result += "\\u{\(String(scalar.value, radix: 16))}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }
