@@ -1,1 +1,84 @@
+import Foundation
 import WSBridgeCore
+
+/// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
+let supportedFlags: Set<String> = [
+    "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
+    "loglevel", "log-format",
+]
+
+func exitWithUsageError(_ error: UsageError) -> Never {
+    FileHandle.standardError.write(Data((error.message + "\n").utf8))
+    if error.showsUsage { FileHandle.standardError.write(Data((HelpText.usage + "\n").utf8)) }
+    exit(error.exitCode)
+}
+
+let options: Options
+do {
+    switch try OptionParser.parse(Array(CommandLine.arguments.dropFirst())) {
+    case .help(let text):
+        print(text)
+        exit(0)
+    case .version(let text):
+        print(text)
+        exit(0)
+    case .run(let parsed):
+        try parsed.refuseUnsupported(supported: supportedFlags)
+        options = parsed
+    }
+} catch {
+    exitWithUsageError(error)
+}
+
+let environment = ProcessInfo.processInfo.environment
+let executable: String
+do {
+    executable = try CommandResolver.resolve(
+        options.command[0], path: environment["PATH"], currentDirectory: FileManager.default.currentDirectoryPath)
+} catch {
+    exitWithUsageError(error)
+}
+
+let logger = Logger(level: options.logLevel, format: options.logFormat)
+ShutdownSignals.install()
+Syscalls.raiseOpenFileLimit()
+
+let configuration = ServerConfiguration(
+    executable: executable, arguments: Array(options.command.dropFirst()), framing: options.framing,
+    maxMessageBytes: options.maxFrameBytes, closeMilliseconds: options.closeMilliseconds,
+    passEnv: options.passEnv, parentEnvironment: environment)
+let context = ServerContext(configuration: configuration, spawner: Spawner(), logger: logger)
+let server = Server(context: context)
+do {
+    try server.listen(hosts: options.addresses, port: options.effectivePort)
+} catch {
+    FileHandle.standardError.write(Data((error.message + "\n").utf8))
+    exit(3)
+}
+server.start(threadCount: Syscalls.processorCount())
+
+let urls = server.boundAddresses.map { address -> String in
+    let host = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0" ? "localhost" : address.description
+    let shown = host == "localhost" ? "localhost:\(address.port)" : host
+    return "ws://\(shown)/"
+}
+logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
+           ["command": options.command.joined(separator: " "), "framing": options.framing.rawValue])
+// The startup line is the one thing a user must see, whatever --loglevel says.
+if !logger.isEnabled(.info) {
+    FileHandle.standardError.write(Data("wsbridge listening; open \(urls.joined(separator: " "))\n".utf8))
+}
+
+ShutdownSignals.wait()
+logger.log(.info, "shutting down", ["sessions": String(server.liveSessions)])
+server.beginShutdown()
+let ladderMilliseconds = Teardown.ladder(closeMilliseconds: options.closeMilliseconds)
+    .dropLast().reduce(0) { $0 + $1.waitMilliseconds }
+let deadline = Syscalls.monotonicNanoseconds() + UInt64(ladderMilliseconds + 1_000) * 1_000_000
+while server.liveSessions > 0 && Syscalls.monotonicNanoseconds() < deadline {
+    if ShutdownSignals.wait(milliseconds: 10) {
+        logger.log(.info, "second signal: exiting now")
+        exit(0)
+    }
+}
+exit(0)

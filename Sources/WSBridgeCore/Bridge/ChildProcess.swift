@@ -1,6 +1,11 @@
 import Foundation
 import Synchronization
 
+/// The exit status Foundation reports after reaping, shared with its termination handler thread.
+final class ReapedStatus: Sendable {
+    let value = Mutex<ExitStatus?>(nil)
+}
+
 /// What to run for one session.
 public struct SpawnRequest: Sendable {
     /// Absolute path of the executable.
@@ -41,9 +46,9 @@ public final class ChildProcess: @unchecked Sendable {
     /// Kept alive until the session ends: Foundation reaps the child through it.
     private let process: Process
     /// Set by Foundation's termination handler once it has reaped the child.
-    private let reapedStatus: Mutex<ExitStatus?>
+    private let reapedStatus: ReapedStatus
 
-    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, process: Process, reapedStatus: Mutex<ExitStatus?>) {
+    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, process: Process, reapedStatus: ReapedStatus) {
         self.pid = pid
         self.stdinFD = stdinFD
         self.stdoutFD = stdoutFD
@@ -60,7 +65,7 @@ public final class ChildProcess: @unchecked Sendable {
         case .running: return nil
         case .exited(let code): return .exited(code)
         case .signalled(let signal): return .signalled(signal)
-        case .reaped: return reapedStatus.withLock { $0 }
+        case .reaped: return reapedStatus.value.withLock { $0 }
         }
     }
 
@@ -120,11 +125,11 @@ public final class Spawner: @unchecked Sendable {
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
-        let reapedStatus = Mutex<ExitStatus?>(nil)
+        let reapedStatus = ReapedStatus()
         process.terminationHandler = { finished in
             let status: ExitStatus = finished.terminationReason == .uncaughtSignal
                 ? .signalled(finished.terminationStatus) : .exited(finished.terminationStatus)
-            reapedStatus.withLock { $0 = status }
+            reapedStatus.value.withLock { $0 = status }
         }
         do {
             try process.run()

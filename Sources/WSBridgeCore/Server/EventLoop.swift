@@ -131,7 +131,7 @@ public final class EventLoop: @unchecked Sendable {
                 pendingPumps.removeAll(keepingCapacity: true)
                 for pump in pumps { pump() }
             }
-            timers.fireDue(now: Syscalls.monotonicNanoseconds())
+            for action in timers.takeDue(now: Syscalls.monotonicNanoseconds()) { action() }
         }
     }
 }

@@ -35,14 +35,15 @@ public struct TimerQueue {
         work[timer.value] = nil
     }
 
-    /// Runs every timer due at `now`, in deadline order (timers scheduled by them run on a later pass).
-    public mutating func fireDue(now: UInt64) {
+    /// Removes and returns every live timer due at `now`, in deadline order. The caller runs them
+    /// after this mutation ends, since a timer's work may schedule or cancel timers.
+    public mutating func takeDue(now: UInt64) -> [() -> Void] {
         var due: [() -> Void] = []
         while let top = heap.first, top.deadline <= now {
             popTop()
             if let action = work.removeValue(forKey: top.id) { due.append(action) }
         }
-        for action in due { action() }
+        return due
     }
 
     private mutating func dropCancelledTop() {

@@ -97,7 +97,8 @@ extension WebSocketSession {
     /// Writes the stdin buffer to the child; closes stdin once drained if the ladder asked for it.
     func flushStdin() -> Bool {
         guard stdinFD >= 0 else {
-            if !stdinBuffer.isEmpty { stdinBuffer.clear() }
+            // Before the spawn, input waits for the child; after stdin closed, it has nowhere to go.
+            if child != nil && !stdinBuffer.isEmpty { stdinBuffer.clear() }
             return false
         }
         var progressed = false
@@ -127,7 +128,7 @@ extension WebSocketSession {
               socketOut.readableCount < configuration.socketHighWatermark else { return false }
         var result = Syscalls.IOResult.wouldBlock
         let fd = stdoutFD
-        framing.readStdout(minimumWritable: configuration.readChunkBytes) { space in
+        _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { space in
             result = Syscalls.read(fd, into: space)
             if case .bytes(let count) = result { return count }
             return 0
