@@ -2,16 +2,6 @@ import Testing
 @testable import WSBridgeCore
 
 /// SplitMix64: a small seeded generator, so every run draws the same vectors.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("OptionParser random vectors")
 struct OptionParserFuzzTests {
@@ -29,7 +19,7 @@ struct OptionParserFuzzTests {
 
     @Test("random argument vectors give options or one typed error line, never a trap")
     func randomVectors() {
-        var random = SplitMix64(state: 0x5EED_CAFE)
+        var random = SplitMix64(seed: 0x5EED_CAFE)
         for _ in 0..<5000 {
             var arguments = (0..<Int.random(in: 0...7, using: &random)).map { _ in
                 Self.vocabulary.randomElement(using: &random) ?? ""
