@@ -9,17 +9,17 @@ public enum SHA1 {
 
     /// The 20-byte digest of `bytes`.
     public static func hash<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
-        var hasher = Hasher()
-        let handled: Void? = bytes.withContiguousStorageIfAvailable { hasher.update(UnsafeRawBufferPointer($0)) }
+        var state = SHA1State()
+        let handled: Void? = bytes.withContiguousStorageIfAvailable { state.update(UnsafeRawBufferPointer($0)) }
         if handled == nil {
-            Array(bytes).withUnsafeBytes { hasher.update($0) }
+            Array(bytes).withUnsafeBytes { state.update($0) }
         }
-        return hasher.finalize()
+        return state.finalize()
     }
 }
 
 /// The running state of one SHA-1 computation, fed in any pieces.
-private struct Hasher {
+private struct SHA1State {
     /// The five chaining words H0…H4, starting at the values of RFC 3174 §6.1.
     private var h0: UInt32 = 0x6745_2301
     private var h1: UInt32 = 0xEFCD_AB89

@@ -115,6 +115,12 @@ struct HTTPRequestParserTests {
         #expect(outcome.heads.count == 1)
         #expect(outcome.error == nil)
         #expect(outcome.remaining == frame)
+        for ending in ["\n\n", "\r\n\n", "\n\r\n"] {
+            let input = Array("GET / HTTP/1.1\r\nHost: h\(ending)".utf8) + frame
+            let bareLF = HTTPParseHarness.parseEverySplit(input, mode: .stopAfterFirstHead)
+            #expect(bareLF.heads.count == 1)
+            #expect(bareLF.remaining == frame, "ending \(ending.debugDescription)")
+        }
     }
 
     @Test("Persistent connection: heads sent back to back come out in order")
