@@ -1,30 +1,6 @@
 import Testing
 @testable import WSBridgeCore
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so every run tests the same inputs.
-private struct SplitMix64 {
-    /// The generator's state.
-    private var state: UInt64
-
-    /// Creates a generator from a seed.
-    init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in `0..<bound`.
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    /// A random byte.
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-}
-
 @Suite("HTTPRequestParser fuzz")
 struct HTTPRequestParserFuzzTests {
     /// Valid inputs the mutations start from.

@@ -12,3 +12,11 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension SplitMix64 {
+    /// A number in `0..<bound`.
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
+    /// A random byte.
+    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
+}
