@@ -19,4 +19,7 @@ extension SplitMix64 {
 
     /// A random byte.
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
+
+    /// True with probability `percent` / 100.
+    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
