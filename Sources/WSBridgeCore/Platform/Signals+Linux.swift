@@ -9,8 +9,13 @@ import Glibc
 public enum ShutdownSignals {
     nonisolated(unsafe) private static var eventFD: Int32 = -1
 
-    /// Installs the handlers; call once, before any thread starts.
+    /// Installs the handlers and clears the inherited signal mask; call once, before any thread
+    /// starts. A parent that started us from a thread with SIGTERM blocked (a dispatch worker, for
+    /// example) would otherwise make us deaf to SIGTERM, and every child we start too.
     public static func install() {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
         eventFD = Syscalls.makeEventFD()
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in

@@ -244,19 +244,18 @@ extension WebSocketSession {
             }
         }
         if !child.groupExists {
+            if exitStatus == nil && Syscalls.monotonicNanoseconds() < groupGoneGraceDeadline() {
+                // Foundation reaped the child before we looked, and hands its status to the
+                // termination handler a moment later, on a thread of its own: wait for it.
+                scheduleChildCheck()
+                return
+            }
             isChildGroupGone = true
             if let teardownTimer { loop.cancel(teardownTimer) }
             teardownTimer = nil
             if isWaitingForExitStatus {
-                // Reaped before we looked: Foundation has the status by now, or never will.
                 isWaitingForExitStatus = false
-                let status = child.exitStatus()
-                exitStatus = exitStatus ?? status
-                if let status {
-                    sendClose(code: status.closeCode, reason: status.closeReason)
-                } else {
-                    sendClose(code: .internalError, reason: "child ended without an exit status")
-                }
+                sendClose(code: .internalError, reason: "child ended without an exit status")
             }
             closeStdin()
             answerPeerClose()
@@ -279,6 +278,12 @@ extension WebSocketSession {
             }
         }
         if ladderStep >= 0 { scheduleChildCheck() }
+    }
+
+    /// How long after the group is gone to wait for Foundation's report of the exit status.
+    private func groupGoneGraceDeadline() -> UInt64 {
+        if groupGoneAt == 0 { groupGoneAt = Syscalls.monotonicNanoseconds() }
+        return groupGoneAt + 2_000_000_000
     }
 
     // MARK: Done

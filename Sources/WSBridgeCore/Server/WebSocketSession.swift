@@ -71,6 +71,8 @@ final class WebSocketSession: EventHandler {
     var ladderStepDeadline: UInt64 = 0
     var teardownTimer: TimerQueue.TimerID?
     var isChildGroupGone = false
+    /// When the group was first seen gone (0 = not yet), to bound the wait for the exit status.
+    var groupGoneAt: UInt64 = 0
     var isFinished = false
     /// The spawner has not answered yet; the session cannot finish before it does.
     var isSpawnPending = true
