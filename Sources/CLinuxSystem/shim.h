@@ -6,3 +6,12 @@
 
 // accept4 is declared only under _GNU_SOURCE, which the Glibc module is not built with.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+#include <unistd.h>
+#include <sys/syscall.h>
+
+// pidfd_open(2) (Linux 5.3): an fd that becomes readable when the process exits, so an event loop
+// learns of a child's exit without polling. glibc 2.36 has a wrapper, older ones do not.
+static inline int wsbridge_pidfd_open(pid_t pid) {
+    return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
+}

@@ -43,16 +43,20 @@ public final class ChildProcess: @unchecked Sendable {
     public let stdoutFD: Int32
     /// Read end of the child's stderr.
     public let stderrFD: Int32
+    /// A pidfd that polls readable when the child exits, or -1 where the kernel has none.
+    public let exitFD: Int32
     /// Kept alive until the session ends: Foundation reaps the child through it.
     private let process: Process
     /// Set by Foundation's termination handler once it has reaped the child.
     private let reapedStatus: ReapedStatus
 
-    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, process: Process, reapedStatus: ReapedStatus) {
+    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, exitFD: Int32, process: Process,
+                     reapedStatus: ReapedStatus) {
         self.pid = pid
         self.stdinFD = stdinFD
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
+        self.exitFD = exitFD
         self.process = process
         self.reapedStatus = reapedStatus
     }
@@ -151,8 +155,11 @@ public final class Spawner: @unchecked Sendable {
             return .failure(SpawnError(message: "out of file descriptors"))
         }
         for fd in [stdinFD, stdoutFD, stderrFD] { Syscalls.setNonBlocking(fd) }
+        // The child cannot have been reaped yet unless it already exited and closed Foundation's
+        // socket; then there is no pidfd, and the session finds the exit by looking.
+        let exitFD = Syscalls.openProcessFD(pid)
         return .success(ChildProcess(pid: pid, stdinFD: stdinFD, stdoutFD: stdoutFD, stderrFD: stderrFD,
-                                     process: process, reapedStatus: reapedStatus))
+                                     exitFD: exitFD, process: process, reapedStatus: reapedStatus))
     }
 
     private static func describe(_ error: any Error) -> String {

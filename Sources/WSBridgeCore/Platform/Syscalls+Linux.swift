@@ -143,9 +143,10 @@ public enum Syscalls {
         }
     }
 
-    /// Ignores SIGPIPE for the whole process: writes to vanished peers and children return EPIPE.
-    public static func ignoreSIGPIPE() {
-        signal(SIGPIPE, SIG_IGN)
+    /// A close-on-exec pidfd for `pid` that polls readable once the process has exited, or -1
+    /// (an old kernel, or the process is already gone).
+    public static func openProcessFD(_ pid: Int32) -> Int32 {
+        wsbridge_pidfd_open(pid)
     }
 
     /// Raises the open-files soft limit to the hard limit (SPEC §3); returns the new soft limit.

@@ -43,14 +43,34 @@ extension WebSocketSession {
         }
         noteReplacements()
         closeStdout()
+        hasStdoutEnded = true
         if isPeerCloseAnswerPending {
             answerPeerClose()
             return
         }
-        guard machine.state == .open else { return }
-        isWaitingForExitStatus = true
+        // The ladder ends what is left of the group (SPEC §3), and tells us how the child ended.
         startTeardown()
         checkChild()
+        sendExitCloseIfReady()
+    }
+
+    /// The child itself exited (its pidfd became readable). Grandchildren may still hold its
+    /// stdout, so the session does not end here: the ladder ends the rest of the group, whose
+    /// last member closes stdout, and the close frame follows the last byte.
+    func childExited() {
+        closeExitWatch()
+        startTeardown()
+        checkChild()
+    }
+
+    /// Sends the close frame with the exit status once both stdout has ended and the status is known.
+    func sendExitCloseIfReady() {
+        guard hasStdoutEnded, machine.state == .open, socketState == .open else { return }
+        if let exitStatus {
+            sendClose(code: exitStatus.closeCode, reason: exitStatus.closeReason)
+        } else if isChildGroupGone {
+            sendClose(code: .internalError, reason: "child ended without an exit status")
+        }
     }
 
     /// The child broke its framing (a line over the limit, a bad length record): close with the
@@ -87,7 +107,6 @@ extension WebSocketSession {
     func shutdown() {
         guard !isFinished else { return }
         if socketState == .open && machine.state == .open {
-            isWaitingForExitStatus = false
             sendClose(code: .goingAway, reason: "server shutting down")
         }
         closeStdout()
@@ -182,6 +201,14 @@ extension WebSocketSession {
         stdoutFD = -1
     }
 
+    func closeExitWatch() {
+        guard exitFD >= 0 else { return }
+        if let exitRegistration { loop.deregister(exitRegistration) }
+        exitRegistration = nil
+        Syscalls.close(exitFD)
+        exitFD = -1
+    }
+
     func closeStderr() {
         guard stderrFD >= 0 else { return }
         if let stderrRegistration { loop.deregister(stderrRegistration) }
@@ -238,10 +265,8 @@ extension WebSocketSession {
         guard let child, !isChildGroupGone else { return }
         if exitStatus == nil, let status = child.exitStatus() {
             exitStatus = status
-            if isWaitingForExitStatus {
-                isWaitingForExitStatus = false
-                sendClose(code: status.closeCode, reason: status.closeReason)
-            }
+            sendExitCloseIfReady()
+            startTeardown()
         }
         if !child.groupExists {
             if exitStatus == nil && Syscalls.monotonicNanoseconds() < groupGoneGraceDeadline() {
@@ -253,10 +278,8 @@ extension WebSocketSession {
             isChildGroupGone = true
             if let teardownTimer { loop.cancel(teardownTimer) }
             teardownTimer = nil
-            if isWaitingForExitStatus {
-                isWaitingForExitStatus = false
-                sendClose(code: .internalError, reason: "child ended without an exit status")
-            }
+            closeExitWatch()
+            sendExitCloseIfReady()
             closeStdin()
             answerPeerClose()
             pump()
@@ -269,15 +292,16 @@ extension WebSocketSession {
             } else {
                 log(.error, "child process group survived SIGKILL; giving up on it")
                 isChildGroupGone = true
-                if isWaitingForExitStatus {
-                    isWaitingForExitStatus = false
+                closeExitWatch()
+                if exitStatus == nil && machine.state == .open && socketState == .open {
                     sendClose(code: .internalError, reason: "child did not exit")
                 }
                 finishIfDone()
                 return
             }
         }
-        if ladderStep >= 0 { scheduleChildCheck() }
+        // Without a pidfd (an old kernel), the child's exit is found by looking now and then.
+        if ladderStep >= 0 || (exitFD < 0 && exitStatus == nil) { scheduleChildCheck() }
     }
 
     /// How long after the group is gone to wait for Foundation's report of the exit status.
@@ -294,6 +318,7 @@ extension WebSocketSession {
         // A child group that is gone may still have unread stderr; log what is there.
         readStderr()
         isFinished = true
+        closeExitWatch()
         closeStdin()
         closeStdout()
         closeStderr()

@@ -64,8 +64,11 @@ final class WebSocketSession: EventHandler {
     // MARK: End of the session
     /// The peer's close frame arrived and is answered once stdout ends or the first ladder step is over.
     var isPeerCloseAnswerPending = false
-    /// Stdout ended first: the close frame waits for the exit status.
-    var isWaitingForExitStatus = false
+    /// The child's stdout has ended; with the exit status known, the close frame can go.
+    var hasStdoutEnded = false
+    /// A pidfd of the child (-1 when closed or unavailable): readable once it exits.
+    var exitFD: Int32 = -1
+    var exitRegistration: EventLoop.Registration?
     var ladder: [TeardownStep] = []
     var ladderStep = -1
     var ladderStepDeadline: UInt64 = 0
@@ -82,6 +85,7 @@ final class WebSocketSession: EventHandler {
     var closeCodeSent: CloseCode?
 
     static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
+    static let exitSource: UInt8 = 4
 
     init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, loop: EventLoop,
          context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
@@ -133,6 +137,8 @@ final class WebSocketSession: EventHandler {
             stdoutReadable = true
         case Self.stderrSource:
             stderrReadable = true
+        case Self.exitSource:
+            childExited()
         default:
             preconditionFailure("unknown event source \(source)")
         }
@@ -181,6 +187,12 @@ final class WebSocketSession: EventHandler {
         stdinRegistration = loop.register(stdinFD, handler: self, source: Self.stdinSource, interest: .write)
         stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
         stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
+        exitFD = child.exitFD
+        if exitFD >= 0 {
+            exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
+        } else {
+            checkChild()
+        }
     }
 
     private static func directory(of path: String) -> String {
