@@ -4,7 +4,7 @@ import WSBridgeCore
 /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
-    "loglevel", "log-format",
+    "loglevel", "log-format", "maxforks", "passstderr",
 ]
 
 func exitWithUsageError(_ error: UsageError) -> Never {
@@ -43,10 +43,12 @@ let logger = Logger(level: options.logLevel, format: options.logFormat)
 ShutdownSignals.install()
 Syscalls.raiseOpenFileLimit()
 
-let configuration = ServerConfiguration(
+var configuration = ServerConfiguration(
     executable: executable, arguments: Array(options.command.dropFirst()), framing: options.framing,
     maxMessageBytes: options.maxFrameBytes, closeMilliseconds: options.closeMilliseconds,
     passEnv: options.passEnv, parentEnvironment: environment)
+configuration.maxChildren = options.maxForks
+configuration.passesStderr = options.passStderr
 let context = ServerContext(configuration: configuration, spawner: Spawner(), logger: logger)
 let server = Server(context: context)
 do {

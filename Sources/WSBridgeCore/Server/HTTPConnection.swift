@@ -85,12 +85,25 @@ final class HTTPConnection: EventHandler {
             answer(error.response, status: error.status, method: head.method, path: head.path)
             return
         }
+        let acceptance: HandshakeAcceptance
         do {
-            let acceptance = try Handshake.validate(head)
-            upgrade(head, acceptance)
+            acceptance = try Handshake.validate(head)
         } catch {
             answer(error.response, status: error.status, method: head.method, path: head.path)
+            return
         }
+        guard !context.isShuttingDown else {
+            let response = HTTPResponse.error(.serviceUnavailable, message: "503 Service Unavailable: the server is shutting down")
+            answer(response, status: .serviceUnavailable, method: head.method, path: head.path)
+            return
+        }
+        guard context.reserveChildSlot() else {
+            let limit = context.configuration.maxChildren
+            let response = HTTPResponse.error(.tooManyRequests, message: "429 Too Many Requests: all \(limit) processes (--maxforks) are busy")
+            answer(response, status: .tooManyRequests, method: head.method, path: head.path)
+            return
+        }
+        upgrade(head, acceptance)
     }
 
     private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance) {

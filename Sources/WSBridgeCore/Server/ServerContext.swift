@@ -12,6 +12,7 @@ public final class ServerContext: Sendable {
     private let nextConnectionID = Atomic<UInt64>(0)
     private let liveSessionCount = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
+    private let childSlotsInUse = Atomic<Int>(0)
 
     /// Creates the context.
     public init(configuration: ServerConfiguration, spawner: Spawner, logger: Logger) {
@@ -34,6 +35,29 @@ public final class ServerContext: Sendable {
     /// Counts a session out.
     public func sessionEnded() { liveSessionCount.subtract(1, ordering: .releasing) }
 
+    /// Takes one of the `--maxforks` slots for a session that will start a child; false when all
+    /// are taken (the upgrade then gets 429 before any process starts, SPEC §5).
+    public func reserveChildSlot() -> Bool {
+        let limit = configuration.maxChildren
+        guard limit > 0 else {
+            childSlotsInUse.add(1, ordering: .relaxed)
+            return true
+        }
+        var current = childSlotsInUse.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = childSlotsInUse.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Gives a slot back once its session has ended.
+    public func releaseChildSlot() {
+        childSlotsInUse.subtract(1, ordering: .releasing)
+    }
+
     /// Whether a graceful shutdown has begun.
     public var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
 
@@ -55,6 +79,10 @@ public struct ServerConfiguration: Sendable {
     public var closeMilliseconds: Int
     /// Parent variables the child keeps.
     public var passEnv: [String]
+    /// Live children at most (`--maxforks`); 0 = unlimited.
+    public var maxChildren = 1024
+    /// Each stdout and stderr line goes to the client as JSON tagged with its stream (`--passstderr`).
+    public var passesStderr = false
     /// The parent's environment, read once at startup.
     public var parentEnvironment: [String: String]
     /// Stop reading the socket while this many bytes wait for the child's stdin.

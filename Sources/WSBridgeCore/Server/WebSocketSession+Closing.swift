@@ -65,7 +65,9 @@ extension WebSocketSession {
 
     /// Sends the close frame with the exit status once both stdout has ended and the status is known.
     func sendExitCloseIfReady() {
-        guard hasStdoutEnded, machine.state == .open, socketState == .open else { return }
+        // With --passstderr, stderr's last lines belong before the close too.
+        guard hasStdoutEnded, !configuration.passesStderr || stderrFD < 0,
+              machine.state == .open, socketState == .open else { return }
         if let exitStatus {
             sendClose(code: exitStatus.closeCode, reason: exitStatus.closeReason)
         } else if isChildGroupGone {
@@ -325,6 +327,7 @@ extension WebSocketSession {
         if let teardownTimer { loop.cancel(teardownTimer) }
         if let closeTimer { loop.cancel(closeTimer) }
         registry.remove(self)
+        context.releaseChildSlot()
         context.sessionEnded()
         let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9
         var fields: [(key: String, value: String)] = [

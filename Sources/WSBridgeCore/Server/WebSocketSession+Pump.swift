@@ -159,8 +159,21 @@ extension WebSocketSession {
     }
 
     func send(_ message: OutboundMessage) {
+        if configuration.passesStderr {
+            sendTagged(stream: "stdout", message.payload)
+            return
+        }
         FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &socketOut)
         bytesOut += message.payload.count
+    }
+
+    /// `--passstderr` (websocketd 0.5): `{"stream":"stdout"|"stderr","data":"line"}` as a text message.
+    func sendTagged(stream: String, _ line: ArraySlice<UInt8>) {
+        var json = Array("{\"stream\":\"\(stream)\",\"data\":".utf8)
+        JSON.appendQuoted(line, to: &json)
+        json.append(UInt8(ascii: "}"))
+        FrameEncoder.append(opcode: .text, payload: json, to: &socketOut)
+        bytesOut += line.count
     }
 
     /// SPEC §2: the first replacement of invalid UTF-8 in a session is logged.
@@ -198,9 +211,14 @@ extension WebSocketSession {
 
     // MARK: Stderr
 
-    /// Logs each line the child writes on stderr at level error (SPEC §3).
+    /// Logs each line the child writes on stderr at level error (SPEC §3), or with `--passstderr`
+    /// sends it to the client, under the same backpressure as stdout.
     func readStderr() {
         guard stderrFD >= 0, stderrReadable else { return }
+        if configuration.passesStderr {
+            passStderr()
+            return
+        }
         for _ in 0..<4 {
             var result = Syscalls.IOResult.wouldBlock
             let fd = stderrFD
@@ -220,6 +238,33 @@ extension WebSocketSession {
                 closeStderr()
                 return
             }
+        }
+    }
+
+    private func passStderr() {
+        guard socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
+              socketOut.readableCount < configuration.socketHighWatermark else { return }
+        var result = Syscalls.IOResult.wouldBlock
+        let fd = stderrFD
+        _ = stderrFraming.readStdout(minimumWritable: 4096) { space in
+            result = Syscalls.read(fd, into: space)
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+        do {
+            switch result {
+            case .bytes:
+                while let line = try stderrFraming.nextOutbound() { sendTagged(stream: "stderr", line.payload) }
+            case .wouldBlock:
+                stderrReadable = false
+            case .endOfFile, .failed:
+                while let line = try stderrFraming.finishOutbound() { sendTagged(stream: "stderr", line.payload) }
+                closeStderr()
+                sendExitCloseIfReady()
+            }
+        } catch {
+            closeStderr()
+            childOutputFailed(error)
         }
     }
 

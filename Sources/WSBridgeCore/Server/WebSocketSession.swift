@@ -58,6 +58,8 @@ final class WebSocketSession: EventHandler {
     var stdinBuffer = ByteBuffer()
     var closeStdinWhenFlushed = false
     var stderrLine = ByteBuffer()
+    /// With `--passstderr`, stderr lines become messages too, split and repaired as stdout's are.
+    var stderrFraming: Framing
     var exitStatus: ExitStatus?
     var hasLoggedReplacement = false
 
@@ -101,6 +103,7 @@ final class WebSocketSession: EventHandler {
         decoder = FrameDecoder(maxPayloadBytes: limit)
         machine = ConnectionStateMachine(maxMessageBytes: limit)
         framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
+        stderrFraming = Framing(mode: .line, maxMessageBytes: limit)
         socketOut.append(contentsOf: handshakeResponse)
         decoder.append(contentsOf: bytesAfterHead)
     }
