@@ -1,6 +1,12 @@
 import Foundation
 import WSBridgeCore
 
+// The spawner process is this same program started with one internal argument (see Spawner).
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProcess.argument {
+    ShutdownSignals.clearInheritedMask()
+    SpawnerProcess.run(socketFD: 0)
+}
+
 /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
@@ -49,7 +55,15 @@ var configuration = ServerConfiguration(
     passEnv: options.passEnv, parentEnvironment: environment)
 configuration.maxChildren = options.maxForks
 configuration.passesStderr = options.passStderr
-let context = ServerContext(configuration: configuration, spawner: Spawner(), logger: logger)
+let spawner: Spawner
+do {
+    let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    spawner = try Spawner(executable: executablePath, logger: logger)
+} catch {
+    FileHandle.standardError.write(Data(("wsbridge: " + error.message + "\n").utf8))
+    exit(1)
+}
+let context = ServerContext(configuration: configuration, spawner: spawner, logger: logger)
 let server = Server(context: context)
 do {
     try server.listen(hosts: options.addresses, port: options.effectivePort)
