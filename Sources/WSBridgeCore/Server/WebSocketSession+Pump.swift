@@ -11,7 +11,11 @@ extension WebSocketSession {
             progressed = readStdout() || progressed
             progressed = flushSocket() || progressed
             readStderr()
-            if isFinished || !progressed { return }
+            if isFinished { return }
+            if !progressed {
+                releaseIdleMemory()
+                return
+            }
         }
         guard !isPumpScheduled else { return }
         isPumpScheduled = true
@@ -20,6 +24,17 @@ extension WebSocketSession {
             self.isPumpScheduled = false
             self.pump()
         }
+    }
+
+    /// Gives back the storage of every empty buffer, so that memory per idle session stays small
+    /// (SPEC §7); buffers grow again, without zero-filling, on the next read.
+    func releaseIdleMemory() {
+        decoder.releaseCapacityIfEmpty(keeping: 0)
+        framing.releaseIdleMemory()
+        socketOut.releaseCapacityIfEmpty(keeping: 0)
+        stdinBuffer.releaseCapacityIfEmpty(keeping: 0)
+        stderrLine.releaseCapacityIfEmpty(keeping: 0)
+        stderrFraming.releaseIdleMemory()
     }
 
     // MARK: Socket → stdin
