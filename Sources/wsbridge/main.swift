@@ -10,7 +10,8 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProces
 /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
-    "loglevel", "log-format", "maxforks", "passstderr",
+    "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
+    "pingms",
 ]
 
 func exitWithUsageError(_ error: UsageError) -> Never {
@@ -55,6 +56,14 @@ var configuration = ServerConfiguration(
     passEnv: options.passEnv, parentEnvironment: environment)
 configuration.maxChildren = options.maxForks
 configuration.passesStderr = options.passStderr
+configuration.subprotocols = options.subprotocols
+configuration.pingMilliseconds = options.pingMilliseconds
+for header in options.headers + options.headersWS {
+    configuration.webSocketHeaders.add(name: header.name, value: header.value)
+}
+for header in options.headers + options.headersHTTP {
+    configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
+}
 let spawner: Spawner
 do {
     let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
