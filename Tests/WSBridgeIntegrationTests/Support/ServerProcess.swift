@@ -51,12 +51,14 @@ final class ServerProcess: @unchecked Sendable {
     var pid: pid_t { process.processIdentifier }
 
     /// Starts `wsbridge --port=0 --address=127.0.0.1 FLAGS COMMAND...` and waits for the log line
-    /// with its URL.
-    static func start(flags: [String] = [], command: [String], timeout: Duration = startupTimeout) throws -> ServerProcess {
+    /// with its URL. `environment` replaces the test process's environment when given.
+    static func start(
+        flags: [String] = [], command: [String], environment: [String: String]? = nil, timeout: Duration = startupTimeout
+    ) throws -> ServerProcess {
         let arguments = ["--port=0", "--address=127.0.0.1"] + flags + command
         let stderr = try OutputCollector()
         let stdout = try OutputCollector()
-        let process = try launch(arguments: arguments, stdout: stdout, stderr: stderr)
+        let process = try launch(arguments: arguments, environment: environment, stdout: stdout, stderr: stderr)
         let regex = #/ws://127\.0\.0\.1:([0-9]+)/#
         var port: UInt16?
         let announced = Deadline.poll(for: timeout) {
@@ -78,8 +80,11 @@ final class ServerProcess: @unchecked Sendable {
         return ServerProcess(port: port, arguments: arguments, process: process, stderr: stderr, stdout: stdout)
     }
 
-    /// Runs `wsbridge ARGUMENTS` and wires its stdout and stderr to the collectors.
-    static func launch(arguments: [String], stdout: OutputCollector, stderr: OutputCollector) throws -> Process {
+    /// Runs `wsbridge ARGUMENTS` and wires its stdout and stderr to the collectors; `environment`
+    /// replaces the inherited environment when given.
+    static func launch(
+        arguments: [String], environment: [String: String]? = nil, stdout: OutputCollector, stderr: OutputCollector
+    ) throws -> Process {
         let binary = TestPaths.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw ServerError.binaryMissing(binary)
@@ -87,6 +92,7 @@ final class ServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout.writeHandle
         process.standardError = stderr.writeHandle
