@@ -108,7 +108,7 @@ public enum DevConsolePage {
       var historyPosition = 0;
 
       // The page's own URL with http(s) swapped for ws(s): same host, path and query.
-      function targetURL() {
+      function webSocketAddress() {
         var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
         return scheme + '//' + location.host + location.pathname + location.search;
       }
@@ -142,7 +142,7 @@ public enum DevConsolePage {
           socket = null;
           if (old.readyState === WebSocket.CONNECTING || old.readyState === WebSocket.OPEN) { old.close(1000); }
         }
-        var url = targetURL();
+        var url = webSocketAddress();
         document.getElementById('url').textContent = url;
         setStatus('connecting');
         addEntry('info', 'connecting to ' + url);

@@ -14,7 +14,9 @@
 ///
 /// Better than websocketd: hosts and schemes compare without regard to case (RFC 6454 §4 lower-cases
 /// them; Go compared bytes), IPv6 literals compare without their brackets, an entry's trailing `/`
-/// is ignored, and a repeated Origin field is refused (RFC 6454 §7.3: at most one).
+/// is ignored, and a repeated Origin field is refused (RFC 6454 §7.3: at most one). One choice
+/// differs: with neither flag, an Origin that is not a URL is allowed too (websocketd answered 403
+/// to one its URL parser refused even then; browsers never send one, and no policy was asked for).
 public struct OriginPolicy: Sendable, Equatable {
     /// The outcome for one request.
     public enum Decision: Sendable, Equatable {
@@ -136,7 +138,7 @@ public struct OriginPolicy: Sendable, Equatable {
         } else {
             host = authority
         }
-        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "\t" || $0 == ":" && !authority.hasPrefix("[") }) else { return nil }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "\t" }) else { return nil }
         guard let portText else { return (host.lowercased(), defaultPort) }
         // RFC 3986 §3.2.3: an empty port is the scheme's default.
         guard !portText.isEmpty else { return (host.lowercased(), defaultPort) }

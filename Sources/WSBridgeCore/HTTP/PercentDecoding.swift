@@ -15,7 +15,7 @@ public enum PercentDecoding {
         case encodedSlash
         /// A backslash, raw or `%5C`: a separator on other systems, never part of a served name.
         case backslash
-        /// `%00`: a NUL ends a C string, so the file system would see a shorter name.
+        /// `%00` or a raw NUL: a NUL ends a C string, so the file system would see a shorter name.
         case nulByte
         /// The decoded bytes of a segment are not UTF-8, so no `String` names them faithfully.
         case invalidUTF8
@@ -52,7 +52,7 @@ public enum PercentDecoding {
 
     /// Decodes one segment's `%XX` escapes, refusing those that could change which file is named.
     public static func decodeSegment(_ raw: ArraySlice<UInt8>) throws(Refusal) -> String {
-        guard raw.contains(UInt8(ascii: "%")) || raw.contains(UInt8(ascii: "\\")) else {
+        guard raw.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "\\") || $0 == 0 }) else {
             return String(decoding: raw, as: UTF8.self)
         }
         var decoded: [UInt8] = []
@@ -61,6 +61,7 @@ public enum PercentDecoding {
         while index < raw.endIndex {
             let byte = raw[index]
             if byte == UInt8(ascii: "\\") { throw .backslash }
+            if byte == 0 { throw .nulByte }
             guard byte == UInt8(ascii: "%") else {
                 decoded.append(byte)
                 index += 1
