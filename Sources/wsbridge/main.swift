@@ -118,7 +118,8 @@ let urls = server.boundAddresses.map { address -> String in
     if let path = address.unixPath { return "unix:\(path)" }
     let host = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0" ? "localhost" : address.description
     let shown = host == "localhost" ? "localhost:\(address.port)" : host
-    return "ws://\(shown)/"
+    // A page to open in a browser when one is served, the WebSocket URL otherwise.
+    return (options.devConsole || options.staticDir != nil ? "http://" : "ws://") + shown + "/"
 }
 logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
            ["command": options.dir.map { "--dir=\($0)" } ?? options.command.joined(separator: " "),
