@@ -11,7 +11,7 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProces
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
     "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
-    "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin",
+    "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir",
 ]
 
 func exitWithUsageError(_ error: UsageError) -> Never {
@@ -69,6 +69,14 @@ if let staticDir = options.staticDir {
         exitWithConfigurationError("wsbridge: --staticdir=\(staticDir): \(error.message)")
     }
 }
+var cgiScripts: ScriptRouter?
+if let cgiDir = options.cgiDir {
+    do {
+        cgiScripts = try ScriptRouter(directory: cgiDir)
+    } catch {
+        exitWithConfigurationError("wsbridge: --cgidir=\(cgiDir): \(error.message)")
+    }
+}
 let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin, allowedOrigins: options.origins)
 if let invalid = originPolicy.invalidEntries.first {
     exitWithConfigurationError("wsbridge: --origin entry \"\(invalid)\" is not host[:port] or scheme://host[:port]")
@@ -86,6 +94,7 @@ configuration.maxChildren = options.maxForks
 configuration.passesStderr = options.passStderr
 configuration.subprotocols = options.subprotocols
 configuration.staticFiles = staticFiles
+configuration.cgiScripts = cgiScripts
 configuration.devConsole = options.devConsole
 configuration.originPolicy = originPolicy
 configuration.pingMilliseconds = options.pingMilliseconds

@@ -26,6 +26,8 @@ public enum ChildEnvironment {
         public var isTLS: Bool
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
+        /// The request body's length for a CGI request (RFC 3875 §4.1.2); "" when there is none.
+        public var contentLength = ""
 
         /// Creates the inputs.
         public init(head: HTTPRequestHead, parentEnvironment: [String: String], passEnv: [String], remote: SocketAddress,
@@ -69,8 +71,8 @@ public enum ChildEnvironment {
         environment["REMOTE_PORT"] = String(inputs.remote.port)
         environment["UNIQUE_ID"] = inputs.uniqueID
         environment["AUTH_TYPE"] = ""
-        environment["CONTENT_LENGTH"] = ""
-        environment["CONTENT_TYPE"] = ""
+        environment["CONTENT_LENGTH"] = inputs.contentLength
+        environment["CONTENT_TYPE"] = inputs.contentLength.isEmpty ? "" : head.headers.first("Content-Type") ?? ""
         environment["REMOTE_IDENT"] = ""
         environment["REMOTE_USER"] = ""
         if inputs.isTLS { environment["HTTPS"] = "on" }

@@ -31,6 +31,14 @@ public struct HTTPStatus: Sendable, Equatable, CustomStringConvertible {
     public static let movedPermanently = HTTPStatus(code: 301, reasonPhrase: "Moved Permanently")
     /// 304: the client's cached copy is still current.
     public static let notModified = HTTPStatus(code: 304, reasonPhrase: "Not Modified")
+    /// 302: a CGI script's Location redirect (RFC 3875 §6.2.4).
+    public static let found = HTTPStatus(code: 302, reasonPhrase: "Found")
+    /// 411: a request body without Content-Length (CGI needs the length, RFC 3875 §4.1.2).
+    public static let lengthRequired = HTTPStatus(code: 411, reasonPhrase: "Length Required")
+    /// 502: a CGI script answered with something that is not a CGI response.
+    public static let badGateway = HTTPStatus(code: 502, reasonPhrase: "Bad Gateway")
+    /// 504: a CGI script did not answer in time.
+    public static let gatewayTimeout = HTTPStatus(code: 504, reasonPhrase: "Gateway Timeout")
     /// 400: the request or handshake is malformed.
     public static let badRequest = HTTPStatus(code: 400, reasonPhrase: "Bad Request")
     /// 403: the request is refused, e.g. a disallowed Origin.

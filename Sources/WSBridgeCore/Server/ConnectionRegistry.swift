@@ -1,17 +1,24 @@
+/// A connection a server shutdown must reach.
+protocol RegisteredConnection: AnyObject {
+    /// Ends the connection as SPEC §3 says for a server shutdown.
+    func shutdown()
+}
+
+extension HTTPConnection: RegisteredConnection {}
+extension WebSocketSession: RegisteredConnection {}
+extension CGIRequest: RegisteredConnection {}
+
 /// The connections of one event loop, so that a shutdown can reach every one of them.
 /// Touched only on its loop's thread.
 final class ConnectionRegistry {
-    private var httpConnections: [ObjectIdentifier: HTTPConnection] = [:]
-    private var sessions: [ObjectIdentifier: WebSocketSession] = [:]
+    private var connections: [ObjectIdentifier: any RegisteredConnection] = [:]
 
-    func add(_ connection: HTTPConnection) { httpConnections[ObjectIdentifier(connection)] = connection }
-    func remove(_ connection: HTTPConnection) { httpConnections[ObjectIdentifier(connection)] = nil }
-    func add(_ session: WebSocketSession) { sessions[ObjectIdentifier(session)] = session }
-    func remove(_ session: WebSocketSession) { sessions[ObjectIdentifier(session)] = nil }
+    func add(_ connection: any RegisteredConnection) { connections[ObjectIdentifier(connection)] = connection }
+    func remove(_ connection: any RegisteredConnection) { connections[ObjectIdentifier(connection)] = nil }
 
-    /// Closes connections that have not upgraded and sends 1001 to every session (SPEC §3).
+    /// Closes connections that have not upgraded, sends 1001 to every session and ends every CGI
+    /// request (SPEC §3).
     func shutdownAll() {
-        for connection in Array(httpConnections.values) { connection.shutdown() }
-        for session in Array(sessions.values) { session.shutdown() }
+        for connection in Array(connections.values) { connection.shutdown() }
     }
 }

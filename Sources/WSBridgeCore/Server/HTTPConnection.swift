@@ -131,6 +131,10 @@ final class HTTPConnection: EventHandler {
             answer(response, to: head, includeBody: head.method != "HEAD")
             return
         }
+        if let cgiScripts = configuration.cgiScripts, case .script(let path, let scriptName, let pathInfo) = cgiScripts.route(path: head.path) {
+            handOverToCGI(head, ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo))
+            return
+        }
         if let staticFiles = configuration.staticFiles {
             switch staticFiles.answer(head) {
             case .response(var response):
@@ -140,6 +144,11 @@ final class HTTPConnection: EventHandler {
                 response.headers.add(contentsOf: extraHeaders)
                 sendFile(path: path, byteCount: byteCount, response: response, to: head)
             }
+            return
+        }
+        if configuration.cgiScripts != nil {
+            let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
+            refuse(response, status: .notFound, method: head.method, path: head.path)
             return
         }
         // Nothing serves plain requests: say this is a WebSocket endpoint (SPEC §5).
@@ -233,6 +242,16 @@ final class HTTPConnection: EventHandler {
             context: context, registry: registry, handshakeResponse: response.serialized(),
             bytesAfterHead: parser.takeRemainingBytes())
         session.start()
+    }
+
+    private func handOverToCGI(_ head: HTTPRequestHead, _ script: ScriptTarget) {
+        if let registration { loop.deregister(registration) }
+        registration = nil
+        state = .done
+        registry.remove(self)
+        let request = CGIRequest(fd: fd, id: id, peer: peer, local: local, head: head, script: script,
+                                 bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
+        request.start()
     }
 
     // MARK: Writing answers

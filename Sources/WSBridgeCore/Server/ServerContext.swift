@@ -99,6 +99,8 @@ public struct ServerConfiguration: Sendable {
     public var pingMilliseconds = 0
     /// `--staticdir`: files for plain GET and HEAD requests.
     public var staticFiles: StaticFiles?
+    /// `--cgidir`: CGI/1.1 scripts for plain requests.
+    public var cgiScripts: ScriptRouter?
     /// `--devconsole`: plain GET and HEAD get the built-in console page.
     public var devConsole = false
     /// `--sameorigin` and `--origin`.

@@ -1,0 +1,439 @@
+/// `--cgidir=DIR`: one plain HTTP request answered by a CGI/1.1 script (RFC 3875): the request
+/// body goes to its stdin, its header lines become the response head, the rest of its stdout is
+/// streamed as the body, and the connection closes after it. Bounded in time (`timeout`) and
+/// size (`maxBodyBytes` in, backpressure out); the script's process group is ended with the
+/// teardown ladder like a WebSocket child's.
+final class CGIRequest: EventHandler {
+    /// The largest request body passed to a script.
+    static let maxBodyBytes = 16 * 1024 * 1024
+    /// How long a script may take to finish its answer.
+    static let timeoutNanoseconds: UInt64 = 60_000_000_000
+
+    private let fd: Int32
+    private let id: UInt64
+    private let peer: SocketAddress
+    private let local: SocketAddress
+    private let head: HTTPRequestHead
+    private let script: ScriptTarget
+    private unowned let loop: EventLoop
+    private let context: ServerContext
+    private let registry: ConnectionRegistry
+    private var configuration: ServerConfiguration { context.configuration }
+
+    private var registration: EventLoop.Registration?
+    private var socketReadable = true
+    private var socketWritable = true
+    private var isSocketClosed = false
+    private var isLingering = false
+    private var output = ByteBuffer()
+    private var closesAfterOutput = false
+
+    private var child: ChildProcess?
+    private var holdsChildSlot = false
+    private var stdinFD: Int32 = -1, stdoutFD: Int32 = -1, stderrFD: Int32 = -1
+    private var stdinRegistration, stdoutRegistration, stderrRegistration: EventLoop.Registration?
+    private var stdinWritable = true, stdoutReadable = true, stderrReadable = true
+    private var stdinBuffer = ByteBuffer()
+    private var bodyRemaining = 0
+    private var responseParser = CGIResponseParser()
+    private var isHeadSent = false
+    private var stderrLine = ByteBuffer()
+    private var teardown: TeardownRunner?
+    private var isGroupGone = false
+    private var timer: TimerQueue.TimerID?
+    private var lingerTimer: TimerQueue.TimerID?
+    private var isFinished = false
+    private var status = HTTPStatus.ok
+
+    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget,
+         bodyBytes: [UInt8], loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
+        self.fd = fd
+        self.id = id
+        self.peer = peer
+        self.local = local
+        self.head = head
+        self.script = script
+        self.loop = loop
+        self.context = context
+        self.registry = registry
+        stdinBuffer.append(contentsOf: bodyBytes)
+    }
+
+    func start() {
+        registry.add(self)
+        registration = loop.register(fd, handler: self, source: 0, interest: .readWrite)
+        // RFC 3875 §4.1.2: the script learns the body's length; without one there is nothing to tell.
+        if head.headers.contains("Transfer-Encoding") {
+            return answerError(.lengthRequired, "send the request body with a Content-Length")
+        }
+        let lengths = head.headers.values("Content-Length")
+        guard lengths.count <= 1, let length = Int(lengths.first ?? "0"), length >= 0 else {
+            return answerError(.badRequest, "bad Content-Length")
+        }
+        guard length <= Self.maxBodyBytes else {
+            return answerError(.payloadTooLarge, "request body over \(Self.maxBodyBytes) bytes")
+        }
+        guard context.reserveChildSlot() else {
+            return answerError(.tooManyRequests, "all \(configuration.maxChildren) processes (--maxforks) are busy")
+        }
+        holdsChildSlot = true
+        if stdinBuffer.readableCount > length { stdinBuffer = ByteBuffer(stdinBuffer.readableBytes.prefix(length)) }
+        bodyRemaining = length - stdinBuffer.readableCount
+        var inputs = ChildEnvironment.Inputs(
+            head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
+            remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName, pathInfo: script.pathInfo,
+            pathTranslated: script.executable)
+        inputs.contentLength = lengths.isEmpty ? "" : String(length)
+        let request = SpawnRequest(executable: script.executable, arguments: [],
+                                   environment: ChildEnvironment.build(inputs),
+                                   workingDirectory: WebSocketSession.directory(of: script.executable))
+        timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
+        let loop = self.loop
+        let box = UncheckedSendable(self)
+        context.spawner.spawn(request) { result in loop.execute { box.value.spawned(result) } }
+    }
+
+    func shutdown() {
+        abort()
+    }
+
+    func handle(_ events: PollEvents, source: UInt8) {
+        switch source {
+        case 0:
+            if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { socketReadable = true }
+            if events.contains(.writable) || events.contains(.error) { socketWritable = true }
+        case 1: stdinWritable = true
+        case 2: stdoutReadable = true
+        default: stderrReadable = true
+        }
+        pump()
+    }
+
+    private func spawned(_ result: Result<ChildProcess, SpawnError>) {
+        switch result {
+        case .failure(let error):
+            context.logger.log(.error, "CGI SPAWN FAILED", fields: logFields + [("error", error.message)])
+            isGroupGone = true
+            answerError(.internalServerError, "the script could not start")
+        case .success(let child):
+            self.child = child
+            stdinFD = child.stdinFD
+            stdoutFD = child.stdoutFD
+            stderrFD = child.stderrFD
+            if child.exitFD >= 0 { Syscalls.close(child.exitFD) }  // the ladder polls the group instead
+            stdinRegistration = loop.register(stdinFD, handler: self, source: 1, interest: .write)
+            stdoutRegistration = loop.register(stdoutFD, handler: self, source: 2, interest: .read)
+            stderrRegistration = loop.register(stderrFD, handler: self, source: 3, interest: .read)
+            teardown = TeardownRunner(loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
+                                      closeStdin: { [weak self] in self?.closeStdin() },
+                                      finished: { [weak self] _ in self?.groupEnded() })
+            if isSocketClosed { teardown?.start() }
+            pump()
+        }
+    }
+
+    private var logFields: [(key: String, value: String)] {
+        var fields: [(key: String, value: String)] = [("remote", peer.description), ("id", String(id)),
+                                                      ("method", head.method), ("path", head.path)]
+        if let child { fields.append(("pid", String(child.pid))) }
+        return fields
+    }
+
+    // MARK: Moving bytes
+
+    private func pump() {
+        guard !isFinished else { return }
+        for _ in 0..<16 {
+            var progressed = readBody()
+            progressed = flushStdin() || progressed
+            progressed = readStdout() || progressed
+            progressed = flushOutput() || progressed
+            readStderr()
+            if isFinished || !progressed { return }
+        }
+        loop.executeSoon { [weak self] in self?.pump() }
+    }
+
+    private func readBody() -> Bool {
+        if isLingering { drainLingering() }
+        if bodyRemaining == 0 { watchForDeparture() }
+        guard !isSocketClosed, !isLingering, bodyRemaining > 0, socketReadable,
+              stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
+        var result = Syscalls.IOResult.wouldBlock
+        let want = min(bodyRemaining, configuration.readChunkBytes)
+        stdinBuffer.writeWithUnsafeMutableBytes(minimumWritable: want) { space in
+            result = Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<want]))
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+        switch result {
+        case .bytes(let count):
+            bodyRemaining -= count
+            return true
+        case .wouldBlock:
+            socketReadable = false
+            return false
+        case .endOfFile, .failed:
+            abort()
+            return true
+        }
+    }
+
+    /// After the body, the client has nothing more to send; EOF or a reset means it left, and the
+    /// script is ended rather than left running for nobody (as Go's CloseNotify lets websocketd do).
+    private func watchForDeparture() {
+        guard !isSocketClosed, !isLingering, socketReadable else { return }
+        var scratch = [UInt8](repeating: 0, count: 1024)
+        while true {
+            switch scratch.withUnsafeMutableBytes({ Syscalls.read(fd, into: $0) }) {
+            case .bytes: continue  // bytes past the body are not for the script
+            case .wouldBlock:
+                socketReadable = false
+                return
+            case .endOfFile, .failed:
+                abort()
+                return
+            }
+        }
+    }
+
+    private func flushStdin() -> Bool {
+        guard stdinFD >= 0 else { return false }
+        var progressed = false
+        while !stdinBuffer.isEmpty && stdinWritable {
+            switch stdinBuffer.withUnsafeReadableBytes({ Syscalls.write(stdinFD, from: $0, isSocket: false) }) {
+            case .bytes(let count):
+                stdinBuffer.moveReaderIndex(forwardBy: count)
+                progressed = true
+            case .wouldBlock:
+                stdinWritable = false
+            case .endOfFile, .failed:
+                closeStdin()
+                return true
+            }
+        }
+        // The whole body is written: EOF tells the script there is no more (RFC 3875 §4.2).
+        if stdinBuffer.isEmpty && bodyRemaining == 0 { closeStdin() }
+        return progressed
+    }
+
+    private func readStdout() -> Bool {
+        guard stdoutFD >= 0, stdoutReadable, !isSocketClosed, output.readableCount < configuration.socketHighWatermark else {
+            return false
+        }
+        var chunk = [UInt8](repeating: 0, count: 0)
+        var result = Syscalls.IOResult.wouldBlock
+        if isHeadSent {
+            output.writeWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { space in
+                result = Syscalls.read(stdoutFD, into: space)
+                if case .bytes(let count) = result { return count }
+                return 0
+            }
+        } else {
+            chunk = [UInt8](repeating: 0, count: 4096)
+            result = chunk.withUnsafeMutableBytes { Syscalls.read(stdoutFD, into: $0) }
+        }
+        switch result {
+        case .bytes(let count):
+            if !isHeadSent { parseHead(chunk[0..<count]) }
+            return true
+        case .wouldBlock:
+            stdoutReadable = false
+            return false
+        case .endOfFile, .failed:
+            if !isHeadSent {
+                answerError(.badGateway, "the script ended without a complete CGI response head")
+            } else {
+                closesAfterOutput = true
+            }
+            closeStdout()
+            teardown?.start()
+            return true
+        }
+    }
+
+    private func parseHead(_ bytes: ArraySlice<UInt8>) {
+        do {
+            guard let (cgiHead, body) = try responseParser.append(bytes) else { return }
+            var response = HTTPResponse(status: cgiHead.status, headers: cgiHead.headers)
+            response.headers.add(contentsOf: configuration.plainHTTPHeaders)
+            // The body's end is the end of the connection (RFC 9112 §6.3 item 8).
+            response.headers.replaceOrAdd(name: "Connection", value: "close")
+            status = cgiHead.status
+            var serialized = response.serialized(includingBody: false)
+            // serialized() adds Content-Length: 0 for a body it does not know; the body follows instead.
+            if let range = Self.contentLengthLine(in: serialized) { serialized.removeSubrange(range) }
+            output.append(contentsOf: serialized)
+            if head.method != "HEAD" { output.append(contentsOf: body) }
+            isHeadSent = true
+        } catch {
+            context.logger.log(.error, "CGI response refused", fields: logFields + [("error", error.message)])
+            answerError(.badGateway, "the script's answer is not a CGI response")
+            closeStdout()
+            teardown?.start()
+        }
+    }
+
+    private static func contentLengthLine(in bytes: [UInt8]) -> Range<Int>? {
+        let needle = Array("\r\nContent-Length: 0\r\n".utf8)
+        guard bytes.count >= needle.count else { return nil }
+        for start in 0...(bytes.count - needle.count) where bytes[start..<(start + needle.count)].elementsEqual(needle) {
+            return (start + 2)..<(start + needle.count)
+        }
+        return nil
+    }
+
+    private func flushOutput() -> Bool {
+        guard !isSocketClosed, !isLingering else { return false }
+        var progressed = false
+        while !output.isEmpty && socketWritable {
+            switch output.withUnsafeReadableBytes({ Syscalls.write(fd, from: $0, isSocket: true) }) {
+            case .bytes(let count):
+                output.moveReaderIndex(forwardBy: count)
+                progressed = true
+            case .wouldBlock:
+                socketWritable = false
+            case .endOfFile, .failed:
+                abort()
+                return true
+            }
+        }
+        if output.isEmpty && closesAfterOutput {
+            Syscalls.shutdownWrite(fd)
+            isLingering = true
+            lingerTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocket() }
+            drainLingering()
+            return true
+        }
+        return progressed
+    }
+
+    private func readStderr() {
+        guard stderrFD >= 0, stderrReadable else { return }
+        var result = Syscalls.IOResult.wouldBlock
+        stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { space in
+            result = Syscalls.read(stderrFD, into: space)
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+        switch result {
+        case .bytes: break
+        case .wouldBlock: stderrReadable = false
+        case .endOfFile, .failed:
+            if stderrLine.readableCount > 0 { stderrLine.append(0x0A) }
+            closeStderr()
+        }
+        while let newline = stderrLine.readableBytes.firstIndex(of: 0x0A) {
+            let length = newline - stderrLine.readableBytes.startIndex
+            let line = String(decoding: stderrLine.readableBytes.prefix(length), as: UTF8.self)
+            stderrLine.moveReaderIndex(forwardBy: length + 1)
+            context.logger.log(.error, "stderr", fields: logFields + [("line", line)])
+        }
+        if stderrLine.readableCount > 16 * 1024 { stderrLine.clear() }
+    }
+
+    // MARK: Ending
+
+    /// An answer of our own instead of the script's (before its head was sent).
+    private func answerError(_ status: HTTPStatus, _ message: String) {
+        guard !isHeadSent else { return }
+        isHeadSent = true
+        self.status = status
+        output.clear()
+        output.append(contentsOf: HTTPResponse.error(status, message: message,
+                                                     extraHeaders: configuration.plainHTTPHeaders).serialized())
+        closesAfterOutput = true
+        bodyRemaining = 0
+        pump()
+    }
+
+    private func timedOut() {
+        timer = nil
+        context.logger.log(.error, "CGI script timed out", fields: logFields)
+        if isHeadSent {
+            closesAfterOutput = true
+            closeStdout()
+        } else {
+            answerError(.gatewayTimeout, "the script did not answer in time")
+            closeStdout()
+        }
+        teardown?.start()
+        pump()
+    }
+
+    /// The client went away, or the server is shutting down: end everything now.
+    private func abort() {
+        closeSocket()
+        closeStdout()
+        teardown?.start()
+    }
+
+    private func drainLingering() {
+        guard isLingering, socketReadable else { return }
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while true {
+            switch scratch.withUnsafeMutableBytes({ Syscalls.read(fd, into: $0) }) {
+            case .bytes: continue
+            case .wouldBlock:
+                socketReadable = false
+                return
+            case .endOfFile, .failed:
+                closeSocket()
+                return
+            }
+        }
+    }
+
+    private func closeSocket() {
+        guard !isSocketClosed else { return }
+        isSocketClosed = true
+        if let lingerTimer { loop.cancel(lingerTimer) }
+        if let registration { loop.deregister(registration) }
+        registration = nil
+        Syscalls.close(fd)
+        output.clear()
+        finishIfDone()
+    }
+
+    private func closeStdin() {
+        guard stdinFD >= 0 else { return }
+        if let stdinRegistration { loop.deregister(stdinRegistration) }
+        Syscalls.close(stdinFD)
+        stdinFD = -1
+        stdinBuffer.clear()
+    }
+
+    private func closeStdout() {
+        guard stdoutFD >= 0 else { return }
+        if let stdoutRegistration { loop.deregister(stdoutRegistration) }
+        Syscalls.close(stdoutFD)
+        stdoutFD = -1
+    }
+
+    private func closeStderr() {
+        guard stderrFD >= 0 else { return }
+        if let stderrRegistration { loop.deregister(stderrRegistration) }
+        Syscalls.close(stderrFD)
+        stderrFD = -1
+    }
+
+    private func groupEnded() {
+        isGroupGone = true
+        finishIfDone()
+    }
+
+    private func finishIfDone() {
+        // Done once the socket is closed and, if a child was (or is being) started, its group is gone.
+        guard !isFinished, isSocketClosed, !holdsChildSlot || isGroupGone else { return }
+        isFinished = true
+        readStderr()
+        closeStdin()
+        closeStdout()
+        closeStderr()
+        teardown?.cancel()
+        if let timer { loop.cancel(timer) }
+        if holdsChildSlot { context.releaseChildSlot() }
+        registry.remove(self)
+        context.logger.log(.access, "CGI", fields: logFields + [("status", String(status.code))])
+    }
+}
