@@ -47,6 +47,26 @@ public enum Syscalls {
         }
     }
 
+    /// One non-blocking read straight into the free space a buffer lends (`writeWithUnsafeMutableBytes`
+    /// and its kin), remembering the outcome for the caller: `var read = Syscalls.ReadInto(fd)`,
+    /// `buffer.writeWithUnsafeMutableBytes(minimumWritable: n) { read.into($0) }`, then `read.result`.
+    public struct ReadInto {
+        /// The fd read from.
+        public let fd: Int32
+        /// What the read did (`.wouldBlock` until it ran).
+        public private(set) var result = IOResult.wouldBlock
+
+        /// Prepares a read from `fd`.
+        public init(_ fd: Int32) { self.fd = fd }
+
+        /// Reads into `space`; returns the byte count added (0 unless bytes arrived).
+        public mutating func into(_ space: UnsafeMutableRawBufferPointer) -> Int {
+            result = Syscalls.read(fd, into: space)
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+    }
+
     /// Closes a file descriptor (EINTR is not retried: on Linux the fd is gone either way).
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

@@ -159,14 +159,10 @@ final class CGIRequest: EventHandler {
         if bodyRemaining == 0 { watchForDeparture() }
         guard !isSocketClosed, !isLingering, bodyRemaining > 0, socketReadable,
               stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
-        var result = Syscalls.IOResult.wouldBlock
+        var read = Syscalls.ReadInto(fd)
         let want = min(bodyRemaining, configuration.readChunkBytes)
-        stdinBuffer.writeWithUnsafeMutableBytes(minimumWritable: want) { space in
-            result = Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<want]))
-            if case .bytes(let count) = result { return count }
-            return 0
-        }
-        switch result {
+        stdinBuffer.writeWithUnsafeMutableBytes(minimumWritable: want) { read.into(UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+        switch read.result {
         case .bytes(let count):
             bodyRemaining -= count
             return true
@@ -222,18 +218,14 @@ final class CGIRequest: EventHandler {
             return false
         }
         var chunk = [UInt8](repeating: 0, count: 0)
-        var result = Syscalls.IOResult.wouldBlock
+        var read = Syscalls.ReadInto(stdoutFD)
         if isHeadSent {
-            output.writeWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { space in
-                result = Syscalls.read(stdoutFD, into: space)
-                if case .bytes(let count) = result { return count }
-                return 0
-            }
+            output.writeWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
         } else {
             chunk = [UInt8](repeating: 0, count: 4096)
-            result = chunk.withUnsafeMutableBytes { Syscalls.read(stdoutFD, into: $0) }
+            _ = chunk.withUnsafeMutableBytes { read.into($0) }
         }
-        switch result {
+        switch read.result {
         case .bytes(let count):
             if !isHeadSent { parseHead(chunk[0..<count]) }
             return true
@@ -310,13 +302,9 @@ final class CGIRequest: EventHandler {
 
     private func readStderr() {
         guard stderrFD >= 0, stderrReadable else { return }
-        var result = Syscalls.IOResult.wouldBlock
-        stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { space in
-            result = Syscalls.read(stderrFD, into: space)
-            if case .bytes(let count) = result { return count }
-            return 0
-        }
-        switch result {
+        var read = Syscalls.ReadInto(stderrFD)
+        stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
+        switch read.result {
         case .bytes: break
         case .wouldBlock: stderrReadable = false
         case .endOfFile, .failed:

@@ -302,13 +302,9 @@ final class HTTPConnection: EventHandler {
     private func readFileChunk() {
         guard var body = fileBody else { return }
         let chunk = min(body.remaining, 64 * 1024)
-        var result = Syscalls.IOResult.wouldBlock
-        output.writeWithUnsafeMutableBytes(minimumWritable: chunk) { space in
-            result = Syscalls.read(body.fd, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<chunk]))
-            if case .bytes(let count) = result { return count }
-            return 0
-        }
-        switch result {
+        var read = Syscalls.ReadInto(body.fd)
+        output.writeWithUnsafeMutableBytes(minimumWritable: chunk) { read.into(UnsafeMutableRawBufferPointer(rebasing: $0[0..<chunk])) }
+        switch read.result {
         case .bytes(let count):
             body.remaining -= count
             fileBody = body.remaining > 0 ? body : nil

@@ -51,14 +51,9 @@ extension WebSocketSession {
             break
         }
         guard socketReadable, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
-        var result = Syscalls.IOResult.wouldBlock
-        let fd = socketFD
-        decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { space in
-            result = Syscalls.read(fd, into: space)
-            if case .bytes(let count) = result { return count }
-            return 0
-        }
-        switch result {
+        var read = Syscalls.ReadInto(socketFD)
+        decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+        switch read.result {
         case .bytes(let count):
             bytesIn += count
             return true
@@ -142,14 +137,9 @@ extension WebSocketSession {
     func readStdout() -> Bool {
         guard stdoutFD >= 0, stdoutReadable, socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
               socketOut.readableCount < configuration.socketHighWatermark else { return false }
-        var result = Syscalls.IOResult.wouldBlock
-        let fd = stdoutFD
-        _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { space in
-            result = Syscalls.read(fd, into: space)
-            if case .bytes(let count) = result { return count }
-            return 0
-        }
-        switch result {
+        var read = Syscalls.ReadInto(stdoutFD)
+        _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+        switch read.result {
         case .bytes:
             drainOutbound()
             return true
@@ -261,14 +251,9 @@ extension WebSocketSession {
             return
         }
         for _ in 0..<4 {
-            var result = Syscalls.IOResult.wouldBlock
-            let fd = stderrFD
-            stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { space in
-                result = Syscalls.read(fd, into: space)
-                if case .bytes(let count) = result { return count }
-                return 0
-            }
-            switch result {
+            var read = Syscalls.ReadInto(stderrFD)
+            stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
+            switch read.result {
             case .bytes:
                 logStderrLines(final: false)
             case .wouldBlock:
@@ -285,15 +270,10 @@ extension WebSocketSession {
     private func passStderr() {
         guard socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
               socketOut.readableCount < configuration.socketHighWatermark else { return }
-        var result = Syscalls.IOResult.wouldBlock
-        let fd = stderrFD
-        _ = stderrFraming.readStdout(minimumWritable: 4096) { space in
-            result = Syscalls.read(fd, into: space)
-            if case .bytes(let count) = result { return count }
-            return 0
-        }
+        var read = Syscalls.ReadInto(stderrFD)
+        _ = stderrFraming.readStdout(minimumWritable: 4096) { read.into($0) }
         do {
-            switch result {
+            switch read.result {
             case .bytes:
                 while let line = try stderrFraming.nextOutbound() { sendTagged(stream: "stderr", line.payload) }
             case .wouldBlock:
