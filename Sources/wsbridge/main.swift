@@ -10,7 +10,8 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProces
 /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
-    "loglevel", "log-format", "maxforks", "passstderr",
+    "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
+    "pingms", "unixsocket",
 ]
 
 func exitWithUsageError(_ error: UsageError) -> Never {
@@ -55,6 +56,14 @@ var configuration = ServerConfiguration(
     passEnv: options.passEnv, parentEnvironment: environment)
 configuration.maxChildren = options.maxForks
 configuration.passesStderr = options.passStderr
+configuration.subprotocols = options.subprotocols
+configuration.pingMilliseconds = options.pingMilliseconds
+for header in options.headers + options.headersWS {
+    configuration.webSocketHeaders.add(name: header.name, value: header.value)
+}
+for header in options.headers + options.headersHTTP {
+    configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
+}
 let spawner: Spawner
 do {
     let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -66,7 +75,8 @@ do {
 let context = ServerContext(configuration: configuration, spawner: spawner, logger: logger)
 let server = Server(context: context)
 do {
-    try server.listen(hosts: options.addresses, port: options.effectivePort)
+    try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
+                      unixSocket: options.unixSocket)
 } catch {
     FileHandle.standardError.write(Data((error.message + "\n").utf8))
     exit(3)
@@ -74,6 +84,7 @@ do {
 server.start(threadCount: Syscalls.processorCount())
 
 let urls = server.boundAddresses.map { address -> String in
+    if let path = address.unixPath { return "unix:\(path)" }
     let host = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0" ? "localhost" : address.description
     let shown = host == "localhost" ? "localhost:\(address.port)" : host
     return "ws://\(shown)/"
@@ -94,7 +105,9 @@ let deadline = Syscalls.monotonicNanoseconds() + UInt64(ladderMilliseconds + 1_0
 while server.liveSessions > 0 && Syscalls.monotonicNanoseconds() < deadline {
     if ShutdownSignals.wait(milliseconds: 10) {
         logger.log(.info, "second signal: exiting now")
+        server.removeUnixSocketFiles()
         exit(0)
     }
 }
+server.removeUnixSocketFiles()
 exit(0)

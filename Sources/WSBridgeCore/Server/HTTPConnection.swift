@@ -68,7 +68,8 @@ final class HTTPConnection: EventHandler {
                 do {
                     if let head = try parser.next() { route(head) }
                 } catch {
-                    answer(error.response, status: error.status, method: "-", path: "-")
+                    answer(error.response(extraHeaders: context.configuration.plainHTTPHeaders),
+                           status: error.status, method: "-", path: "-")
                 }
             case .wouldBlock:
                 return
@@ -80,26 +81,29 @@ final class HTTPConnection: EventHandler {
     }
 
     private func route(_ head: HTTPRequestHead) {
+        let extraHeaders = context.configuration.plainHTTPHeaders
         guard head.method == "GET" else {
             let error = HandshakeError.methodNotAllowed
-            answer(error.response, status: error.status, method: head.method, path: head.path)
+            answer(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
             return
         }
         let acceptance: HandshakeAcceptance
         do {
             acceptance = try Handshake.validate(head)
         } catch {
-            answer(error.response, status: error.status, method: head.method, path: head.path)
+            answer(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
             return
         }
         guard !context.isShuttingDown else {
-            let response = HTTPResponse.error(.serviceUnavailable, message: "503 Service Unavailable: the server is shutting down")
+            let response = HTTPResponse.error(.serviceUnavailable, message: "the server is shutting down",
+                                              extraHeaders: extraHeaders)
             answer(response, status: .serviceUnavailable, method: head.method, path: head.path)
             return
         }
         guard context.reserveChildSlot() else {
             let limit = context.configuration.maxChildren
-            let response = HTTPResponse.error(.tooManyRequests, message: "429 Too Many Requests: all \(limit) processes (--maxforks) are busy")
+            let response = HTTPResponse.error(.tooManyRequests, message: "all \(limit) processes (--maxforks) are busy",
+                                              extraHeaders: extraHeaders)
             answer(response, status: .tooManyRequests, method: head.method, path: head.path)
             return
         }
@@ -112,9 +116,13 @@ final class HTTPConnection: EventHandler {
         registration = nil
         state = .done
         registry.remove(self)
+        let configuration = context.configuration
+        let subprotocol = Handshake.selectSubprotocol(offered: acceptance.offeredSubprotocols,
+                                                      supported: configuration.subprotocols)
+        let response = acceptance.response(subprotocol: subprotocol, extraHeaders: configuration.webSocketHeaders)
         let session = WebSocketSession(
-            fd: fd, id: id, peer: peer, local: local, head: head, loop: loop, context: context, registry: registry,
-            handshakeResponse: acceptance.response().serialized(), bytesAfterHead: parser.takeRemainingBytes())
+            fd: fd, id: id, peer: peer, local: local, head: head, subprotocol: subprotocol, loop: loop, context: context,
+            registry: registry, handshakeResponse: response.serialized(), bytesAfterHead: parser.takeRemainingBytes())
         session.start()
     }
 

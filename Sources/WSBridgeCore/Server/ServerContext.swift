@@ -83,6 +83,14 @@ public struct ServerConfiguration: Sendable {
     public var maxChildren = 1024
     /// Each stdout and stderr line goes to the client as JSON tagged with its stream (`--passstderr`).
     public var passesStderr = false
+    /// Extra headers on the 101 (`--header` and `--header-ws`).
+    public var webSocketHeaders = HTTPHeaders()
+    /// Extra headers on every other answer (`--header` and `--header-http`).
+    public var plainHTTPHeaders = HTTPHeaders()
+    /// Subprotocols offered by `--subprotocol`, in the server's list order.
+    public var subprotocols: [String] = []
+    /// Ping interval (`--pingms`); 0 = off. A client silent for twice this gets close 1001.
+    public var pingMilliseconds = 0
     /// The parent's environment, read once at startup.
     public var parentEnvironment: [String: String]
     /// Stop reading the socket while this many bytes wait for the child's stdin.
