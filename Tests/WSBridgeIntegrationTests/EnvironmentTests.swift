@@ -17,8 +17,8 @@ struct EnvironmentTests {
         "WSB_DROP": "no",
     ]
 
-    /// One session: the 101's request line target and extra header lines, then the variables the
-    /// child printed, its pid (from the CONNECT log line) and the client's port.
+    /// What one session showed: the variables the child printed, its pid (from the log), the
+    /// client's port and the Sec-WebSocket-Key it sent.
     struct Dump {
         var variables: [String: String]
         var pid: pid_t
@@ -52,8 +52,9 @@ struct EnvironmentTests {
             #expect(variables[name] == nil, "\(name) set twice")
             variables[name] = String(line[line.index(after: equals)...])
         }
-        let connect = try #require(server.waitForLog { $0.message == "CONNECT" && $0["remote"] == "127.0.0.1:\(clientPort)" })
-        let pid = try #require(connect["pid"].flatMap { pid_t($0) })
+        // The pid from the DISCONNECT line: `env` has no way to print its own first.
+        let disconnect = try #require(server.waitForLog { $0.message == "DISCONNECT" && $0["remote"] == "127.0.0.1:\(clientPort)" })
+        let pid = try #require(disconnect["pid"].flatMap { pid_t($0) })
         return Dump(variables: variables, pid: pid, clientPort: clientPort, key: key)
     }
 

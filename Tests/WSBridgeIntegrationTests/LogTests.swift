@@ -107,6 +107,32 @@ struct LogTests {
         }
     }
 
+    @Test("SPEC §8: every session logs one CONNECT and one DISCONNECT, even when the child has finished before the server looks")
+    func connectForEverySession() async throws {
+        // /bin/true ends within a millisecond, often before the spawner's answer is handled.
+        try await withServer(command: ["/bin/true"]) { server in
+            let count = 200
+            for _ in 0..<count {
+                let client = try WebSocketTestClient.connect(port: server.port)
+                #expect(try client.receiveMessage() == .close(code: 1000, reason: ""))
+                try client.answerCloseAndWaitForEnd(code: 1000)
+            }
+            var records: [LogRecord] = []
+            _ = Deadline.poll(for: .seconds(5)) {
+                records = server.logRecords()
+                return records.filter { $0.message == "DISCONNECT" }.count == count
+            }
+            let connects = Dictionary(grouping: records.filter { $0.message == "CONNECT" }, by: { $0["id"] ?? "" })
+            let disconnects = records.filter { $0.message == "DISCONNECT" }
+            #expect(disconnects.count == count)
+            let missing = disconnects.filter { connects[$0["id"] ?? ""]?.count != 1 }
+            #expect(missing.isEmpty, "\(missing.count) of \(count) sessions have no single CONNECT line, e.g.:\n\(missing.prefix(3).map(\.line).joined(separator: "\n"))")
+            for disconnect in disconnects {
+                #expect(disconnect["pid"] == connects[disconnect["id"] ?? ""]?.first?["pid"] || connects[disconnect["id"] ?? ""] == nil)
+            }
+        }
+    }
+
     @Test("SPEC §8: refused requests are logged with method, path and status", arguments: [("GET", 426), ("POST", 405)])
     func refusedRequest(method: String, status: Int) async throws {
         try await withServer(command: [TestPaths.fixture("lifecycle.sh")]) { server in
