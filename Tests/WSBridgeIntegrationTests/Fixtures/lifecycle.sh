@@ -3,6 +3,7 @@
 # every kind of session the lifecycle tests mix:
 #   /cat                 echo stdin to stdout
 #   /exit                exit 0 at once
+#   /stderr              write one line with spaces and quotes on stderr, then echo stdin
 #   /ignore              ignore SIGINT and SIGTERM, read stdin to its end, then sleep: only
 #                        SIGKILL ends it (ignored signals stay ignored across exec)
 #   /closed-stdout       close stdout, then sleep: only the ladder ends it
@@ -13,6 +14,9 @@ echo $$
 case "$PATH_INFO" in
 /cat) exec cat ;;
 /exit) exit 0 ;;
+/stderr)
+    echo 'a "quoted" warning' >&2
+    exec cat ;;
 /ignore)
     trap '' INT TERM
     while read -r line; do :; done
