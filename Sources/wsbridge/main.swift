@@ -147,9 +147,14 @@ let deadline = Syscalls.monotonicNanoseconds() + UInt64(ladderMilliseconds + 1_0
 while server.liveSessions > 0 && Syscalls.monotonicNanoseconds() < deadline {
     if ShutdownSignals.wait(milliseconds: 10) {
         logger.log(.info, "second signal: exiting now")
+        server.killRemainingChildGroups()
         server.removeUnixSocketFiles()
         exit(0)
     }
+}
+if server.liveSessions > 0 {
+    logger.log(.error, "sessions still open after the shutdown deadline; ending their children", ["sessions": String(server.liveSessions)])
+    server.killRemainingChildGroups()
 }
 server.removeUnixSocketFiles()
 exit(0)

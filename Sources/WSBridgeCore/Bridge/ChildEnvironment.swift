@@ -87,7 +87,10 @@ public enum ChildEnvironment {
         for key in order {
             // RFC 3875 §4.1.18: repeated fields are joined with ", "; CR and LF cannot stay in a variable.
             let joined = headerValues[key, default: []].joined(separator: ", ")
-            environment[key] = String(joined.map { $0 == "\r" || $0 == "\n" || $0 == "\r\n" ? " " : $0 })
+            // Scalar by scalar: "\r\n" is one Character but two line-break bytes, each a space.
+            var scalars = String.UnicodeScalarView()
+            for scalar in joined.unicodeScalars { scalars.append(scalar == "\r" || scalar == "\n" ? " " : scalar) }
+            environment[key] = String(scalars)
         }
         return environment
     }

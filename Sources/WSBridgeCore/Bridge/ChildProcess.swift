@@ -68,6 +68,9 @@ public final class ChildProcess: Sendable {
     /// Whether any member of the child's process group is still alive (or an unreaped zombie).
     public var groupExists: Bool { Syscalls.groupExists(pid) }
 
+    /// Whether a member of the group is alive, zombies not counted (a /proc scan: use sparingly).
+    public var groupHasLiveMembers: Bool { Syscalls.groupHasLiveMembers(pid) }
+
     /// Signals the whole process group, so grandchildren go too.
     public func signalGroup(_ signal: Int32) {
         Syscalls.signalGroup(pid, signal)

@@ -136,6 +136,34 @@ public enum Syscalls {
         signalGroup(groupID, 0)
     }
 
+    /// Whether the group has a member that is not a zombie, read from /proc. A killed grandchild
+    /// whose parent died waits as a zombie until init reaps it, which can take a while (and
+    /// never happens when wsbridge itself is PID 1); such a group is, for teardown, gone.
+    public static func groupHasLiveMembers(_ groupID: Int32) -> Bool {
+        guard let directory = opendir("/proc") else { return groupExists(groupID) }
+        defer { closedir(directory) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            guard let first = name.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9") else { continue }
+            let path = "/proc/" + String(decoding: name, as: UTF8.self) + "/stat"
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            Glibc.close(fd)
+            guard count > 0 else { continue }
+            // "pid (comm) state ppid pgrp ...": comm may hold anything, so parse after the last ')'.
+            let stat = buffer[0..<count]
+            guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { continue }
+            // After it: state, ppid, pgrp.
+            let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "), maxSplits: 3)
+            guard fields.count >= 3, let group = Int32(String(decoding: fields[2], as: UTF8.self)),
+                  group == groupID else { continue }
+            if fields[0].first != UInt8(ascii: "Z") { return true }
+        }
+        return false
+    }
+
     /// How a process ended, read with `waitid(WNOWAIT)`, so that the process stays unreaped for
     /// Foundation, which reaps it itself; reaping it here would let Foundation's blocking
     /// `waitpid` meet a recycled pid.

@@ -117,6 +117,7 @@ final class CGIRequest: EventHandler {
             answerError(.internalServerError, "the script could not start")
         case .success(let child):
             self.child = child
+            context.childStarted(child.pid)
             stdinFD = child.stdinFD
             stdoutFD = child.stdoutFD
             stderrFD = child.stderrFD
@@ -420,6 +421,7 @@ final class CGIRequest: EventHandler {
         closeStderr()
         teardown?.cancel()
         if let timer { loop.cancel(timer) }
+        if let child { context.childEnded(child.pid) }
         if holdsChildSlot { context.releaseChildSlot() }
         registry.remove(self)
         context.logger.log(.access, "CGI", fields: logFields + [("status", String(status.code))])

@@ -80,6 +80,9 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// SIGKILL to every child group still running (for an exit that cannot wait).
+    public func killRemainingChildGroups() { context.killRemainingChildGroups() }
+
     /// Sessions not yet ended.
     public var liveSessions: Int { context.liveSessions }
 }

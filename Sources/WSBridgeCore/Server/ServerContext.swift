@@ -13,6 +13,7 @@ public final class ServerContext: Sendable {
     private let liveSessionCount = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
     private let childSlotsInUse = Atomic<Int>(0)
+    private let liveChildGroups = Mutex<Set<Int32>>([])
 
     /// Creates the context.
     public init(configuration: ServerConfiguration, spawner: Spawner, logger: Logger) {
@@ -56,6 +57,18 @@ public final class ServerContext: Sendable {
     /// Gives a slot back once its session has ended.
     public func releaseChildSlot() {
         childSlotsInUse.subtract(1, ordering: .releasing)
+    }
+
+    /// Records a running child's process group, so that a forced exit can still end it.
+    public func childStarted(_ groupID: Int32) { _ = liveChildGroups.withLock { $0.insert(groupID) } }
+
+    /// Forgets a child's group once its session has ended it.
+    public func childEnded(_ groupID: Int32) { _ = liveChildGroups.withLock { $0.remove(groupID) } }
+
+    /// SIGKILL to every child group still running: a second signal, or a shutdown past its
+    /// deadline, exits at once but leaves no process behind (SPEC §3).
+    public func killRemainingChildGroups() {
+        for group in liveChildGroups.withLock({ $0 }) { Syscalls.signalGroup(group, Syscalls.forceKill) }
     }
 
     /// Whether a graceful shutdown has begun.

@@ -8,6 +8,7 @@ final class TeardownRunner {
     private var stepIndex = -1
     private var stepDeadline: UInt64 = 0
     private var timer: TimerQueue.TimerID?
+    private var lastZombieScan: UInt64 = 0
     private let closeStdin: () -> Void
     private let finished: (_ groupIsGone: Bool) -> Void
     private(set) var isDone = false
@@ -50,7 +51,15 @@ final class TeardownRunner {
     private func check() {
         timer = nil
         guard !isDone else { return }
-        if !child.groupExists {
+        // After a signal, zombies waiting for init do not keep the group alive (see
+        // `Syscalls.groupHasLiveMembers`); the /proc scan runs at most every 50 ms.
+        let now = Syscalls.monotonicNanoseconds()
+        var isGone = !child.groupExists
+        if !isGone && stepIndex >= 1 && now - lastZombieScan >= 50_000_000 {
+            lastZombieScan = now
+            isGone = !child.groupHasLiveMembers
+        }
+        if isGone {
             isDone = true
             finished(true)
             return

@@ -270,7 +270,7 @@ extension WebSocketSession {
             sendExitCloseIfReady()
             startTeardown()
         }
-        if !child.groupExists {
+        if !child.groupExists || onlyZombiesRemain(child) {
             if exitStatus == nil && Syscalls.monotonicNanoseconds() < groupGoneGraceDeadline() {
                 // Foundation reaped the child before we looked, and hands its status to the
                 // termination handler a moment later, on a thread of its own: wait for it.
@@ -306,6 +306,16 @@ extension WebSocketSession {
         if ladderStep >= 0 || (exitFD < 0 && exitStatus == nil) { scheduleChildCheck() }
     }
 
+    /// Once signals have been sent, a group whose remaining members are all zombies (killed
+    /// grandchildren waiting for init to reap them) is treated as gone; checked at most every 50 ms.
+    private func onlyZombiesRemain(_ child: ChildProcess) -> Bool {
+        guard ladderStep >= 1 else { return false }
+        let now = Syscalls.monotonicNanoseconds()
+        guard now - lastZombieScan >= 50_000_000 else { return false }
+        lastZombieScan = now
+        return !child.groupHasLiveMembers
+    }
+
     /// How long after the group is gone to wait for Foundation's report of the exit status.
     private func groupGoneGraceDeadline() -> UInt64 {
         if groupGoneAt == 0 { groupGoneAt = Syscalls.monotonicNanoseconds() }
@@ -328,6 +338,7 @@ extension WebSocketSession {
         if let closeTimer { loop.cancel(closeTimer) }
         if let pingTimer { loop.cancel(pingTimer) }
         registry.remove(self)
+        if let child { context.childEnded(child.pid) }
         context.releaseChildSlot()
         context.sessionEnded()
         let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9

@@ -54,8 +54,7 @@ extension WebSocketSession {
         var read = Syscalls.ReadInto(socketFD)
         decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
         switch read.result {
-        case .bytes(let count):
-            bytesIn += count
+        case .bytes:
             return true
         case .wouldBlock:
             socketReadable = false
@@ -83,6 +82,8 @@ extension WebSocketSession {
             do {
                 switch try machine.receivedFrame(frame) {
                 case .deliver(let fragment):
+                    // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
+                    bytesIn += fragment.payload.count
                     // After stdin closed (the child stopped reading), input has nowhere to go.
                     if stdinFD >= 0 || child == nil {
                         try framing.encodeInbound(fragment, into: &stdinBuffer)

@@ -85,6 +85,8 @@ final class WebSocketSession: EventHandler {
     var isChildGroupGone = false
     /// When the group was first seen gone (0 = not yet), to bound the wait for the exit status.
     var groupGoneAt: UInt64 = 0
+    /// When /proc was last scanned for live members of a group that still exists.
+    var lastZombieScan: UInt64 = 0
     var isFinished = false
     /// The spawner has not answered yet; the session cannot finish before it does.
     var isSpawnPending = true
@@ -182,6 +184,9 @@ final class WebSocketSession: EventHandler {
         case .success(let child):
             self.child = child
             isSpawnPending = false
+            context.childStarted(child.pid)
+            // Logged first: adopting the pipes can run a child that already ended to its close.
+            log(.access, "CONNECT")
             adoptPipes(of: child)
             guard socketState == .open, machine.state == .open, !isPeerCloseAnswerPending else {
                 // The client left, closed or the server began shutting down while the child was
@@ -189,7 +194,6 @@ final class WebSocketSession: EventHandler {
                 startTeardown()
                 return
             }
-            log(.access, "CONNECT")
             pump()
         }
     }
