@@ -148,7 +148,12 @@ public enum Syscalls {
             guard let first = name.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9") else { continue }
             let path = "/proc/" + String(decoding: name, as: UTF8.self) + "/stat"
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
+            // A process that vanished is skipped; any other failure (out of fds) cannot prove the
+            // group empty, and a wrong "empty" would stop the ladder early.
+            guard fd >= 0 else {
+                if errno == ENOENT || errno == ESRCH { continue }
+                return true
+            }
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             Glibc.close(fd)
             guard count > 0 else { continue }
