@@ -184,7 +184,7 @@ int conn_start(conn *c, const char *query, const hooks *h) {
     c->rlen = c->woff = c->wlen = c->mlen = 0;
     c->nsent = c->nrecv = c->bsent = c->brecv = c->bwritten = c->fragmented = 0;
     c->u0 = c->u1 = c->u2 = 0;
-    c->t_open = c->t_first = 0;
+    c->t_open = c->t_first = c->t_end = 0;
     c->t_start = c->t_last = now();
     if (c->rcap == 0) {
         c->rcap = 64 * 1024;
@@ -226,6 +226,7 @@ void conn_free(conn *c) {
 static void end(conn *c) {
     if (c->state == C_DONE || c->state == C_FREE) return;
     unmark_ready(c);
+    c->t_end = now();
     close(c->fd);
     c->fd = -1;
     c->state = C_DONE;

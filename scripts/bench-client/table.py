@@ -12,6 +12,7 @@ ROWS = [
     ("spawn_seq_p50_ms", "spawn sequential, connect→first message p50", "ms", 1, "low", ("ratio<=", 1.1)),
     ("spawn_seq_p99_ms", "spawn sequential p99", "ms", 1, "low", None),
     ("spawn_seq_cps", "spawn sequential, full connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("spawn_seq_end_p50_ms", "  spawn sequential: first message → server ends the connection, p50", "ms", 1, "low", None),
     ("spawn_c16_p50_ms", "spawn 16 concurrent p50", "ms", 1, "low", ("ratio<=", 1.1)),
     ("spawn_c16_p99_ms", "spawn 16 concurrent p99", "ms", 1, "low", None),
     ("spawn_c16_cps", "spawn 16 concurrent, connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
@@ -99,10 +100,13 @@ def main():
         best = max([statistics.median(v) for v in (values(A, key), values(B, key)) if v] or [0])
         if key in echo and best > 0:
             heads.append(echo[key] / best)
+    cpu = [d[k] for (r, s), d in data.items() if s in (A, B) for k in d
+           if k.endswith("_client_cpu_pct") and not k.startswith("pipe_raw")]
     if heads:
-        print(f"Client self-test: against a trivial in-process echo server (no child) the same client moves "
-              f"{min(heads):.1f}–{max(heads):.1f}× more than the faster of the two servers on every throughput row, "
-              f"so the servers, not the client, set the numbers below (column `echo`).")
+        print(f"Client self-test (first line): against a trivial in-process echo server (no child) the same client "
+              f"moves {min(heads):.1f}–{max(heads):.1f}× more than the faster of the two servers on every throughput "
+              f"row (column `echo`), and during the server runs it used at most {max(cpu or [0]):.0f}% of one core: "
+              f"the servers, not the client, set the numbers below.")
         print()
     print("| metric | unit | echo (client ceiling) | websocketd (A) median [min–max] | wsbridge (B) median [min–max] "
           "| B/A [per round] | target | met |")

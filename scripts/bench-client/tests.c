@@ -43,7 +43,8 @@ static const hooks spawn_hooks = {NULL, spawn_msg, NULL, NULL};
 void spawn_run(const char *prefix, const char *query, int n, int conc, double maxsec) {
     memset(g_errors, 0, sizeof g_errors);
     conn *cs = calloc((size_t)conc, sizeof(conn));
-    double *lat = malloc((size_t)n * sizeof(double));
+    double *lat = malloc((size_t)n * sizeof(double)), *fin = malloc((size_t)n * sizeof(double));
+    double *opn = malloc((size_t)n * sizeof(double)), sum = 0;
     int nlat = 0, started = 0;
     double t0 = now(), deadline = t0 + maxsec, tlast = t0;
     for (long guard = 0; guard < 10000000; guard++) {
@@ -62,7 +63,13 @@ void spawn_run(const char *prefix, const char *query, int n, int conc, double ma
         for (int i = 0; i < conc; i++) {
             conn *c = &cs[i];
             if (c->state == C_DONE) {
-                if (!c->failed && c->t_first > 0) { lat[nlat++] = c->t_first - c->t_start; tlast = t; }
+                if (!c->failed && c->t_first > 0) {
+                    fin[nlat] = c->t_end - c->t_first;
+                    opn[nlat] = c->t_open - c->t_start;
+                    sum += c->t_end - c->t_start;
+                    lat[nlat++] = c->t_first - c->t_start;
+                    tlast = t;
+                }
                 else if (!c->failed) g_errors[E_EOF_EARLY]++;
                 c->state = C_FREE;
             } else if (c->state != C_FREE && t - c->t_start > 5.0) {
@@ -72,17 +79,25 @@ void spawn_run(const char *prefix, const char *query, int n, int conc, double ma
         }
     }
     qsort(lat, (size_t)nlat, sizeof(double), cmp_double);
+    qsort(fin, (size_t)nlat, sizeof(double), cmp_double);
+    qsort(opn, (size_t)nlat, sizeof(double), cmp_double);
     outf(prefix, "n", "%.0f", started);
     outf(prefix, "ok", "%.0f", nlat);
     if (nlat > 0) {
         outf(prefix, "p50_ms", "%.3f", pct(lat, (size_t)nlat, 0.5) * 1e3);
         outf(prefix, "p99_ms", "%.3f", pct(lat, (size_t)nlat, 0.99) * 1e3);
         outf(prefix, "cps", "%.1f", nlat / (tlast - t0));
+        /* After "hi", the child has exited: how long until the server ends the connection. */
+        outf(prefix, "end_p50_ms", "%.3f", pct(fin, (size_t)nlat, 0.5) * 1e3);
+        outf(prefix, "upgrade_p50_ms", "%.3f", pct(opn, (size_t)nlat, 0.5) * 1e3);
+        outf(prefix, "mean_total_ms", "%.3f", sum / nlat * 1e3);
     }
     print_errors(prefix);
     for (int i = 0; i < conc; i++) conn_free(&cs[i]);
     free(cs);
     free(lat);
+    free(fin);
+    free(opn);
 }
 
 int t_spawn(int argc, char **argv) {

@@ -71,7 +71,7 @@ typedef struct hooks {
 struct conn {
     int fd, id, state, read_paused, got_close, close_code, failed, sent_close, in_ready;
     const hooks *h;
-    double t_start, t_open, t_first, t_last;
+    double t_start, t_open, t_first, t_last, t_end;
     uint8_t *rbuf; size_t rlen, rcap;
     uint8_t *wbuf; size_t woff, wlen, wcap;
     uint8_t *mbuf; size_t mlen, mcap; int mop, in_frag;
