@@ -15,3 +15,12 @@ extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int fl
 static inline int wsbridge_pidfd_open(pid_t pid) {
     return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
 }
+
+// The CMSG_* macros, as functions Swift can call, for passing fds over a Unix socket (SCM_RIGHTS).
+static inline size_t wsbridge_cmsg_space(size_t length) { return CMSG_SPACE(length); }
+static inline size_t wsbridge_cmsg_len(size_t length) { return CMSG_LEN(length); }
+static inline struct cmsghdr *wsbridge_cmsg_firsthdr(struct msghdr *message) { return CMSG_FIRSTHDR(message); }
+static inline struct cmsghdr *wsbridge_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *header) {
+    return CMSG_NXTHDR(message, header);
+}
+static inline unsigned char *wsbridge_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(header); }

@@ -1,10 +1,17 @@
 import Foundation
 import WSBridgeCore
 
+// The spawner process is this same program started with one internal argument (see Spawner).
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProcess.argument {
+    ShutdownSignals.clearInheritedMask()
+    SpawnerProcess.run(socketFD: 0)
+}
+
 /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
-    "loglevel", "log-format", "maxforks", "passstderr",
+    "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
+    "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin",
 ]
 
 func exitWithUsageError(_ error: UsageError) -> Never {
@@ -31,12 +38,40 @@ do {
 }
 
 let environment = ProcessInfo.processInfo.environment
-let executable: String
-do {
-    executable = try CommandResolver.resolve(
-        options.command[0], path: environment["PATH"], currentDirectory: FileManager.default.currentDirectoryPath)
-} catch {
-    exitWithUsageError(error)
+
+/// Prints a startup error (one line that says what to change) and exits with the usage status.
+func exitWithConfigurationError(_ message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(1)
+}
+
+let command: ServerConfiguration.Command
+if let dir = options.dir {
+    do {
+        command = .directory(try ScriptRouter(directory: dir))
+    } catch {
+        exitWithConfigurationError("wsbridge: --dir=\(dir): \(error.message)")
+    }
+} else {
+    do {
+        let executable = try CommandResolver.resolve(
+            options.command[0], path: environment["PATH"], currentDirectory: FileManager.default.currentDirectoryPath)
+        command = .single(executable: executable, arguments: Array(options.command.dropFirst()))
+    } catch {
+        exitWithUsageError(error)
+    }
+}
+var staticFiles: StaticFiles?
+if let staticDir = options.staticDir {
+    do {
+        staticFiles = try StaticFiles(directory: staticDir)
+    } catch {
+        exitWithConfigurationError("wsbridge: --staticdir=\(staticDir): \(error.message)")
+    }
+}
+let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin, allowedOrigins: options.origins)
+if let invalid = originPolicy.invalidEntries.first {
+    exitWithConfigurationError("wsbridge: --origin entry \"\(invalid)\" is not host[:port] or scheme://host[:port]")
 }
 
 let logger = Logger(level: options.logLevel, format: options.logFormat)
@@ -44,15 +79,35 @@ ShutdownSignals.install()
 Syscalls.raiseOpenFileLimit()
 
 var configuration = ServerConfiguration(
-    executable: executable, arguments: Array(options.command.dropFirst()), framing: options.framing,
+    command: command, framing: options.framing,
     maxMessageBytes: options.maxFrameBytes, closeMilliseconds: options.closeMilliseconds,
     passEnv: options.passEnv, parentEnvironment: environment)
 configuration.maxChildren = options.maxForks
 configuration.passesStderr = options.passStderr
-let context = ServerContext(configuration: configuration, spawner: Spawner(), logger: logger)
+configuration.subprotocols = options.subprotocols
+configuration.staticFiles = staticFiles
+configuration.devConsole = options.devConsole
+configuration.originPolicy = originPolicy
+configuration.pingMilliseconds = options.pingMilliseconds
+for header in options.headers + options.headersWS {
+    configuration.webSocketHeaders.add(name: header.name, value: header.value)
+}
+for header in options.headers + options.headersHTTP {
+    configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
+}
+let spawner: Spawner
+do {
+    let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    spawner = try Spawner(executable: executablePath, logger: logger)
+} catch {
+    FileHandle.standardError.write(Data(("wsbridge: " + error.message + "\n").utf8))
+    exit(1)
+}
+let context = ServerContext(configuration: configuration, spawner: spawner, logger: logger)
 let server = Server(context: context)
 do {
-    try server.listen(hosts: options.addresses, port: options.effectivePort)
+    try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
+                      unixSocket: options.unixSocket)
 } catch {
     FileHandle.standardError.write(Data((error.message + "\n").utf8))
     exit(3)
@@ -60,12 +115,15 @@ do {
 server.start(threadCount: Syscalls.processorCount())
 
 let urls = server.boundAddresses.map { address -> String in
+    if let path = address.unixPath { return "unix:\(path)" }
     let host = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0" ? "localhost" : address.description
     let shown = host == "localhost" ? "localhost:\(address.port)" : host
-    return "ws://\(shown)/"
+    // A page to open in a browser when one is served, the WebSocket URL otherwise.
+    return (options.devConsole || options.staticDir != nil ? "http://" : "ws://") + shown + "/"
 }
 logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
-           ["command": options.command.joined(separator: " "), "framing": options.framing.rawValue])
+           ["command": options.dir.map { "--dir=\($0)" } ?? options.command.joined(separator: " "),
+            "framing": options.framing.rawValue])
 // The startup line is the one thing a user must see, whatever --loglevel says.
 if !logger.isEnabled(.info) {
     FileHandle.standardError.write(Data("wsbridge listening; open \(urls.joined(separator: " "))\n".utf8))
@@ -80,7 +138,9 @@ let deadline = Syscalls.monotonicNanoseconds() + UInt64(ladderMilliseconds + 1_0
 while server.liveSessions > 0 && Syscalls.monotonicNanoseconds() < deadline {
     if ShutdownSignals.wait(milliseconds: 10) {
         logger.log(.info, "second signal: exiting now")
+        server.removeUnixSocketFiles()
         exit(0)
     }
 }
+server.removeUnixSocketFiles()
 exit(0)

@@ -37,6 +37,7 @@ struct CloseHandshakeTests {
                 received.append(message)
             }
             #expect(received == sent.map(TestMessage.text))
+            // The socket stays open on this side: ending the child must not wait for the client's FIN.
             #expect(try client.waitForEndOfStream().isEmpty)
             ProcessGroupProbe.expectGone(pid, server: server)
         }

@@ -24,7 +24,8 @@ struct ExitStatusTests {
         try await withServer(command: [TestPaths.fixture("status.sh")] + row.arguments) { server in
             let client = try WebSocketTestClient.connect(port: server.port)
             let pid = try client.receivePID()
-            #expect(try client.receiveMessage() == .close(code: row.code, reason: row.reason))
+            let message = try client.receiveMessage()
+            #expect(message == .close(code: row.code, reason: row.reason), "got \(message)")
             try client.answerCloseAndWaitForEnd(code: 1000)
             ProcessGroupProbe.expectGone(pid, server: server)
         }

@@ -51,7 +51,7 @@ struct ProtocolErrorTests {
         }
     }
 
-    @Test("RFC 6455 §5.1: an unmasked frame gets exactly 88 02 03 ea (close 1002)")
+    @Test("RFC 6455 §5.1: an unmasked frame gets exactly 88 17 03 ea \"unmasked client frame\" (close 1002 with its reason)")
     func unmaskedFrame() async throws {
         try await withServer(command: [TestPaths.fixture("echo-cat.sh")]) { server in
             let client = try WebSocketTestClient.connect(port: server.port)
@@ -59,7 +59,8 @@ struct ProtocolErrorTests {
             // RFC 6455 §5.7: the unmasked single-frame "Hello".
             try client.sendRaw([0x81, 0x05, 0x48, 0x65, 0x6C, 0x6C, 0x6F])
             let frame = try client.receiveFrame()
-            #expect(frame.wireBytes == [0x88, 0x02, 0x03, 0xEA])
+            // The reason tells a client's developer what went wrong (RFC 6455 §7.1.6 allows it).
+            #expect(frame.wireBytes == [0x88, 0x17, 0x03, 0xEA] + Array("unmasked client frame".utf8))
             try client.answerCloseAndWaitForEnd(code: 1002)
             ProcessGroupProbe.expectGone(pid, server: server)
         }

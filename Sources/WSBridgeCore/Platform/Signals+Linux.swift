@@ -13,9 +13,7 @@ public enum ShutdownSignals {
     /// starts. A parent that started us from a thread with SIGTERM blocked (a dispatch worker, for
     /// example) would otherwise make us deaf to SIGTERM, and every child we start too.
     public static func install() {
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, nil)
+        clearInheritedMask()
         eventFD = Syscalls.makeEventFD()
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in
@@ -31,6 +29,13 @@ public enum ShutdownSignals {
         sigemptyset(&ignore.sa_mask)
         ignore.sa_flags = SA_RESTART
         sigaction(SIGPIPE, &ignore, nil)
+    }
+
+    /// Unblocks every signal the parent may have blocked for us (and so for our children).
+    public static func clearInheritedMask() {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
     }
 
     /// Blocks until SIGTERM or SIGINT arrives.

@@ -2,23 +2,35 @@
 import Glibc
 import CLinuxSystem
 
-/// An IPv4 or IPv6 socket address as text: the host without brackets and the port.
+/// A socket address as text: an IPv4 or IPv6 host (without brackets) and port, or a Unix socket path.
 public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
-    /// "127.0.0.1" or "::1".
+    /// "127.0.0.1" or "::1"; "" for a Unix socket.
     public var host: String
-    /// The port number.
+    /// The port number; 0 for a Unix socket.
     public var port: Int
+    /// The path of a Unix socket (empty for an unnamed peer); nil for TCP.
+    public var unixPath: String?
     /// Whether this is an IPv6 address.
     public var isIPv6: Bool { host.contains(":") }
 
-    /// Creates an address.
+    /// Creates a TCP address.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
-    /// "127.0.0.1:80" or "[::1]:80".
-    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    /// Creates a Unix socket address.
+    public init(unixPath: String) {
+        self.host = ""
+        self.port = 0
+        self.unixPath = unixPath
+    }
+
+    /// "127.0.0.1:80", "[::1]:80" or "unix:/run/app.sock".
+    public var description: String {
+        if let unixPath { return "unix:\(unixPath)" }
+        return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
 }
 
 /// Why a listening socket could not be opened.
@@ -84,6 +96,50 @@ extension Syscalls {
             throw ListenError(message: "wsbridge: cannot read the listening address: \(describe(errno))")
         }
         return (fd, local)
+    }
+
+    /// Opens a non-blocking, close-on-exec Unix stream socket listening at `path` (websocketd 0.5
+    /// `--unixsocket`): a stale socket file left by a dead server is replaced, a live one is an error.
+    public static func listenUnix(path: String, backlog: Int32 = 1024) throws(ListenError) -> (fd: Int32, address: SocketAddress) {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !pathBytes.isEmpty, pathBytes.count < capacity else {
+            throw ListenError(message: "wsbridge: --unixsocket=\(path) is longer than \(capacity - 1) bytes")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + pathBytes.count + 1)
+        func makeSocket() -> Int32 {
+            socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFSOCK else {
+                throw ListenError(message: "wsbridge: --unixsocket=\(path) exists and is not a socket; remove it or pick another path")
+            }
+            // A socket file: live if something accepts on it, stale (and replaced) otherwise.
+            let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let isLive = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) == 0 }
+            }
+            Glibc.close(probe)
+            guard !isLive else {
+                throw ListenError(message: "wsbridge: --unixsocket=\(path) is in use by a running server")
+            }
+            unlink(path)
+        }
+        let fd = makeSocket()
+        guard fd >= 0 else { throw ListenError(message: "wsbridge: cannot create a socket: \(describe(errno))") }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+            let error = errno
+            Glibc.close(fd)
+            throw ListenError(message: "wsbridge: cannot listen on unix:\(path): \(describe(error))")
+        }
+        return (fd, SocketAddress(unixPath: path))
     }
 
     /// The result of accepting one connection.
@@ -160,6 +216,14 @@ extension Syscalls {
                     // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d; CGI wants a.b.c.d.
                     if host.hasPrefix("::ffff:") && host.contains(".") { host.removeFirst(7) }
                     return SocketAddress(host: host, port: Int(UInt16(bigEndian: pointer.pointee.sin6_port)))
+                }
+            }
+        case AF_UNIX:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { pointer -> SocketAddress in
+                    var path = pointer.pointee.sun_path
+                    let text = withUnsafeBytes(of: &path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                    return SocketAddress(unixPath: text)
                 }
             }
         default:

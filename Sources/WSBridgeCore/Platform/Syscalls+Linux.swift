@@ -71,6 +71,13 @@ public enum Syscalls {
     /// The last errno.
     public static var lastError: Int32 { errno }
 
+    /// Opens a regular file for reading, close-on-exec and without following a final symlink
+    /// (a file swapped for a link after `--staticdir` checked it is not served); nil on failure.
+    public static func openForReading(_ path: String) -> Int32? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        return fd >= 0 ? fd : nil
+    }
+
     // MARK: Time
 
     /// Monotonic nanoseconds, for deadlines and durations.

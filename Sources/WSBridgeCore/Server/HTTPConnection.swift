@@ -1,5 +1,6 @@
-/// A new connection before the upgrade: reads the request head, answers errors with an HTTP status
-/// (SPEC §5), and hands an accepted WebSocket upgrade to a `WebSocketSession`.
+/// A connection before the upgrade: reads request heads, answers plain requests (the dev console,
+/// `--staticdir` files, errors; keep-alive between them), and hands an accepted WebSocket upgrade
+/// to a `WebSocketSession` (SPEC §5).
 final class HTTPConnection: EventHandler {
     private let fd: Int32
     private let peer: SocketAddress
@@ -12,19 +13,31 @@ final class HTTPConnection: EventHandler {
     private var parser = HTTPRequestParser()
     private var state = State.readingHead
     private var output = ByteBuffer()
-    private var headTimer: TimerQueue.TimerID?
+    private var timer: TimerQueue.TimerID?
     private var isWritable = true
+    private var isReadable = true
+    /// A file being sent after its response head (`--staticdir`).
+    private var fileBody: FileBody?
+    /// Whether the connection stays open for another request once the answer is out.
+    private var keepsAlive = false
+
+    private struct FileBody {
+        var fd: Int32
+        var remaining: Int
+    }
 
     private enum State {
         /// Waiting for the complete request head.
         case readingHead
-        /// Writing an error answer; then the write side is shut and the rest of the input drained.
+        /// Writing an answer (and a file after it).
         case answering
-        /// The answer is out; reading until the client closes or the linger timer fires.
+        /// The last answer is out and the write side shut; reading until the client closes.
         case lingering
         /// The fd was closed or handed over.
         case done
     }
+
+    private var configuration: ServerConfiguration { context.configuration }
 
     init(fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
         self.fd = fd
@@ -39,12 +52,12 @@ final class HTTPConnection: EventHandler {
     func start() {
         registry.add(self)
         registration = loop.register(fd, handler: self, source: 0, interest: .readWrite)
-        let timeout = UInt64(context.configuration.headTimeoutMilliseconds) * 1_000_000
-        headTimer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.headTimedOut() }
+        startHeadTimer()
     }
 
     func handle(_ events: PollEvents, source: UInt8) {
-        if events.contains(.writable) { isWritable = true }
+        if events.contains(.writable) || events.contains(.error) { isWritable = true }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { isReadable = true }
         switch state {
         case .readingHead: readHead()
         case .answering: flush()
@@ -58,78 +71,188 @@ final class HTTPConnection: EventHandler {
         close()
     }
 
+    // MARK: Reading requests
+
+    /// SPEC §5: a request head must arrive within 10 s of the connection opening (or, between
+    /// keep-alive requests, of the previous answer).
+    private func startHeadTimer() {
+        if let timer { loop.cancel(timer) }
+        let timeout = UInt64(configuration.headTimeoutMilliseconds) * 1_000_000
+        timer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.headTimedOut() }
+    }
+
     private func readHead() {
+        // A head may already be buffered behind the previous keep-alive request.
+        if parseBufferedHead() { return }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while state == .readingHead {
+        while state == .readingHead && isReadable {
             let result = buffer.withUnsafeMutableBytes { Syscalls.read(fd, into: $0) }
             switch result {
             case .bytes(let count):
                 buffer.withUnsafeBytes { parser.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-                do {
-                    if let head = try parser.next() { route(head) }
-                } catch {
-                    answer(error.response, status: error.status, method: "-", path: "-")
-                }
+                if parseBufferedHead() { return }
             case .wouldBlock:
-                return
+                isReadable = false
             case .endOfFile, .failed:
                 close()
-                return
             }
         }
     }
 
+    /// Parses one head from what is buffered; true when it was routed (or refused).
+    private func parseBufferedHead() -> Bool {
+        do {
+            guard let head = try parser.next() else { return false }
+            route(head)
+        } catch {
+            refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status, method: "-", path: "-")
+        }
+        return true
+    }
+
     private func route(_ head: HTTPRequestHead) {
-        guard head.method == "GET" else {
-            let error = HandshakeError.methodNotAllowed
-            answer(error.response, status: error.status, method: head.method, path: head.path)
+        if let timer { loop.cancel(timer) }
+        timer = nil
+        if head.method == "GET" && Handshake.isUpgradeRequest(head) {
+            routeUpgrade(head)
+        } else {
+            routePlainRequest(head)
+        }
+    }
+
+    // MARK: Plain requests
+
+    private func routePlainRequest(_ head: HTTPRequestHead) {
+        let extraHeaders = configuration.plainHTTPHeaders
+        let isGetOrHead = head.method == "GET" || head.method == "HEAD"
+        if configuration.devConsole && isGetOrHead {
+            var response = DevConsolePage.response(forHEAD: head.method == "HEAD")
+            response.headers.add(contentsOf: extraHeaders)
+            answer(response, to: head, includeBody: head.method != "HEAD")
             return
         }
+        if let staticFiles = configuration.staticFiles {
+            switch staticFiles.answer(head) {
+            case .response(var response):
+                response.headers.add(contentsOf: extraHeaders)
+                answer(response, to: head, includeBody: head.method != "HEAD")
+            case .file(let path, let byteCount, var response):
+                response.headers.add(contentsOf: extraHeaders)
+                sendFile(path: path, byteCount: byteCount, response: response, to: head)
+            }
+            return
+        }
+        // Nothing serves plain requests: say this is a WebSocket endpoint (SPEC §5).
+        let error: HandshakeError = head.method == "GET" ? .notWebSocket : .methodNotAllowed
+        refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+    }
+
+    /// Sends an answer to a plain request, keeping the connection for another one unless the
+    /// answer or the request says `Connection: close` (RFC 9112 §9.3).
+    private func answer(_ response: HTTPResponse, to head: HTTPRequestHead, includeBody: Bool) {
+        logPlain(head, status: response.status)
+        keepsAlive = !response.headers.containsToken("close", in: "Connection")
+            && !head.headers.containsToken("close", in: "Connection")
+        output.append(contentsOf: response.serialized(includingBody: includeBody))
+        state = .answering
+        flush()
+    }
+
+    private func sendFile(path: String, byteCount: Int, response: HTTPResponse, to head: HTTPRequestHead) {
+        guard let file = Syscalls.openForReading(path) else {
+            let error = HTTPResponse.error(.notFound, message: "no such file", extraHeaders: configuration.plainHTTPHeaders)
+            answer(error, to: head, includeBody: true)
+            return
+        }
+        if byteCount > 0 {
+            fileBody = FileBody(fd: file, remaining: byteCount)
+        } else {
+            Syscalls.close(file)
+        }
+        answer(response, to: head, includeBody: false)
+    }
+
+    private func logPlain(_ head: HTTPRequestHead, status: HTTPStatus) {
+        context.logger.log(.access, "HTTP", [
+            "remote": peer.description, "id": String(id), "method": head.method, "path": head.path,
+            "status": String(status.code),
+        ])
+    }
+
+    // MARK: Upgrades
+
+    private func routeUpgrade(_ head: HTTPRequestHead) {
+        let extraHeaders = configuration.plainHTTPHeaders
         let acceptance: HandshakeAcceptance
         do {
             acceptance = try Handshake.validate(head)
+            try configuration.originPolicy.check(head, isTLS: false)
         } catch {
-            answer(error.response, status: error.status, method: head.method, path: head.path)
+            refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
             return
         }
+        let script: ScriptTarget
+        switch configuration.command {
+        case .single(let executable, let arguments):
+            script = ScriptTarget(executable: executable, arguments: arguments, scriptName: "/", pathInfo: head.path)
+        case .directory(let router):
+            switch router.route(path: head.path) {
+            case .script(let path, let scriptName, let pathInfo):
+                script = ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo)
+            case .notFound:
+                let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
+                refuse(response, status: .notFound, method: head.method, path: head.path)
+                return
+            }
+        }
         guard !context.isShuttingDown else {
-            let response = HTTPResponse.error(.serviceUnavailable, message: "503 Service Unavailable: the server is shutting down")
-            answer(response, status: .serviceUnavailable, method: head.method, path: head.path)
+            let response = HTTPResponse.error(.serviceUnavailable, message: "the server is shutting down",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
             return
         }
         guard context.reserveChildSlot() else {
-            let limit = context.configuration.maxChildren
-            let response = HTTPResponse.error(.tooManyRequests, message: "429 Too Many Requests: all \(limit) processes (--maxforks) are busy")
-            answer(response, status: .tooManyRequests, method: head.method, path: head.path)
+            let response = HTTPResponse.error(.tooManyRequests, message: "all \(configuration.maxChildren) processes (--maxforks) are busy",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
             return
         }
-        upgrade(head, acceptance)
+        upgrade(head, acceptance, script)
     }
 
-    private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance) {
-        if let headTimer { loop.cancel(headTimer) }
+    private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance, _ script: ScriptTarget) {
         if let registration { loop.deregister(registration) }
         registration = nil
         state = .done
         registry.remove(self)
+        let subprotocol = Handshake.selectSubprotocol(offered: acceptance.offeredSubprotocols,
+                                                      supported: configuration.subprotocols)
+        let response = acceptance.response(subprotocol: subprotocol, extraHeaders: configuration.webSocketHeaders)
         let session = WebSocketSession(
-            fd: fd, id: id, peer: peer, local: local, head: head, loop: loop, context: context, registry: registry,
-            handshakeResponse: acceptance.response().serialized(), bytesAfterHead: parser.takeRemainingBytes())
+            fd: fd, id: id, peer: peer, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
+            context: context, registry: registry, handshakeResponse: response.serialized(),
+            bytesAfterHead: parser.takeRemainingBytes())
         session.start()
     }
 
-    private func answer(_ response: HTTPResponse, status: HTTPStatus, method: String, path: String) {
-        if let headTimer { loop.cancel(headTimer) }
+    // MARK: Writing answers
+
+    /// Answers with an error and closes the connection after it.
+    private func refuse(_ response: HTTPResponse, status: HTTPStatus, method: String, path: String) {
         context.logger.log(.access, "REFUSED", [
             "remote": peer.description, "id": String(id), "method": method, "path": path, "status": String(status.code),
         ])
+        keepsAlive = false
         output.append(contentsOf: response.serialized())
         state = .answering
         flush()
     }
 
     private func flush() {
-        while !output.isEmpty && isWritable {
+        while state == .answering {
+            if output.readableCount < 64 * 1024, fileBody != nil { readFileChunk() }
+            guard !output.isEmpty else { break }
+            guard isWritable else { return }
             let result = output.withUnsafeReadableBytes { Syscalls.write(fd, from: $0, isSocket: true) }
             switch result {
             case .bytes(let count): output.moveReaderIndex(forwardBy: count)
@@ -139,13 +262,47 @@ final class HTTPConnection: EventHandler {
                 return
             }
         }
-        guard output.isEmpty else { return }
+        guard state == .answering, output.isEmpty, fileBody == nil else { return }
+        output.releaseCapacityIfEmpty(keeping: 0)
+        if keepsAlive {
+            state = .readingHead
+            startHeadTimer()
+            readHead()
+            return
+        }
         // Shutting the write side and reading until the client closes lets it read the whole
         // answer; closing with unread input would send a reset that can destroy the answer.
         Syscalls.shutdownWrite(fd)
         state = .lingering
-        headTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.close() }
+        if let timer { loop.cancel(timer) }
+        timer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.close() }
         drainUntilClosed()
+    }
+
+    /// Moves the next piece of a file being served into the output buffer.
+    private func readFileChunk() {
+        guard var body = fileBody else { return }
+        let chunk = min(body.remaining, 64 * 1024)
+        var result = Syscalls.IOResult.wouldBlock
+        output.writeWithUnsafeMutableBytes(minimumWritable: chunk) { space in
+            result = Syscalls.read(body.fd, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<chunk]))
+            if case .bytes(let count) = result { return count }
+            return 0
+        }
+        switch result {
+        case .bytes(let count):
+            body.remaining -= count
+            fileBody = body.remaining > 0 ? body : nil
+            if body.remaining == 0 { Syscalls.close(body.fd) }
+        case .wouldBlock, .endOfFile, .failed:
+            // The file shrank under us: the promised Content-Length cannot be kept, so the
+            // connection must end (RFC 9112 §6.3).
+            Syscalls.close(body.fd)
+            fileBody = nil
+            keepsAlive = false
+            Syscalls.setResetOnClose(fd)
+            close()
+        }
     }
 
     private func drainUntilClosed() {
@@ -160,6 +317,7 @@ final class HTTPConnection: EventHandler {
     }
 
     private func headTimedOut() {
+        timer = nil
         guard state == .readingHead else { return }
         context.logger.log(.access, "TIMEOUT", ["remote": peer.description, "id": String(id)])
         close()
@@ -168,10 +326,21 @@ final class HTTPConnection: EventHandler {
     private func close() {
         guard state != .done else { return }
         state = .done
-        if let headTimer { loop.cancel(headTimer) }
+        if let timer { loop.cancel(timer) }
         if let registration { loop.deregister(registration) }
         registration = nil
+        if let fileBody { Syscalls.close(fileBody.fd) }
+        fileBody = nil
         Syscalls.close(fd)
         registry.remove(self)
     }
+}
+
+/// What one WebSocket session runs: the command (or the `--dir` script the URL chose) and the CGI
+/// path variables that describe the choice (RFC 3875 §4.1.5, §4.1.13).
+struct ScriptTarget: Sendable {
+    var executable: String
+    var arguments: [String]
+    var scriptName: String
+    var pathInfo: String
 }

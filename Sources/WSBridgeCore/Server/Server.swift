@@ -19,18 +19,29 @@ public final class Server: @unchecked Sendable {
 
     /// Opens every listening socket. With port 0 the first socket picks a free port and the others
     /// use the same one, so that the URL printed is valid for every address.
-    public func listen(hosts: [String], port: Int) throws(ListenError) {
-        var chosenPort = port
-        for host in hosts.isEmpty ? [""] : hosts {
-            do {
-                let opened = try Syscalls.listen(host: host, port: chosenPort)
-                chosenPort = opened.address.port
-                listenFDs.append(opened)
-            } catch {
-                for opened in listenFDs { Syscalls.close(opened.fd) }
-                listenFDs.removeAll()
-                throw error
+    /// `port` nil means no TCP listener (only `unixSocket`).
+    public func listen(hosts: [String], port: Int?, unixSocket: String? = nil) throws(ListenError) {
+        do {
+            if let port {
+                var chosenPort = port
+                for host in hosts.isEmpty ? [""] : hosts {
+                    let opened = try Syscalls.listen(host: host, port: chosenPort)
+                    chosenPort = opened.address.port
+                    listenFDs.append(opened)
+                }
             }
+            if let unixSocket { listenFDs.append(try Syscalls.listenUnix(path: unixSocket)) }
+        } catch {
+            for opened in listenFDs { Syscalls.close(opened.fd) }
+            listenFDs.removeAll()
+            throw error
+        }
+    }
+
+    /// Removes the Unix socket file, if any, at exit.
+    public func removeUnixSocketFiles() {
+        for (_, address) in listenFDs {
+            if let path = address.unixPath { unlink(path) }
         }
     }
 

@@ -67,10 +67,16 @@ public final class ServerContext: Sendable {
 
 /// The settings a running server uses, derived from `Options`.
 public struct ServerConfiguration: Sendable {
-    /// Absolute path of the command run for every connection.
-    public var executable: String
-    /// Its arguments.
-    public var arguments: [String]
+    /// What runs for a connection: one command, or the `--dir` script its URL names.
+    public enum Command: Sendable {
+        /// `wsbridge COMMAND ARGS...`: the absolute path and the arguments.
+        case single(executable: String, arguments: [String])
+        /// `wsbridge --dir=DIR`.
+        case directory(ScriptRouter)
+    }
+
+    /// What runs for a connection.
+    public var command: Command
     /// How messages map to stdin and stdout.
     public var framing: FramingMode
     /// The largest inbound message and outbound line or record; nil = no limit.
@@ -83,6 +89,20 @@ public struct ServerConfiguration: Sendable {
     public var maxChildren = 1024
     /// Each stdout and stderr line goes to the client as JSON tagged with its stream (`--passstderr`).
     public var passesStderr = false
+    /// Extra headers on the 101 (`--header` and `--header-ws`).
+    public var webSocketHeaders = HTTPHeaders()
+    /// Extra headers on every other answer (`--header` and `--header-http`).
+    public var plainHTTPHeaders = HTTPHeaders()
+    /// Subprotocols offered by `--subprotocol`, in the server's list order.
+    public var subprotocols: [String] = []
+    /// Ping interval (`--pingms`); 0 = off. A client silent for twice this gets close 1001.
+    public var pingMilliseconds = 0
+    /// `--staticdir`: files for plain GET and HEAD requests.
+    public var staticFiles: StaticFiles?
+    /// `--devconsole`: plain GET and HEAD get the built-in console page.
+    public var devConsole = false
+    /// `--sameorigin` and `--origin`.
+    public var originPolicy = OriginPolicy()
     /// The parent's environment, read once at startup.
     public var parentEnvironment: [String: String]
     /// Stop reading the socket while this many bytes wait for the child's stdin.
@@ -101,10 +121,9 @@ public struct ServerConfiguration: Sendable {
     public var closeAnswerTimeoutMilliseconds = 2_000
 
     /// Creates a configuration.
-    public init(executable: String, arguments: [String], framing: FramingMode, maxMessageBytes: Int?,
+    public init(command: Command, framing: FramingMode, maxMessageBytes: Int?,
                 closeMilliseconds: Int, passEnv: [String], parentEnvironment: [String: String]) {
-        self.executable = executable
-        self.arguments = arguments
+        self.command = command
         self.framing = framing
         self.maxMessageBytes = maxMessageBytes
         self.closeMilliseconds = closeMilliseconds

@@ -326,6 +326,7 @@ extension WebSocketSession {
         closeStderr()
         if let teardownTimer { loop.cancel(teardownTimer) }
         if let closeTimer { loop.cancel(closeTimer) }
+        if let pingTimer { loop.cancel(pingTimer) }
         registry.remove(self)
         context.releaseChildSlot()
         context.sessionEnded()

@@ -11,7 +11,11 @@ extension WebSocketSession {
             progressed = readStdout() || progressed
             progressed = flushSocket() || progressed
             readStderr()
-            if isFinished || !progressed { return }
+            if isFinished { return }
+            if !progressed {
+                releaseIdleMemory()
+                return
+            }
         }
         guard !isPumpScheduled else { return }
         isPumpScheduled = true
@@ -20,6 +24,17 @@ extension WebSocketSession {
             self.isPumpScheduled = false
             self.pump()
         }
+    }
+
+    /// Gives back the storage of every empty buffer, so that memory per idle session stays small
+    /// (SPEC §7); buffers grow again, without zero-filling, on the next read.
+    func releaseIdleMemory() {
+        decoder.releaseCapacityIfEmpty(keeping: 0)
+        framing.releaseIdleMemory()
+        socketOut.releaseCapacityIfEmpty(keeping: 0)
+        stdinBuffer.releaseCapacityIfEmpty(keeping: 0)
+        stderrLine.releaseCapacityIfEmpty(keeping: 0)
+        stderrFraming.releaseIdleMemory()
     }
 
     // MARK: Socket → stdin
@@ -69,6 +84,7 @@ extension WebSocketSession {
             }
             guard let frame else { break }
             progressed = true
+            if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
             do {
                 switch try machine.receivedFrame(frame) {
                 case .deliver(let fragment):
@@ -207,6 +223,31 @@ extension WebSocketSession {
             return true
         }
         return progressed
+    }
+
+    // MARK: Keepalive
+
+    /// `--pingms` (SPEC §1): a ping every interval; a client that has sent no frame of any kind for
+    /// two intervals gets close 1001 and the session ends.
+    func schedulePing() {
+        let interval = UInt64(configuration.pingMilliseconds) * 1_000_000
+        guard interval > 0 else { return }
+        pingTimer = loop.schedule(afterNanoseconds: interval) { [weak self] in
+            guard let self, self.socketState == .open, self.machine.state == .open else { return }
+            if Syscalls.monotonicNanoseconds() - self.lastFrameReceivedAt >= 2 * interval {
+                self.log(.access, "client silent for two ping intervals; closing")
+                self.isReadingFrames = false
+                self.sendClose(code: .goingAway, reason: "ping timeout")
+                self.closeStdout()
+                self.closeSocketAfterFlush()
+                self.startTeardown()
+                self.pump()
+                return
+            }
+            FrameEncoder.append(opcode: .ping, payload: EmptyCollection<UInt8>(), to: &self.socketOut)
+            self.flushSocket()
+            self.schedulePing()
+        }
     }
 
     // MARK: Stderr

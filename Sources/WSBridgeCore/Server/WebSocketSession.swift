@@ -11,6 +11,10 @@ final class WebSocketSession: EventHandler {
     let peer: SocketAddress
     let local: SocketAddress
     let head: HTTPRequestHead
+    /// What the session runs.
+    let script: ScriptTarget
+    /// The subprotocol chosen in the handshake (`--subprotocol`), passed to the child.
+    let subprotocol: String?
     unowned let loop: EventLoop
     let context: ServerContext
     let registry: ConnectionRegistry
@@ -31,6 +35,9 @@ final class WebSocketSession: EventHandler {
     /// Whether inbound frames are still processed (false after the peer's close or a protocol error).
     var isReadingFrames = true
     var closeTimer: TimerQueue.TimerID?
+    /// `--pingms`: when the client last sent a frame of any kind, and the next ping.
+    var lastFrameReceivedAt = Syscalls.monotonicNanoseconds()
+    var pingTimer: TimerQueue.TimerID?
 
     enum SocketState {
         /// Frames flow.
@@ -89,13 +96,16 @@ final class WebSocketSession: EventHandler {
     static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
     static let exitSource: UInt8 = 4
 
-    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, loop: EventLoop,
+    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
+         loop: EventLoop,
          context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
         self.socketFD = fd
         self.id = id
         self.peer = peer
         self.local = local
         self.head = head
+        self.script = script
+        self.subprotocol = subprotocol
         self.loop = loop
         self.context = context
         self.registry = registry
@@ -114,14 +124,15 @@ final class WebSocketSession: EventHandler {
         context.sessionStarted()
         socketRegistration = loop.register(socketFD, handler: self, source: Self.socketSource, interest: .readWrite)
         flushSocket()
+        schedulePing()
         let request = SpawnRequest(
-            executable: configuration.executable,
-            arguments: configuration.arguments,
+            executable: script.executable,
+            arguments: script.arguments,
             environment: ChildEnvironment.build(.init(
                 head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
-                remote: peer, local: local, uniqueID: String(id), scriptName: "/", pathInfo: head.path,
-                pathTranslated: configuration.executable)),
-            workingDirectory: Self.directory(of: configuration.executable))
+                remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
+                pathInfo: script.pathInfo, pathTranslated: script.executable, subprotocol: subprotocol)),
+            workingDirectory: Self.directory(of: script.executable))
         let loop = self.loop
         let box = UncheckedSendable(self)
         context.spawner.spawn(request) { result in

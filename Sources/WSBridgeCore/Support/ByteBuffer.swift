@@ -14,7 +14,7 @@ public struct ByteBuffer: Sendable {
 
     /// Creates an empty buffer with room for `capacity` bytes.
     public init(capacity: Int = 0) {
-        storage = [UInt8](repeating: 0, count: capacity)
+        storage = capacity == 0 ? [] : [UInt8](unsafeUninitializedCapacity: capacity) { _, count in count = capacity }
     }
 
     /// Creates a buffer holding `bytes`.
@@ -52,10 +52,14 @@ public struct ByteBuffer: Sendable {
         }
         var newCapacity = Swift.max(storage.count, 64)
         while newCapacity - readable < count { newCapacity *= 2 }
-        var grown = [UInt8](repeating: 0, count: newCapacity)
-        grown.withUnsafeMutableBytes { target in
-            storage.withUnsafeBytes { source in
-                target.baseAddress!.copyMemory(from: source.baseAddress! + readerIndex, byteCount: readable)
+        // Uninitialized storage: zero-filling 64 KiB on every growth would cost more than the read.
+        let start = readerIndex
+        let grown = storage.withUnsafeBytes { source in
+            [UInt8](unsafeUninitializedCapacity: newCapacity) { target, initializedCount in
+                if readable > 0 {
+                    UnsafeMutableRawPointer(target.baseAddress!).copyMemory(from: source.baseAddress! + start, byteCount: readable)
+                }
+                initializedCount = newCapacity
             }
         }
         storage = grown
@@ -162,7 +166,7 @@ public struct ByteBuffer: Sendable {
     /// connection that once carried a large message does not hold that memory while idle.
     public mutating func releaseCapacityIfEmpty(keeping: Int) {
         guard isEmpty, storage.count > keeping else { return }
-        storage = [UInt8](repeating: 0, count: keeping)
+        storage = keeping == 0 ? [] : [UInt8](unsafeUninitializedCapacity: keeping) { _, count in count = keeping }
         readerIndex = 0
         writerIndex = 0
     }

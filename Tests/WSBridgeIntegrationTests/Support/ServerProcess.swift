@@ -17,24 +17,6 @@ enum ProcessExit: Equatable, CustomStringConvertible {
     }
 }
 
-/// Paths of the package, the wsbridge binary and the test fixtures.
-enum TestPaths {
-    /// The package root, found from this file's path (Tests/WSBridgeIntegrationTests/Support/…).
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The server binary `swift test` builds; `WSBRIDGE_BINARY` overrides it (e.g. a release build).
-    static var binary: String {
-        if let override = ProcessInfo.processInfo.environment["WSBRIDGE_BINARY"], !override.isEmpty { return override }
-        return packageRoot.appendingPathComponent(".build/debug/wsbridge").path
-    }
-
-    /// The absolute path of fixture script `name`.
-    static func fixture(_ name: String) -> String {
-        packageRoot.appendingPathComponent("Tests/WSBridgeIntegrationTests/Fixtures/\(name)").path
-    }
-}
-
 /// One running `wsbridge` under test: started on 127.0.0.1 with `--port=0`, its stderr drained
 /// all the time, stopped with SIGTERM then SIGKILL.
 final class ServerProcess: @unchecked Sendable {
@@ -62,17 +44,22 @@ final class ServerProcess: @unchecked Sendable {
     /// Everything the server logged so far.
     var stderrText: String { stderr.text }
 
+    /// Whether the server process is still running.
+    var isRunning: Bool { process.isRunning }
+
     /// The server's process id.
     var pid: pid_t { process.processIdentifier }
 
     /// Starts `wsbridge --port=0 --address=127.0.0.1 FLAGS COMMAND...` and waits for the log line
-    /// with its URL.
-    static func start(flags: [String] = [], command: [String], timeout: Duration = startupTimeout) throws -> ServerProcess {
+    /// with its URL. `environment` replaces the test process's environment when given.
+    static func start(
+        flags: [String] = [], command: [String], environment: [String: String]? = nil, timeout: Duration = startupTimeout
+    ) throws -> ServerProcess {
         let arguments = ["--port=0", "--address=127.0.0.1"] + flags + command
         let stderr = try OutputCollector()
         let stdout = try OutputCollector()
-        let process = try launch(arguments: arguments, stdout: stdout, stderr: stderr)
-        let regex = #/ws://127\.0\.0\.1:([0-9]+)/#
+        let process = try launch(arguments: arguments, environment: environment, stdout: stdout, stderr: stderr)
+        let regex = #/(?:ws|http)://127\.0\.0\.1:([0-9]+)/#
         var port: UInt16?
         let announced = Deadline.poll(for: timeout) {
             if let match = stderr.text.firstMatch(of: regex), let value = UInt16(match.1), value != 0 {
@@ -93,8 +80,11 @@ final class ServerProcess: @unchecked Sendable {
         return ServerProcess(port: port, arguments: arguments, process: process, stderr: stderr, stdout: stdout)
     }
 
-    /// Runs `wsbridge ARGUMENTS` and wires its stdout and stderr to the collectors.
-    static func launch(arguments: [String], stdout: OutputCollector, stderr: OutputCollector) throws -> Process {
+    /// Runs `wsbridge ARGUMENTS` and wires its stdout and stderr to the collectors; `environment`
+    /// replaces the inherited environment when given.
+    static func launch(
+        arguments: [String], environment: [String: String]? = nil, stdout: OutputCollector, stderr: OutputCollector
+    ) throws -> Process {
         let binary = TestPaths.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw ServerError.binaryMissing(binary)
@@ -102,6 +92,7 @@ final class ServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout.writeHandle
         process.standardError = stderr.writeHandle
@@ -148,42 +139,4 @@ final class ServerProcess: @unchecked Sendable {
         signal(SIGKILL)
         return waitForExit(timeout: .seconds(5))
     }
-}
-
-/// Why the server under test could not be used.
-enum ServerError: Error, CustomStringConvertible {
-    /// The binary is not there: build it first (`swift build`), or set WSBRIDGE_BINARY.
-    case binaryMissing(String)
-    /// The server exited or stayed silent instead of announcing its URL.
-    case didNotStart(arguments: [String], log: String)
-    /// The test body failed; the server log is attached for diagnosis.
-    case sessionFailed(underlying: any Error, log: String)
-
-    /// Human-readable form for test failure output.
-    var description: String {
-        switch self {
-        case .binaryMissing(let path): "wsbridge binary not found at \(path); run `swift build` first"
-        case .didNotStart(let arguments, let log): "wsbridge \(arguments.joined(separator: " ")) did not announce a port; its stderr:\n\(log)"
-        case .sessionFailed(let error, let log): "\(error)\n--- wsbridge stderr ---\n\(log)"
-        }
-    }
-}
-
-/// Starts a server running `command` with `flags`, runs `body` against it, and always stops it.
-/// A failure in `body` is rethrown with the server's log attached.
-func withServer<Result>(
-    flags: [String] = [],
-    command: [String],
-    _ body: (ServerProcess) async throws -> Result
-) async throws -> Result {
-    let server = try ServerProcess.start(flags: flags, command: command)
-    let result: Result
-    do {
-        result = try await body(server)
-    } catch {
-        server.stop()
-        throw ServerError.sessionFailed(underlying: error, log: server.stderrText)
-    }
-    server.stop()
-    return result
 }

@@ -223,6 +223,8 @@ extension WebSocketTestClient {
             // The server closed the TCP connection right after its close frame (RFC 6455 §7.1.1).
         }
         let trailing = try waitForEndOfStream(timeout: timeout)
+        // As a browser does once the server's FIN arrives (RFC 6455 §7.1.1).
+        close()
         // RFC 6455 §5.5.1: after its close frame an endpoint sends no more data frames.
         guard trailing.isEmpty else {
             throw TestClientError.protocolViolation("\(trailing.count) bytes after the server's close frame")

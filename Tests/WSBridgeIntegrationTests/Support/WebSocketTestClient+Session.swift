@@ -40,6 +40,8 @@ extension WebSocketTestClient {
             let message = try receiveMessage(timeout: deadline.remaining)
             if case .close = message {
                 let trailing = try waitForEndOfStream(timeout: deadline.remaining)
+                // As a browser does once the server's FIN arrives (RFC 6455 §7.1.1).
+                close()
                 guard trailing.isEmpty else {
                     throw TestClientError.protocolViolation("\(trailing.count) bytes after the server's close frame")
                 }

@@ -43,6 +43,11 @@ struct LengthFraming: Sendable {
     /// Bytes allocated for stdout (for tests of memory use).
     var stdoutCapacity: Int { stdout.capacity }
 
+    /// Frees the stdout buffer's storage while it holds nothing, so idle sessions cost little memory.
+    mutating func releaseIdleMemory() {
+        stdout.releaseCapacityIfEmpty(keeping: 0)
+    }
+
     /// The largest inbound message: the configured limit, and never more than the header can carry.
     private var inboundLimit: Int {
         Swift.min(maxMessageBytes ?? Int.max, Int(UInt32.max))

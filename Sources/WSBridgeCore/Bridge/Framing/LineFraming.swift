@@ -35,6 +35,11 @@ struct LineFraming: Sendable {
     /// Bytes allocated for stdout (for tests of memory use).
     var stdoutCapacity: Int { stdout.capacity }
 
+    /// Frees the stdout buffer's storage while it holds nothing, so idle sessions cost little memory.
+    mutating func releaseIdleMemory() {
+        stdout.releaseCapacityIfEmpty(keeping: 0)
+    }
+
     /// Writes a text fragment to stdin as it comes, and "\n" after the message's last fragment.
     mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
         switch fragment.kind {

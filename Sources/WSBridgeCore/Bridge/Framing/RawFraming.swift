@@ -20,6 +20,11 @@ struct RawFraming: Sendable {
     /// Bytes allocated for stdout (for tests of memory use).
     var stdoutCapacity: Int { stdout.capacity }
 
+    /// Frees the stdout buffer's storage while it holds nothing, so idle sessions cost little memory.
+    mutating func releaseIdleMemory() {
+        stdout.releaseCapacityIfEmpty(keeping: 0)
+    }
+
     /// Writes the payload to stdin unchanged, whatever the message's type.
     mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) {
         switch fragment.kind {

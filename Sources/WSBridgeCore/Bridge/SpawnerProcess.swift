@@ -1,0 +1,96 @@
+import Foundation
+import Synchronization
+
+/// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
+/// stdin, that runs Foundation `Process` for the server and hands back each child's pipes and
+/// pidfd (see `Spawner` for why). One request at a time, which also keeps `Pipe()` fds, which are
+/// not close-on-exec, from leaking into a concurrently started child.
+///
+/// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
+/// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
+/// of its own, so a Ctrl-C meant for the server does not end it. When the server goes, the socket
+/// reaches EOF and the spawner exits.
+public enum SpawnerProcess {
+    /// The argument that starts wsbridge as the spawner (internal; not a user flag).
+    public static let argument = "--wsbridge-internal-spawner"
+
+    /// Serves spawn requests on `socketFD` until the server closes it.
+    public static func run(socketFD: Int32) -> Never {
+        // Held while a child is started and announced, so that its exit report, sent from
+        // Foundation's termination handler on another thread, always follows the announcement.
+        let announcing = AnnouncementLock()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while let (count, fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
+            fds.forEach(Syscalls.close)
+            guard case .spawn(let id, let request) = SpawnMessage.decode(buffer[0..<count]) else { continue }
+            announcing.mutex.withLock { _ in start(request, id: id, socketFD: socketFD, announcing: announcing) }
+        }
+        exit(0)
+    }
+
+    private static func start(_ request: SpawnRequest, id: UInt64, socketFD: Int32, announcing: AnnouncementLock) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: request.executable)
+        process.arguments = request.arguments
+        process.environment = request.environment
+        process.currentDirectoryURL = URL(fileURLWithPath: request.workingDirectory, isDirectory: true)
+        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        let reporter = ExitReporter(socketFD: socketFD, announcing: announcing)
+        process.terminationHandler = { finished in
+            let status: ExitStatus = finished.terminationReason == .uncaughtSignal
+                ? .signalled(finished.terminationStatus) : .exited(finished.terminationStatus)
+            reporter.report(pid: finished.processIdentifier, status: status)
+        }
+        do {
+            try process.run()
+        } catch {
+            let message = "cannot start \(request.executable): \(describe(error))"
+            Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
+            return
+        }
+        let pid = process.processIdentifier
+        let exitFD = Syscalls.openProcessFD(pid)
+        var passed = [stdinPipe.fileHandleForWriting.fileDescriptor, stdoutPipe.fileHandleForReading.fileDescriptor,
+                      stderrPipe.fileHandleForReading.fileDescriptor]
+        if exitFD >= 0 { passed.append(exitFD) }
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
+        try? stdinPipe.fileHandleForWriting.close()
+        try? stdoutPipe.fileHandleForReading.close()
+        try? stderrPipe.fileHandleForReading.close()
+        if exitFD >= 0 { Syscalls.close(exitFD) }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return Syscalls.describe(Int32(underlying.code))
+        }
+        if nsError.domain == NSPOSIXErrorDomain { return Syscalls.describe(Int32(nsError.code)) }
+        return nsError.localizedDescription
+    }
+}
+
+/// Orders a child's exit report after its announcement.
+private final class AnnouncementLock: Sendable {
+    let mutex = Mutex(())
+}
+
+/// Sends a child's exit report from Foundation's termination handler thread.
+private final class ExitReporter: Sendable {
+    let socketFD: Int32
+    let announcing: AnnouncementLock
+
+    init(socketFD: Int32, announcing: AnnouncementLock) {
+        self.socketFD = socketFD
+        self.announcing = announcing
+    }
+
+    func report(pid: Int32, status: ExitStatus) {
+        announcing.mutex.withLock { _ in
+            _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Glibc
+
+/// One process as `/proc/PID/stat` shows it (proc(5)).
+struct ProcessEntry: Equatable, CustomStringConvertible {
+    /// Its process id.
+    var pid: pid_t
+    /// The one-letter state: `R`, `S`, `D`, `T`, `Z` (zombie), ...
+    var state: Character
+    /// Its parent's pid.
+    var parent: pid_t
+    /// Its process group.
+    var group: pid_t
+    /// The command name (at most 15 bytes, as the kernel keeps it).
+    var command: String
+
+    /// Whether it has exited and waits to be reaped.
+    var isZombie: Bool { state == "Z" }
+
+    /// A zombie whose parent is init: reaping it is init's job, not the server's. This machine's
+    /// init reaps orphans only every second or so, and `kill(pid, 0)` succeeds on a zombie, so a
+    /// killed grandchild whose shell parent died first lingers here for a while.
+    var isOrphanedZombie: Bool { isZombie && parent == 1 }
+
+    /// Short form for failure messages.
+    var description: String { "\(pid)(\(command) \(state) ppid=\(parent) pgid=\(group))" }
+}
+
+/// Reads the process table from /proc, to find a session's processes, zombies included, by
+/// group or parent, and to count a process's open files (SPEC §3 "Nothing leaks").
+enum ProcessTable {
+    /// The entry of `pid`, or nil when no such process exists (reaped or never there).
+    static func entry(_ pid: pid_t) -> ProcessEntry? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+        return parse(pid: pid, stat: text)
+    }
+
+    /// `pid (comm) S ppid pgrp ...`: the command may hold spaces and parentheses, so the fields
+    /// after it are found from the last `)`.
+    private static func parse(pid: pid_t, stat: String) -> ProcessEntry? {
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+        let command = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count >= 3, let state = fields[0].first, let parent = pid_t(fields[1]), let group = pid_t(fields[2]) else {
+            return nil
+        }
+        return ProcessEntry(pid: pid, state: state, parent: parent, group: group, command: command)
+    }
+
+    /// Every process now, in no particular order.
+    static func all() -> [ProcessEntry] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { name in pid_t(name).flatMap(entry) }
+    }
+
+    /// The processes whose parent is `pid`, zombies included.
+    static func children(of pid: pid_t) -> [ProcessEntry] {
+        all().filter { $0.parent == pid }
+    }
+
+    /// The processes of the given groups that the server is still answerable for: every member
+    /// except zombies already handed to init.
+    static func remainingMembers(ofGroups groups: Set<pid_t>) -> [ProcessEntry] {
+        all().filter { groups.contains($0.group) && !$0.isOrphanedZombie }
+    }
+
+    /// Whether `pid` no longer exists, or only as a zombie that init will reap.
+    static func isGone(_ pid: pid_t) -> Bool {
+        guard let entry = entry(pid) else { return true }
+        return entry.isOrphanedZombie
+    }
+
+    /// Polls until no process of `groups` remains (see `remainingMembers`); returns what is left
+    /// after `timeout`, empty on success.
+    static func waitUntilGroupsGone(_ groups: Set<pid_t>, timeout: Duration) -> [ProcessEntry] {
+        var left: [ProcessEntry] = []
+        _ = Deadline.poll(for: timeout, every: .milliseconds(20)) {
+            left = remainingMembers(ofGroups: groups)
+            return left.isEmpty
+        }
+        return left
+    }
+
+    /// The number of open file descriptors of `pid`, or nil when it cannot be read.
+    static func openFileCount(_ pid: pid_t) -> Int? {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count
+    }
+
+    /// The server's spawner process (SPEC §3: children start in a helper the server forks at
+    /// launch): the child of `serverPID` started with `--wsbridge-internal-spawner`.
+    static func spawner(of serverPID: pid_t) -> pid_t? {
+        children(of: serverPID).first { entry in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline") else { return false }
+            return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "--wsbridge-internal-spawner" }
+        }?.pid
+    }
+}
