@@ -7,7 +7,12 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "gen") == 0) return f_gen(argc - 2, argv + 2);
     if (argc >= 5 && strcmp(argv[1], "run") == 0) {
         g_port = atoi(argv[2]);
-        g_server_pid = atoi(argv[3]);
+        char *pids = argv[3], *save = NULL;
+        int k = -1;
+        for (char *t = strtok_r(pids, ",", &save); t && k < 7; t = strtok_r(NULL, ",", &save), k++) {
+            if (k < 0) g_server_pid = atoi(t);
+            else g_helper_pids[k] = atoi(t);
+        }
         const char *t = argv[4];
         int n = argc - 5;
         char **a = argv + 5;
@@ -23,7 +28,7 @@ int main(int argc, char **argv) {
         die("unknown test %s", t);
     }
     fprintf(stderr,
-            "usage: wsbench run PORT SERVER_PID TEST ARGS...\n"
+            "usage: wsbench run PORT SERVER_PID[,HELPER_PID...] TEST ARGS...\n"
             "  spawn PREFIX N CONC MAXSEC          connect -> first message of `?hi`, then the server's close\n"
             "  hold N MAXSEC SPAWN_N SPAWN_SEC     N `?cat` connections open and echoed, RSS, spawn while open\n"
             "  rtt N MAXSEC                        16-byte text round trips through `?cat`\n"

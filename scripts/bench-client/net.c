@@ -8,6 +8,7 @@ uint64_t g_errors[E_COUNT];
 int g_ep = -1;
 int g_port;
 int g_server_pid;
+int g_helper_pids[8];
 
 static uint64_t rng_state;
 
@@ -71,6 +72,15 @@ long rss_kib(int pid) {
         if (strncmp(line, "VmRSS:", 6) == 0) { v = strtol(line + 6, NULL, 10); break; }
     fclose(f);
     return v;
+}
+
+long rss_all_kib(void) {
+    long sum = rss_kib(g_server_pid);
+    for (int i = 0; i < 8 && g_helper_pids[i]; i++) {
+        long r = rss_kib(g_helper_pids[i]);
+        if (r > 0) sum += r;
+    }
+    return sum;
 }
 
 double cpu_seconds(void) {

@@ -8,7 +8,8 @@ A, B, ECHO = "websocketd", "wsbridge", "echo"
 
 # key, label, unit, scale, better, target: (kind, bound) with kind "ratio>=", "ratio<=", "B<=", "B>=", "B=="
 ROWS = [
-    ("idle_rss_kib", "server RSS idle", "MiB", 1 / 1024, "low", None),
+    ("idle_rss_kib", "server RSS idle (server process only)", "MiB", 1 / 1024, "low", None),
+    ("idle_rss_all_kib", "  RSS idle, server + its own helpers (wsbridge's spawner)", "MiB", 1 / 1024, "low", None),
     ("spawn_seq_p50_ms", "spawn sequential, connect→first message p50", "ms", 1, "low", ("ratio<=", 1.1)),
     ("spawn_seq_p99_ms", "spawn sequential p99", "ms", 1, "low", None),
     ("spawn_seq_cps", "spawn sequential, full connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
@@ -23,6 +24,7 @@ ROWS = [
     ("hold_open_s", "{hold} connections: time to open all", "s", 1, "low", None),
     ("hold_echo_s", "{hold} connections: time to open and echo all", "s", 1, "low", None),
     ("hold_rss_per_conn_kib", "{hold} connections: server RSS per connection", "KiB", 1, "low", ("ratio<=", 0.7)),
+    ("hold_rss_all_per_conn_kib", "  RSS per connection, server + its own helpers", "KiB", 1, "low", None),
     ("teardown_{hold}_s", "{hold} connections: all closed until no child left", "s", 1, "low", None),
     ("rtt_p50_us", "echo RTT 16 B p50", "µs", 1, "low", ("ratio<=", 1.0)),
     ("rtt_p99_us", "echo RTT 16 B p99", "µs", 1, "low", None),

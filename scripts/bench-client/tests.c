@@ -129,7 +129,7 @@ int t_hold(int argc, char **argv) {
     double maxsec = atof(argv[1]), spawn_sec = atof(argv[3]);
     memset(g_errors, 0, sizeof g_errors);
     conn *cs = calloc((size_t)n, sizeof(conn));
-    long rss0 = rss_kib(g_server_pid);
+    long rss0 = rss_kib(g_server_pid), all0 = rss_all_kib();
     double t0 = now();
     int started = 0;
     for (long guard = 0; guard < 10000000; guard++) {
@@ -159,7 +159,7 @@ int t_hold(int argc, char **argv) {
         if (cs[i].state != C_DONE && !cs[i].u0) conn_fail(&cs[i], E_TIMEOUT);
     double settle = now() + 0.3;
     while (now() < settle) loop_once(20);
-    long rss1 = rss_kib(g_server_pid);
+    long rss1 = rss_kib(g_server_pid), all1 = rss_all_kib();
     out("hold_n", "%d", n);
     out("hold_opened", "%d", opened);
     out("hold_echoed", "%d", echoed);
@@ -168,6 +168,7 @@ int t_hold(int argc, char **argv) {
     out("hold_rss0_kib", "%ld", rss0);
     out("hold_rss1_kib", "%ld", rss1);
     if (echoed > 0 && rss0 > 0) out("hold_rss_per_conn_kib", "%.1f", (double)(rss1 - rss0) / echoed);
+    if (echoed > 0 && all0 > 0) out("hold_rss_all_per_conn_kib", "%.1f", (double)(all1 - all0) / echoed);
     print_errors("hold");
     spawn_run("hold_spawn", "hi", spawn_n, 1, spawn_sec);
     int alive = 0;

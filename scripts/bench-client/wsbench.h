@@ -82,7 +82,10 @@ struct conn {
 
 extern int g_ep;
 extern int g_port;
-extern int g_server_pid; /* the server whose VmRSS the tests sample; 0 = none */
+extern int g_server_pid;      /* the server whose VmRSS the tests sample; 0 = none */
+extern int g_helper_pids[8];  /* the server's own helper processes (wsbridge's spawner), 0-terminated */
+/* VmRSS of the server and its helpers together. */
+long rss_all_kib(void);
 void loop_init(void);
 int conn_start(conn *c, const char *query, const hooks *h);
 void conn_send(conn *c, int opcode, const uint8_t *p, size_t n);
