@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
         if (strcmp(t, "spawn") == 0) return t_spawn(n, a);
         if (strcmp(t, "hold") == 0) return t_hold(n, a);
         if (strcmp(t, "rtt") == 0) return t_rtt(n, a);
+        if (strcmp(t, "rttpair") == 0) return t_rttpair(n, a);
         if (strcmp(t, "pipe") == 0) return t_pipe(n, a);
         if (strcmp(t, "pipecat") == 0) return t_pipecat(n, a);
         if (strcmp(t, "flood") == 0) return t_flood(n, a);
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
             "  spawn PREFIX N CONC MAXSEC          connect -> first message of `?hi`, then the server's close\n"
             "  hold N MAXSEC SPAWN_N SPAWN_SEC     N `?cat` connections open and echoed, RSS, spawn while open\n"
             "  rtt N MAXSEC                        16-byte text round trips through `?cat`\n"
+            "  rttpair PORT2 BLOCKS PER MAXSEC     the same on two servers in alternating blocks (A B B A ...)\n"
             "  pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary\n"
             "  pipecat WINDOW CHUNK WARM DUR       the same stream through a local `cat` over pipes\n"
             "  flood WARM DUR                      count 63-byte lines from `?yes`\n"

@@ -179,11 +179,11 @@ int t_hold(int argc, char **argv) {
     return 0;
 }
 
-/* ---- rtt: one 16-byte text message at a time through `cat` ---- */
+/* ---- rtt: one 16-byte text message at a time through `cat`, in blocks ---- */
 
-static double g_rtt_sent, g_rtt_deadline;
-static double *g_rtt;
-static size_t g_rtt_n, g_rtt_max;
+/* u0 = messages sent, u1 = this block is done, u2 = round trips left in this block. */
+static double g_rtt_sent;
+static size_t g_rtt_cap;
 static void rtt_send(conn *c) {
     uint8_t b[16];
     put_hex16(b, c->u0);
@@ -194,32 +194,90 @@ static void rtt_send(conn *c) {
 static void rtt_msg(conn *c, int op, const uint8_t *p, size_t n) {
     double t = now();
     if (op != 1 || n != 16 || get_hex16(p) != (int64_t)c->u0) { conn_fail(c, E_VERIFY); return; }
-    if (c->u0 >= 20 && g_rtt_n < g_rtt_max) g_rtt[g_rtt_n++] = t - g_rtt_sent; /* the first 20 warm up */
+    if (c->u0 >= 20 && c->nsamples < g_rtt_cap) c->samples[c->nsamples++] = t - g_rtt_sent; /* 20 warm up */
     c->u0++;
-    if (g_rtt_n < g_rtt_max && t < g_rtt_deadline) rtt_send(c);
+    if (c->u2 > 0) c->u2--;
+    if (c->u2 > 0) rtt_send(c);
     else c->u1 = 1;
 }
-static const hooks rtt_hooks = {rtt_send, rtt_msg, NULL, NULL};
+static const hooks rtt_hooks = {NULL, rtt_msg, NULL, NULL};
+
+/* Runs `per` round trips on c, at most until deadline. */
+static void rtt_block(conn *c, uint64_t per, double deadline) {
+    if (c->state != C_OPEN) return;
+    c->u1 = 0;
+    c->u2 = per;
+    rtt_send(c);
+    while (c->state == C_OPEN && !c->u1 && now() < deadline) loop_once(50);
+}
+
+static void rtt_report(const char *prefix, conn *c) {
+    char key[64];
+    qsort(c->samples, c->nsamples, sizeof(double), cmp_double);
+    snprintf(key, sizeof key, "%s_n", prefix);
+    out(key, "%zu", c->nsamples);
+    if (c->nsamples > 0) {
+        snprintf(key, sizeof key, "%s_p50_us", prefix);
+        out(key, "%.1f", pct(c->samples, c->nsamples, 0.5) * 1e6);
+        snprintf(key, sizeof key, "%s_p99_us", prefix);
+        out(key, "%.1f", pct(c->samples, c->nsamples, 0.99) * 1e6);
+    }
+    free(c->samples);
+    c->samples = NULL;
+}
+
+/* Opens `cat` sessions on every port given (the first is the run's port) and waits until all are open. */
+static int rtt_open(conn *cs, int n, const int *ports) {
+    for (int i = 0; i < n; i++) {
+        g_port = ports[i];
+        cs[i].samples = malloc(g_rtt_cap * sizeof(double));
+        cs[i].nsamples = 0;
+        conn_start(&cs[i], "cat", &rtt_hooks);
+    }
+    double t0 = now();
+    int open = 0;
+    while (now() - t0 < 10) {
+        open = 0;
+        for (int i = 0; i < n; i++) open += cs[i].state == C_OPEN;
+        if (open == n) break;
+        loop_once(10);
+    }
+    return open == n;
+}
 
 int t_rtt(int argc, char **argv) {
     if (argc < 2) die("rtt N MAXSEC");
-    g_rtt_max = (size_t)atoi(argv[0]);
-    g_rtt = malloc(g_rtt_max * sizeof(double));
+    g_rtt_cap = (size_t)atoi(argv[0]) + 32;
     memset(g_errors, 0, sizeof g_errors);
     conn c = {0};
-    double t0 = now();
-    g_rtt_deadline = t0 + atof(argv[1]);
-    conn_start(&c, "cat", &rtt_hooks);
-    while (c.state != C_DONE && !c.u1 && now() < g_rtt_deadline + 5) loop_once(50);
-    qsort(g_rtt, g_rtt_n, sizeof(double), cmp_double);
-    out("rtt_n", "%zu", g_rtt_n);
-    if (g_rtt_n > 0) {
-        out("rtt_p50_us", "%.1f", pct(g_rtt, g_rtt_n, 0.5) * 1e6);
-        out("rtt_p99_us", "%.1f", pct(g_rtt, g_rtt_n, 0.99) * 1e6);
-    }
+    int port = g_port;
+    if (rtt_open(&c, 1, &port)) rtt_block(&c, g_rtt_cap - 12, now() + atof(argv[1]));
+    rtt_report("rtt", &c);
     print_errors("rtt");
     conn_finish(&c);
     conn_free(&c);
+    return 0;
+}
+
+/* Two servers in alternating blocks, so both see the same machine: latency on a small VM drifts
+ * by several times within a minute (CPU placement, idle states), far more than between servers. */
+int t_rttpair(int argc, char **argv) {
+    if (argc < 4) die("rttpair PORT2 BLOCKS PER_BLOCK MAXSEC");
+    int ports[2] = {g_port, atoi(argv[0])}, blocks = atoi(argv[1]);
+    uint64_t per = (uint64_t)atoll(argv[2]);
+    double deadline = now() + atof(argv[3]);
+    g_rtt_cap = (size_t)blocks * per + 32;
+    memset(g_errors, 0, sizeof g_errors);
+    conn cs[2] = {{0}, {0}};
+    if (rtt_open(cs, 2, ports))
+        for (int b = 0; b < blocks && now() < deadline; b++) {
+            rtt_block(&cs[b & 1], per + (b < 2 ? 20 : 0), deadline); /* ABBAABBA... keeps order fair */
+            rtt_block(&cs[1 - (b & 1)], per + (b < 2 ? 20 : 0), deadline);
+        }
+    rtt_report("rttpair_a", &cs[0]);
+    rtt_report("rttpair_b", &cs[1]);
+    print_errors("rttpair");
+    for (int i = 0; i < 2; i++) { conn_finish(&cs[i]); conn_free(&cs[i]); }
     return 0;
 }
 

@@ -105,6 +105,7 @@ void loop_once(int timeout_ms);
 int t_spawn(int argc, char **argv);
 int t_hold(int argc, char **argv);
 int t_rtt(int argc, char **argv);
+int t_rttpair(int argc, char **argv);
 int t_pipe(int argc, char **argv);
 int t_pipecat(int argc, char **argv);
 int t_flood(int argc, char **argv);
