@@ -1,0 +1,45 @@
+/* wsbench entry point: `wsbench run PORT PID TEST ARGS...`, `wsbench echo-server`, `wsbench gen LEN LINES`. */
+#include "wsbench.h"
+
+int main(int argc, char **argv) {
+    init_tables();
+    if (argc >= 2 && strcmp(argv[1], "echo-server") == 0) return f_echo_server(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "gen") == 0) return f_gen(argc - 2, argv + 2);
+    if (argc >= 5 && strcmp(argv[1], "run") == 0) {
+        g_port = atoi(argv[2]);
+        char *pids = argv[3], *save = NULL;
+        int k = -1;
+        for (char *t = strtok_r(pids, ",", &save); t && k < 7; t = strtok_r(NULL, ",", &save), k++) {
+            if (k < 0) g_server_pid = atoi(t);
+            else g_helper_pids[k] = atoi(t);
+        }
+        const char *t = argv[4];
+        int n = argc - 5;
+        char **a = argv + 5;
+        loop_init();
+        if (strcmp(t, "spawn") == 0) return t_spawn(n, a);
+        if (strcmp(t, "hold") == 0) return t_hold(n, a);
+        if (strcmp(t, "rtt") == 0) return t_rtt(n, a);
+        if (strcmp(t, "rttpair") == 0) return t_rttpair(n, a);
+        if (strcmp(t, "pipe") == 0) return t_pipe(n, a);
+        if (strcmp(t, "pipecat") == 0) return t_pipecat(n, a);
+        if (strcmp(t, "flood") == 0) return t_flood(n, a);
+        if (strcmp(t, "slow") == 0) return t_slow(n, a);
+        if (strcmp(t, "duplex") == 0) return t_duplex(n, a);
+        die("unknown test %s", t);
+    }
+    fprintf(stderr,
+            "usage: wsbench run PORT SERVER_PID[,HELPER_PID...] TEST ARGS...\n"
+            "  spawn PREFIX N CONC MAXSEC          connect -> first message of `?hi`, then the server's close\n"
+            "  hold N MAXSEC SPAWN_N SPAWN_SEC     N `?cat` connections open and echoed, RSS, spawn while open\n"
+            "  rtt N MAXSEC                        16-byte text round trips through `?cat`\n"
+            "  rttpair PORT2 BLOCKS PER MAXSEC     the same on two servers in alternating blocks (A B B A ...)\n"
+            "  pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary\n"
+            "  pipecat WINDOW CHUNK WARM DUR       the same stream through a local `cat` over pipes\n"
+            "  flood WARM DUR                      count 63-byte lines from `?yes`\n"
+            "  slow PAUSE LINES LEN MAXREAD        pause reading `?slow`, sample the server's VmRSS, check lines\n"
+            "  duplex WINDOW TOTAL SIZE STALLSEC   write WINDOW ahead before reading, through `?cat`\n"
+            "wsbench echo-server                   trivial epoll echo server on 127.0.0.1; prints its port\n"
+            "wsbench gen LEN LINES                 numbered lines for the slow-reader child\n");
+    return 2;
+}

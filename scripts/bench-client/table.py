@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Turns scripts/bench's results.tsv (round, server, key, value) into the markdown table it prints."""
+import statistics
+import sys
+from collections import defaultdict
+
+A, B, ECHO = "websocketd", "wsbridge", "echo"
+
+# key, label, unit, scale, better, target: (kind, bound) with kind "ratio>=", "ratio<=", "B<=", "B>=", "B=="
+ROWS = [
+    ("idle_rss_kib", "server RSS idle (server process only)", "MiB", 1 / 1024, "low", None),
+    ("idle_rss_all_kib", "  RSS idle, server + its own helpers (wsbridge's spawner)", "MiB", 1 / 1024, "low", None),
+    ("spawn_seq_p50_ms", "spawn sequential, connect→first message p50", "ms", 1, "low", ("ratio<=", 1.1)),
+    ("spawn_seq_p99_ms", "spawn sequential p99", "ms", 1, "low", None),
+    ("spawn_seq_cps", "spawn sequential, full connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("spawn_seq_end_p50_ms", "  spawn sequential: first message → server ends the connection, p50", "ms", 1, "low", None),
+    ("spawn_c16_p50_ms", "spawn 16 concurrent p50", "ms", 1, "low", ("ratio<=", 1.1)),
+    ("spawn_c16_p99_ms", "spawn 16 concurrent p99", "ms", 1, "low", None),
+    ("spawn_c16_cps", "spawn 16 concurrent, connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("hold_spawn_p50_ms", "spawn p50 with {hold} connections open", "ms", 1, "low", ("ratio<=", 1.5)),
+    ("hold_spawn_p99_ms", "spawn p99 with {hold} connections open", "ms", 1, "low", None),
+    ("hold_spawn_growth", "  spawn p50 growth (with {hold} open / none open)", "×", 1, "low", None),
+    ("hold_echoed", "{hold} connections: echoed", "conns", 1, "high", ("B==", "hold")),
+    ("hold_open_s", "{hold} connections: time to open all", "s", 1, "low", None),
+    ("hold_echo_s", "{hold} connections: time to open and echo all", "s", 1, "low", None),
+    ("hold_rss_per_conn_kib", "{hold} connections: server RSS per connection", "KiB", 1, "low", ("ratio<=", 0.7)),
+    ("hold_rss_all_per_conn_kib", "  RSS per connection, server + its own helpers", "KiB", 1, "low", None),
+    ("teardown_{hold}_s", "{hold} connections: all closed until no child left", "s", 1, "low", None),
+    ("rttpair_p50_us", "echo RTT 16 B p50 (both servers up, alternating blocks)", "µs", 1, "low", ("ratio<=", 1.0)),
+    ("rttpair_p99_us", "echo RTT 16 B p99 (alternating blocks)", "µs", 1, "low", None),
+    ("rtt_p50_us", "  echo RTT p50, each server alone in its own run", "µs", 1, "low", None),
+    ("text_64x1_msgs", "text 64 B × 1 conn", "msg/s", 1, "high", ("ratio>=", 3.0)),
+    ("text_64x32_msgs", "text 64 B × 32 conns", "msg/s", 1, "high", ("ratio>=", 3.0)),
+    ("text_4kx1_mbs", "text 4 KiB × 1 conn", "MB/s", 1, "high", None),
+    ("text_4kx32_mbs", "text 4 KiB × 32 conns", "MB/s", 1, "high", ("ratio>=", 3.0)),
+    ("bin_mbs", "binary through `--binary cat`, 128 KiB in flight", "MB/s", 1, "high", ("ratio>=", 2.0)),
+    ("pipe_raw_mbs", "  raw pipe through `cat` (ceiling, same run)", "MB/s", 1, "high", None),
+    ("bin_pct_pipe", "  binary as % of raw pipe", "%", 1, "high", ("B>=", 60.0)),
+    ("flood_msgs", "downstream flood, 64 B lines (`yes`)", "msg/s", 1, "high", ("ratio>=", 10.0)),
+    ("slow_peak_growth_mib", "slow reader ({pause} s pause): server peak RSS growth", "MiB", 1, "low", ("B<=", 16.0)),
+    ("slow_lost", "slow reader: lines lost or corrupt", "lines", 1, "low", ("B==", 0)),
+    ("slow_read_s", "slow reader: time to read everything after the pause", "s", 1, "low", None),
+    ("duplex_complete", "full duplex, 1 MiB ahead through `cat`: completes", "", 1, "high", ("B==", 1)),
+    ("duplex_mbs", "full duplex throughput when it completes", "MB/s", 1, "high", None),
+]
+HEADROOM = ["text_64x1_msgs", "text_64x32_msgs", "text_4kx1_mbs", "text_4kx32_mbs", "bin_mbs", "flood_msgs"]
+
+
+def load(path):
+    data = defaultdict(dict)  # (round, server) -> key -> float
+    for line in open(path):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 4:
+            continue
+        rnd, server, key, value = parts
+        try:
+            data[(int(rnd), server)][key] = float(value)
+        except ValueError:
+            pass
+    for d in data.values():
+        if "bin_mbs" in d and d.get("pipe_raw_mbs", 0) > 0:
+            d["bin_pct_pipe"] = 100 * d["bin_mbs"] / d["pipe_raw_mbs"]
+        if "hold_spawn_p50_ms" in d and d.get("spawn_seq_p50_ms", 0) > 0:
+            d["hold_spawn_growth"] = d["hold_spawn_p50_ms"] / d["spawn_seq_p50_ms"]
+    return data
+
+
+def fmt(v):
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.0f}k"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def main():
+    data = load(sys.argv[1])
+    rounds = sorted({r for (r, s) in data if s in (A, B)})
+    hold = int(next((d["hold_n"] for d in data.values() if "hold_n" in d), 1000))
+    pause = next((d["slow_pause_s"] for d in data.values() if "slow_pause_s" in d), 10)
+
+    def values(server, key):
+        return [data[(r, server)][key] for r in rounds if key in data.get((r, server), {})]
+
+    def cell(vals, scale):
+        if not vals:
+            return "—"
+        m = statistics.median(vals) * scale
+        if len(vals) == 1:
+            return fmt(m)
+        return f"{fmt(m)} [{fmt(min(vals) * scale)}–{fmt(max(vals) * scale)}]"
+
+    echo = data.get((0, ECHO), {})
+    heads = []
+    for key in HEADROOM:
+        best = max([statistics.median(v) for v in (values(A, key), values(B, key)) if v] or [0])
+        if key in echo and best > 0:
+            heads.append(echo[key] / best)
+    cpu = [d[k] for (r, s), d in data.items() if s in (A, B) for k in d
+           if k.endswith("_client_cpu_pct") and not k.startswith("pipe_raw")]
+    if heads:
+        print(f"Client self-test (first line): against a trivial in-process echo server (no child) the same client "
+              f"moves {min(heads):.1f}–{max(heads):.1f}× more than the faster of the two servers on every throughput "
+              f"row (column `echo`), and during the server runs it used at most {max(cpu or [0]):.0f}% of one core: "
+              f"the servers, not the client, set the numbers below.")
+        print()
+    print("| metric | unit | echo (client ceiling) | websocketd (A) median [min–max] | wsbridge (B) median [min–max] "
+          "| B/A [per round] | target | met |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key, label, unit, scale, better, target in ROWS:
+        key = key.replace("{hold}", str(hold))
+        label = label.replace("{hold}", str(hold)).replace("{pause}", f"{pause:g}")
+        va, vb = values(A, key), values(B, key)
+        ratios = []
+        for r in rounds:
+            a, b = data.get((r, A), {}).get(key), data.get((r, B), {}).get(key)
+            if a is not None and b is not None and a > 0:
+                ratios.append(b / a)
+        ratio = "—"
+        if va and vb and statistics.median(va) > 0:
+            ratio = f"{statistics.median(vb) / statistics.median(va):.2f}×"
+            if len(ratios) > 1:
+                ratio += f" [{min(ratios):.2f}–{max(ratios):.2f}]"
+        tgt, met = "", ""
+        if key == "duplex_complete":
+            def dstate(vals):
+                if not vals:
+                    return "—"
+                done = sum(1 for v in vals if v == 1)
+                return "completes" if done == len(vals) else f"STALLS ({len(vals) - done}/{len(vals)} rounds)"
+            ca, cb = dstate(va), dstate(vb)
+        else:
+            ca, cb = cell(va, scale), cell(vb, scale)
+        if target:
+            kind, bound = target
+            if bound == "hold":
+                bound = hold
+            if kind.startswith("ratio"):
+                tgt = f"{'≥' if kind == 'ratio>=' else '≤'} {bound:g}×"
+                ok = len(ratios) == len(rounds) and all(
+                    (x >= bound if kind == "ratio>=" else x <= bound) for x in ratios)
+                if not ratios:
+                    met = "n/a"
+                else:
+                    worst = min(ratios) if kind == "ratio>=" else max(ratios)
+                    met = "yes" if ok else f"NO (worst {worst:.2f}×)"
+            else:
+                sym = {"B<=": "≤", "B>=": "≥", "B==": "="}[kind]
+                tgt = f"B {sym} {bound:g}" + (f" {unit}" if unit and kind != "B==" else "")
+                ok = bool(vb) and len(vb) == len(rounds) and all(
+                    (x <= bound if kind == "B<=" else x >= bound if kind == "B>=" else x == bound) for x in vb)
+                met = "yes" if ok else ("n/a" if not vb else "NO")
+        ekey = {"rttpair_p50_us": "rtt_p50_us", "rttpair_p99_us": "rtt_p99_us"}.get(key, key)
+        print(f"| {label} | {unit} | {fmt(echo[ekey] * scale) if ekey in echo else ''} | {ca} | {cb} | {ratio} | {tgt} | {met} |")
+
+    problems = []
+    for (r, s), d in sorted(data.items()):
+        for k, v in sorted(d.items()):
+            bad = ("_err_" in k or k.endswith("_client_exit") or k.endswith("_ended_early")
+                   or (k.endswith("unechoed_bytes") and v > 0) or (k == "leftover_processes" and v > 0)
+                   or (k.endswith("_stalled_s")) or (k == "slow_lost" and v > 0)
+                   or (k.startswith("teardown_") and v < 0) or (k.startswith("leftover_after") and v > 0)
+                   or (k == "children_left_after_spawn_s" and v < 0))
+            if bad:
+                problems.append(f"round {r} {s}: {k} = {fmt(v)}")
+    print()
+    if problems:
+        print("Problems seen (errors, stalls, losses, leftovers):")
+        for p in problems:
+            print(f"- {p}")
+    else:
+        print("No errors, losses, stalls or leftover processes.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,443 @@
+/* Client measurements: spawn latency, many open connections, echo RTT, pipelined echo, flood. */
+#include "wsbench.h"
+
+static int g_stop;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static double pct(const double *v, size_t n, double q) {
+    if (n == 0) return -1;
+    size_t i = (size_t)(q * (double)n + 0.999999);
+    if (i == 0) i = 1;
+    if (i > n) i = n;
+    return v[i - 1];
+}
+
+void print_errors(const char *prefix) {
+    char key[128];
+    for (int i = 0; i < E_COUNT; i++) {
+        if (!g_errors[i]) continue;
+        snprintf(key, sizeof key, "%s_err_%s", prefix, ERR_NAMES[i]);
+        out(key, "%llu", (unsigned long long)g_errors[i]);
+    }
+    memset(g_errors, 0, sizeof g_errors);
+}
+
+static void outf(const char *prefix, const char *name, const char *fmt, double v) {
+    char key[128];
+    snprintf(key, sizeof key, "%s_%s", prefix, name);
+    out(key, fmt, v);
+}
+
+/* ---- spawn: connect → first message, then the server's close or EOF ends the connection ---- */
+
+static void spawn_msg(conn *c, int op, const uint8_t *p, size_t n) {
+    if (c->nrecv != 1 || op != 1 || n != 2 || memcmp(p, "hi", 2) != 0) conn_fail(c, E_VERIFY);
+}
+static const hooks spawn_hooks = {NULL, spawn_msg, NULL, NULL};
+
+void spawn_run(const char *prefix, const char *query, int n, int conc, double maxsec) {
+    memset(g_errors, 0, sizeof g_errors);
+    conn *cs = calloc((size_t)conc, sizeof(conn));
+    double *lat = malloc((size_t)n * sizeof(double)), *fin = malloc((size_t)n * sizeof(double));
+    double *opn = malloc((size_t)n * sizeof(double)), sum = 0;
+    int nlat = 0, started = 0;
+    double t0 = now(), deadline = t0 + maxsec, tlast = t0;
+    for (long guard = 0; guard < 10000000; guard++) {
+        double t = now();
+        int busy = 0;
+        for (int i = 0; i < conc; i++) {
+            if (cs[i].state == C_FREE && started < n && t < deadline) {
+                cs[i].id = started++;
+                conn_start(&cs[i], query, &spawn_hooks);
+            }
+            if (cs[i].state != C_FREE) busy = 1;
+        }
+        if (!busy || t > deadline + 10) break;
+        loop_once(5);
+        t = now();
+        for (int i = 0; i < conc; i++) {
+            conn *c = &cs[i];
+            if (c->state == C_DONE) {
+                if (!c->failed && c->t_first > 0) {
+                    fin[nlat] = c->t_end - c->t_first;
+                    opn[nlat] = c->t_open - c->t_start;
+                    sum += c->t_end - c->t_start;
+                    lat[nlat++] = c->t_first - c->t_start;
+                    tlast = t;
+                }
+                else if (!c->failed) g_errors[E_EOF_EARLY]++;
+                c->state = C_FREE;
+            } else if (c->state != C_FREE && t - c->t_start > 5.0) {
+                conn_fail(c, E_TIMEOUT);
+                c->state = C_FREE;
+            }
+        }
+    }
+    qsort(lat, (size_t)nlat, sizeof(double), cmp_double);
+    qsort(fin, (size_t)nlat, sizeof(double), cmp_double);
+    qsort(opn, (size_t)nlat, sizeof(double), cmp_double);
+    outf(prefix, "n", "%.0f", started);
+    outf(prefix, "ok", "%.0f", nlat);
+    if (nlat > 0) {
+        outf(prefix, "p50_ms", "%.3f", pct(lat, (size_t)nlat, 0.5) * 1e3);
+        outf(prefix, "p99_ms", "%.3f", pct(lat, (size_t)nlat, 0.99) * 1e3);
+        outf(prefix, "cps", "%.1f", nlat / (tlast - t0));
+        /* After "hi", the child has exited: how long until the server ends the connection. */
+        outf(prefix, "end_p50_ms", "%.3f", pct(fin, (size_t)nlat, 0.5) * 1e3);
+        outf(prefix, "upgrade_p50_ms", "%.3f", pct(opn, (size_t)nlat, 0.5) * 1e3);
+        outf(prefix, "mean_total_ms", "%.3f", sum / nlat * 1e3);
+    }
+    print_errors(prefix);
+    for (int i = 0; i < conc; i++) conn_free(&cs[i]);
+    free(cs);
+    free(lat);
+    free(fin);
+    free(opn);
+}
+
+int t_spawn(int argc, char **argv) {
+    if (argc < 4) die("spawn PREFIX N CONC MAXSEC");
+    spawn_run(argv[0], "hi", atoi(argv[1]), atoi(argv[2]), atof(argv[3]));
+    return 0;
+}
+
+/* ---- hold: N `cat` connections open at once, each echoes one message; then spawn while they stay open ---- */
+
+static double g_hold_last_open, g_hold_last_echo;
+static void hold_open(conn *c) {
+    uint8_t b[16];
+    put_hex16(b, (uint64_t)c->id);
+    conn_send(c, 1, b, 16);
+    conn_flush(c);
+    g_hold_last_open = c->t_open;
+}
+static void hold_msg(conn *c, int op, const uint8_t *p, size_t n) {
+    if (op != 1 || n != 16 || get_hex16(p) != c->id || c->u0) { conn_fail(c, E_VERIFY); return; }
+    c->u0 = 1;
+    g_hold_last_echo = now();
+}
+static const hooks hold_hooks = {hold_open, hold_msg, NULL, NULL};
+
+int t_hold(int argc, char **argv) {
+    if (argc < 4) die("hold N MAXSEC SPAWN_N SPAWN_SEC");
+    int n = atoi(argv[0]), spawn_n = atoi(argv[2]);
+    double maxsec = atof(argv[1]), spawn_sec = atof(argv[3]);
+    memset(g_errors, 0, sizeof g_errors);
+    conn *cs = calloc((size_t)n, sizeof(conn));
+    long rss0 = rss_kib(g_server_pid), all0 = rss_all_kib();
+    double t0 = now();
+    int started = 0;
+    for (long guard = 0; guard < 10000000; guard++) {
+        double t = now();
+        if (t - t0 > maxsec) break;
+        int pending = 0, unsettled = 0;
+        for (int i = 0; i < started; i++) {
+            if (cs[i].state == C_CONNECTING || cs[i].state == C_HANDSHAKE) pending++;
+            if (cs[i].state != C_DONE && !cs[i].u0) unsettled++;
+        }
+        if (started == n && unsettled == 0) break;
+        /* At most 64 handshakes in progress, so the listen backlog never overflows. */
+        while (started < n && pending < 64) {
+            cs[started].id = started;
+            conn_start(&cs[started], "cat", &hold_hooks);
+            started++;
+            pending++;
+        }
+        loop_once(5);
+    }
+    int opened = 0, echoed = 0;
+    for (int i = 0; i < started; i++) {
+        if (cs[i].t_open > 0) opened++;
+        if (cs[i].u0) echoed++;
+    }
+    for (int i = 0; i < started; i++)
+        if (cs[i].state != C_DONE && !cs[i].u0) conn_fail(&cs[i], E_TIMEOUT);
+    double settle = now() + 0.3;
+    while (now() < settle) loop_once(20);
+    long rss1 = rss_kib(g_server_pid), all1 = rss_all_kib();
+    out("hold_n", "%d", n);
+    out("hold_opened", "%d", opened);
+    out("hold_echoed", "%d", echoed);
+    if (opened == n) out("hold_open_s", "%.3f", g_hold_last_open - t0);
+    if (echoed == n) out("hold_echo_s", "%.3f", g_hold_last_echo - t0);
+    out("hold_rss0_kib", "%ld", rss0);
+    out("hold_rss1_kib", "%ld", rss1);
+    if (echoed > 0 && rss0 > 0) out("hold_rss_per_conn_kib", "%.1f", (double)(rss1 - rss0) / echoed);
+    if (echoed > 0 && all0 > 0) out("hold_rss_all_per_conn_kib", "%.1f", (double)(all1 - all0) / echoed);
+    print_errors("hold");
+    spawn_run("hold_spawn", "hi", spawn_n, 1, spawn_sec);
+    int alive = 0;
+    for (int i = 0; i < n; i++) if (cs[i].state == C_OPEN) alive++;
+    out("hold_alive_after", "%d", alive);
+    for (int i = 0; i < n; i++) { conn_finish(&cs[i]); conn_free(&cs[i]); }
+    free(cs);
+    return 0;
+}
+
+/* ---- rtt: one 16-byte text message at a time through `cat`, in blocks ---- */
+
+/* u0 = messages sent, u1 = this block is done, u2 = round trips left in this block. */
+static double g_rtt_sent;
+static size_t g_rtt_cap;
+static void rtt_send(conn *c) {
+    uint8_t b[16];
+    put_hex16(b, c->u0);
+    g_rtt_sent = now();
+    conn_send(c, 1, b, 16);
+    conn_flush(c);
+}
+static void rtt_msg(conn *c, int op, const uint8_t *p, size_t n) {
+    double t = now();
+    if (op != 1 || n != 16 || get_hex16(p) != (int64_t)c->u0) { conn_fail(c, E_VERIFY); return; }
+    if (c->u0 >= 20 && c->nsamples < g_rtt_cap) c->samples[c->nsamples++] = t - g_rtt_sent; /* 20 warm up */
+    c->u0++;
+    if (c->u2 > 0) c->u2--;
+    if (c->u2 > 0) rtt_send(c);
+    else c->u1 = 1;
+}
+static const hooks rtt_hooks = {NULL, rtt_msg, NULL, NULL};
+
+/* Runs `per` round trips on c, at most until deadline. */
+static void rtt_block(conn *c, uint64_t per, double deadline) {
+    if (c->state != C_OPEN) return;
+    c->u1 = 0;
+    c->u2 = per;
+    rtt_send(c);
+    while (c->state == C_OPEN && !c->u1 && now() < deadline) loop_once(50);
+}
+
+static void rtt_report(const char *prefix, conn *c) {
+    char key[64];
+    qsort(c->samples, c->nsamples, sizeof(double), cmp_double);
+    snprintf(key, sizeof key, "%s_n", prefix);
+    out(key, "%zu", c->nsamples);
+    if (c->nsamples > 0) {
+        snprintf(key, sizeof key, "%s_p50_us", prefix);
+        out(key, "%.1f", pct(c->samples, c->nsamples, 0.5) * 1e6);
+        snprintf(key, sizeof key, "%s_p99_us", prefix);
+        out(key, "%.1f", pct(c->samples, c->nsamples, 0.99) * 1e6);
+    }
+    free(c->samples);
+    c->samples = NULL;
+}
+
+/* Opens `cat` sessions on every port given (the first is the run's port) and waits until all are open. */
+static int rtt_open(conn *cs, int n, const int *ports) {
+    for (int i = 0; i < n; i++) {
+        g_port = ports[i];
+        cs[i].samples = malloc(g_rtt_cap * sizeof(double));
+        cs[i].nsamples = 0;
+        conn_start(&cs[i], "cat", &rtt_hooks);
+    }
+    double t0 = now();
+    int open = 0;
+    while (now() - t0 < 10) {
+        open = 0;
+        for (int i = 0; i < n; i++) open += cs[i].state == C_OPEN;
+        if (open == n) break;
+        loop_once(10);
+    }
+    return open == n;
+}
+
+int t_rtt(int argc, char **argv) {
+    if (argc < 2) die("rtt N MAXSEC");
+    g_rtt_cap = (size_t)atoi(argv[0]) + 32;
+    memset(g_errors, 0, sizeof g_errors);
+    conn c = {0};
+    int port = g_port;
+    if (rtt_open(&c, 1, &port)) rtt_block(&c, g_rtt_cap - 12, now() + atof(argv[1]));
+    rtt_report("rtt", &c);
+    print_errors("rtt");
+    conn_finish(&c);
+    conn_free(&c);
+    return 0;
+}
+
+/* Two servers in alternating blocks, so both see the same machine: latency on a small VM drifts
+ * by several times within a minute (CPU placement, idle states), far more than between servers. */
+int t_rttpair(int argc, char **argv) {
+    if (argc < 4) die("rttpair PORT2 BLOCKS PER_BLOCK MAXSEC");
+    int ports[2] = {g_port, atoi(argv[0])}, blocks = atoi(argv[1]);
+    uint64_t per = (uint64_t)atoll(argv[2]);
+    double deadline = now() + atof(argv[3]);
+    g_rtt_cap = (size_t)blocks * per + 32;
+    memset(g_errors, 0, sizeof g_errors);
+    conn cs[2] = {{0}, {0}};
+    if (rtt_open(cs, 2, ports))
+        for (int b = 0; b < blocks && now() < deadline; b++) {
+            rtt_block(&cs[b & 1], per + (b < 2 ? 20 : 0), deadline); /* ABBAABBA... keeps order fair */
+            rtt_block(&cs[1 - (b & 1)], per + (b < 2 ? 20 : 0), deadline);
+        }
+    rtt_report("rttpair_a", &cs[0]);
+    rtt_report("rttpair_b", &cs[1]);
+    print_errors("rttpair");
+    for (int i = 0; i < 2; i++) { conn_finish(&cs[i]); conn_free(&cs[i]); }
+    return 0;
+}
+
+/* ---- pipe: pipelined echo, each connection keeps at most WINDOW payload bytes in flight ---- */
+
+static size_t g_size, g_window;
+static int g_binary;
+
+/* Queues frames while the window allows, then writes; repeats while the socket takes everything,
+ * because with edge-triggered epoll a fully drained buffer brings no further EPOLLOUT. */
+static void pipe_fill(conn *c) {
+    for (int round = 0; round < 64 && c->state == C_OPEN; round++) {
+        int added = 0;
+        for (int guard = 0; guard < 100000 && !g_stop; guard++) {
+            if (c->bsent - c->brecv + g_size > g_window || conn_pending(c) > 256 * 1024) break;
+            uint8_t *o = conn_reserve(c, g_size);
+            uint32_t key = rnd32();
+            size_t h = put_header(o, g_binary ? 2 : 1, g_size, 1, key);
+            if (g_binary) {
+                mask_copy(o + h, PAT + (c->bsent % PAT_N), g_size, key);
+            } else {
+                uint8_t hex[16];
+                size_t first = g_size < 16 ? g_size : 16;
+                put_hex16(hex, c->u0);
+                mask_copy(o + h, hex, first, key);
+                if (g_size > 16) mask_copy(o + h + 16, (const uint8_t *)FILL + 16, g_size - 16, key);
+            }
+            conn_commit(c, h + g_size);
+            c->u0++;
+            c->nsent++;
+            c->bsent += g_size;
+            added = 1;
+        }
+        conn_flush(c);
+        if (!added || conn_pending(c) > 0) break;
+    }
+}
+
+static void pipe_msg(conn *c, int op, const uint8_t *p, size_t n) {
+    if (g_binary) {
+        uint64_t o = c->brecv - n;
+        if (op != 2 || c->brecv > c->bsent) { conn_fail(c, E_VERIFY); return; }
+        for (size_t done = 0; done < n;) {
+            size_t at = (size_t)((o + done) % PAT_N), k = n - done;
+            if (k > PAT_N) k = PAT_N;
+            if (memcmp(p + done, PAT + at, k) != 0) { conn_fail(c, E_VERIFY); return; }
+            done += k;
+        }
+        return;
+    }
+    if (op != 1 || n != g_size || get_hex16(p) != (int64_t)c->u1 ||
+        (n > 16 && memcmp(p + 16, FILL + 16, n - 16) != 0)) {
+        conn_fail(c, E_VERIFY);
+        return;
+    }
+    c->u1++;
+}
+static const hooks pipe_hooks = {pipe_fill, pipe_msg, NULL, pipe_fill};
+
+static void sums(conn *cs, int n, uint64_t *msgs, uint64_t *bytes) {
+    *msgs = *bytes = 0;
+    for (int i = 0; i < n; i++) { *msgs += cs[i].nrecv; *bytes += cs[i].brecv; }
+}
+
+int t_pipe(int argc, char **argv) {
+    if (argc < 7) die("pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary");
+    const char *prefix = argv[0];
+    int n = atoi(argv[1]);
+    g_size = (size_t)atol(argv[2]);
+    g_window = (size_t)atol(argv[3]);
+    double warm = atof(argv[4]), dur = atof(argv[5]);
+    g_binary = strcmp(argv[6], "binary") == 0;
+    if (g_size < 16 && !g_binary) die("text messages carry a 16-digit sequence number: SIZE >= 16");
+    if (g_size > PAT_N) die("SIZE <= %d", PAT_N);
+    g_stop = 0;
+    memset(g_errors, 0, sizeof g_errors);
+    conn *cs = calloc((size_t)n, sizeof(conn));
+    for (int i = 0; i < n; i++) { cs[i].id = i; conn_start(&cs[i], "cat", &pipe_hooks); }
+    double t0 = now();
+    int open = 0;
+    while (now() - t0 < 10) {
+        open = 0;
+        for (int i = 0; i < n; i++) if (cs[i].state == C_OPEN || cs[i].state == C_DONE) open++;
+        if (open == n) break;
+        loop_once(10);
+    }
+    double tw = now() + warm, te = tw + dur, ta = 0, tb = 0, ca = 0, cb = 0;
+    uint64_t ma = 0, ba = 0, mb = 0, bb = 0;
+    int phase = 0;
+    for (long guard = 0; guard < 100000000; guard++) {
+        double t = now();
+        if (phase == 0 && t >= tw) { sums(cs, n, &ma, &ba); ta = t; ca = cpu_seconds(); phase = 1; }
+        if (phase == 1 && t >= te) { sums(cs, n, &mb, &bb); tb = t; cb = cpu_seconds(); break; }
+        loop_once(5);
+    }
+    g_stop = 1;
+    double td = now() + 5;
+    while (now() < td) { /* drain: every sent byte must come back */
+        int busy = 0;
+        for (int i = 0; i < n; i++) if (cs[i].state == C_OPEN && cs[i].brecv < cs[i].bsent) busy = 1;
+        if (!busy) break;
+        loop_once(10);
+    }
+    uint64_t lost = 0, frag = 0;
+    int alive = 0;
+    for (int i = 0; i < n; i++) {
+        if (cs[i].state == C_OPEN) alive++;
+        lost += cs[i].bsent - cs[i].brecv;
+        frag += cs[i].fragmented;
+    }
+    double el = tb - ta;
+    if (alive == n && el > 0) {
+        outf(prefix, "msgs", "%.0f", (double)(mb - ma) / el);
+        outf(prefix, "mbs", "%.2f", (double)(bb - ba) / el / 1e6);
+        outf(prefix, "client_cpu_pct", "%.0f", 100 * (cb - ca) / el);
+    }
+    outf(prefix, "alive", "%.0f", alive);
+    outf(prefix, "unechoed_bytes", "%.0f", (double)lost);
+    if (frag) outf(prefix, "fragmented_msgs", "%.0f", (double)frag);
+    print_errors(prefix);
+    for (int i = 0; i < n; i++) { conn_finish(&cs[i]); conn_free(&cs[i]); }
+    free(cs);
+    return 0;
+}
+
+/* ---- flood: the child repeats a 63-character line; count and check what arrives ---- */
+
+static void flood_msg(conn *c, int op, const uint8_t *p, size_t n) {
+    if (op != 1 || n != FLOOD_LEN || memcmp(p, FLOOD_LINE, FLOOD_LEN) != 0) conn_fail(c, E_VERIFY);
+}
+static const hooks flood_hooks = {NULL, flood_msg, NULL, NULL};
+
+int t_flood(int argc, char **argv) {
+    if (argc < 2) die("flood WARM DUR");
+    double warm = atof(argv[0]), dur = atof(argv[1]);
+    memset(g_errors, 0, sizeof g_errors);
+    conn c = {0};
+    conn_start(&c, "yes", &flood_hooks);
+    double t0 = now();
+    while (c.state != C_DONE && c.nrecv == 0 && now() - t0 < 10) loop_once(10);
+    double tw = now() + warm, te = tw + dur, ta = 0, tb = 0, ca = 0, cb = 0;
+    uint64_t ma = 0, mb = 0;
+    int phase = 0;
+    for (long guard = 0; guard < 100000000 && c.state == C_OPEN; guard++) {
+        double t = now();
+        if (phase == 0 && t >= tw) { ma = c.nrecv; ta = t; ca = cpu_seconds(); phase = 1; }
+        if (phase == 1 && t >= te) { mb = c.nrecv; tb = t; cb = cpu_seconds(); break; }
+        loop_once(5);
+    }
+    if (c.state == C_OPEN && tb > ta) {
+        out("flood_msgs", "%.0f", (double)(mb - ma) / (tb - ta));
+        out("flood_mbs", "%.2f", (double)(mb - ma) * FLOOD_LEN / (tb - ta) / 1e6);
+        out("flood_client_cpu_pct", "%.0f", 100 * (cb - ca) / (tb - ta));
+    } else {
+        out("flood_ended_early", "%llu", (unsigned long long)c.nrecv);
+    }
+    if (c.fragmented) out("flood_fragmented_msgs", "%llu", (unsigned long long)c.fragmented);
+    print_errors("flood");
+    conn_finish(&c);
+    conn_free(&c);
+    return 0;
+}
+

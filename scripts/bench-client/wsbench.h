@@ -1,0 +1,121 @@
+/* wsbench: the load client, the trivial echo server and the child fixtures of scripts/bench.
+ * Built at run time by scripts/bench with `cc -O2` from the .c files here. Every loop is bounded in count and time. */
+#ifndef WSBENCH_H
+#define WSBENCH_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The fixed Sec-WebSocket-Key and its RFC 6455 §4.2.2 accept value (the RFC's own example). */
+#define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+/* The 63-character line the flood child repeats (64 bytes with its newline). */
+#define FLOOD_LINE "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789."
+#define FLOOD_LEN 63
+
+/* Printable filler that text payloads and generated lines are cut from (no newline, ASCII only). */
+extern char FILL[8192];
+/* Random bytes of the binary stream, stored twice so any PAT_N-long window is contiguous. */
+#define PAT_N (65536 + 4099)
+extern uint8_t PAT[2 * PAT_N];
+
+double now(void);
+uint32_t rnd32(void);
+void init_tables(void);
+void die(const char *fmt, ...);
+void out(const char *key, const char *fmt, ...);
+long rss_kib(int pid);
+double cpu_seconds(void);
+
+/* RFC 6455 §5.3 masking, eight bytes at a time; src and dst start at key offset 0. */
+void mask_copy(uint8_t *dst, const uint8_t *src, size_t n, uint32_t key);
+/* Writes a FIN frame header (RFC 6455 §5.2), with the masking key when masked; returns its length. */
+size_t put_header(uint8_t *o, int opcode, size_t n, int masked, uint32_t key);
+/* Writes one complete frame (FIN set) into out and returns its length; out needs n + 14 bytes. */
+size_t put_frame(uint8_t *out, int opcode, const uint8_t *payload, size_t n, int masked);
+/* Renders k as 16 lower-case hex digits. */
+void put_hex16(uint8_t *dst, uint64_t k);
+/* Parses 16 hex digits; returns -1 on a non-hex byte. */
+int64_t get_hex16(const uint8_t *src);
+
+enum { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DONE };
+enum { E_REFUSED, E_HANDSHAKE, E_RESET, E_PROTOCOL, E_VERIFY, E_TIMEOUT, E_EOF_EARLY, E_COUNT };
+extern const char *ERR_NAMES[E_COUNT];
+extern uint64_t g_errors[E_COUNT];
+
+typedef struct conn conn;
+typedef struct hooks {
+    void (*on_open)(conn *c);
+    void (*on_msg)(conn *c, int opcode, const uint8_t *p, size_t n);
+    void (*on_end)(conn *c);   /* close frame received, EOF, or failure; the fd is already closed */
+    void (*on_fill)(conn *c);  /* room in the write buffer: queue more frames */
+} hooks;
+
+struct conn {
+    int fd, id, state, read_paused, got_close, close_code, failed, sent_close, in_ready;
+    const hooks *h;
+    double t_start, t_open, t_first, t_last, t_end;
+    uint8_t *rbuf; size_t rlen, rcap;
+    uint8_t *wbuf; size_t woff, wlen, wcap;
+    uint8_t *mbuf; size_t mlen, mcap; int mop, in_frag;
+    uint64_t nsent, nrecv, bsent, brecv, bwritten, fragmented;
+    uint64_t u0, u1, u2;
+    double *samples; size_t nsamples;
+};
+
+extern int g_ep;
+extern int g_port;
+extern int g_server_pid;      /* the server whose VmRSS the tests sample; 0 = none */
+extern int g_helper_pids[8];  /* the server's own helper processes (wsbridge's spawner), 0-terminated */
+/* VmRSS of the server and its helpers together. */
+long rss_all_kib(void);
+void loop_init(void);
+int conn_start(conn *c, const char *query, const hooks *h);
+void conn_send(conn *c, int opcode, const uint8_t *p, size_t n);
+/* Reserves room for a frame of n payload bytes and returns where to build it. */
+uint8_t *conn_reserve(conn *c, size_t n);
+void conn_commit(conn *c, size_t framelen);
+void conn_flush(conn *c);
+void conn_read(conn *c);
+void conn_fail(conn *c, int why);
+void conn_finish(conn *c);
+void conn_free(conn *c);
+size_t conn_pending(const conn *c);
+/* Waits up to timeout_ms for events and handles them. */
+void loop_once(int timeout_ms);
+
+/* Client measurements (tests.c, tests2.c). */
+int t_spawn(int argc, char **argv);
+int t_hold(int argc, char **argv);
+int t_rtt(int argc, char **argv);
+int t_rttpair(int argc, char **argv);
+int t_pipe(int argc, char **argv);
+int t_pipecat(int argc, char **argv);
+int t_flood(int argc, char **argv);
+int t_slow(int argc, char **argv);
+int t_duplex(int argc, char **argv);
+void spawn_run(const char *prefix, const char *query, int n, int conc, double maxsec);
+void print_errors(const char *prefix);
+
+/* Fixtures (fixtures.c). */
+int f_echo_server(int argc, char **argv);
+int f_gen(int argc, char **argv);
+
+#endif
