@@ -34,6 +34,13 @@ public struct SpawnError: Error, Equatable, Sendable {
 /// and the event loop of the child's session.
 final class ReportedExit: Sendable {
     let status = Mutex<ExitStatus?>(nil)
+    /// Called (on the report thread) once the status is set.
+    let onReport = Mutex<(@Sendable () -> Void)?>(nil)
+
+    func report(_ exit: ExitStatus) {
+        status.withLock { $0 = exit }
+        onReport.withLock { $0 }?()
+    }
 }
 
 /// A running child: its pid (which is also its process group, SPEC §3) and the server's ends of
@@ -65,6 +72,12 @@ public final class ChildProcess: Sendable {
         reportedExit.status.withLock { $0 }
     }
 
+    /// Runs `action` (on another thread) when the exit status arrives; at once if it is there.
+    public func whenExitReported(_ action: @escaping @Sendable () -> Void) {
+        reportedExit.onReport.withLock { $0 = action }
+        if exitStatus() != nil { action() }
+    }
+
     /// Whether any member of the child's process group is still alive (or an unreaped zombie).
     public var groupExists: Bool { Syscalls.groupExists(pid) }
 
@@ -91,6 +104,11 @@ public final class Spawner: Sendable {
     private let exits = Mutex<[Int32: ReportedExit]>([:])
     private let nextID = Atomic<UInt64>(0)
     private let logger: Logger
+
+    /// Asks for the exit report of `pid` now that its pidfd says it has exited.
+    public func queryExit(of pid: Int32) {
+        _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.queryExit(pid: pid).encoded())
+    }
 
     /// Launches the spawner process from `executable` (this program) and starts reading its reports.
     public init(executable: String, logger: Logger) throws(SpawnError) {
@@ -149,8 +167,8 @@ public final class Spawner: Sendable {
                 pending.withLock { $0.removeValue(forKey: id) }?(.failure(SpawnError(message: message)))
             case .exited(let pid, let status):
                 fds.forEach(Syscalls.close)
-                exits.withLock { $0.removeValue(forKey: pid) }?.status.withLock { $0 = status }
-            case .spawn, nil:
+                exits.withLock { $0.removeValue(forKey: pid) }?.report(status)
+            case .spawn, .queryExit, nil:
                 fds.forEach(Syscalls.close)
             }
         }

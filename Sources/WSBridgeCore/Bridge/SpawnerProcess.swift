@@ -19,11 +19,17 @@ public enum SpawnerProcess {
         // Held while a child is started and announced, so that its exit report, sent from
         // Foundation's termination handler on another thread, always follows the announcement.
         let announcing = AnnouncementLock()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while let (count, fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
             fds.forEach(Syscalls.close)
-            guard case .spawn(let id, let request) = SpawnMessage.decode(buffer[0..<count]) else { continue }
-            announcing.mutex.withLock { _ in start(request, id: id, socketFD: socketFD, announcing: announcing) }
+            switch SpawnMessage.decode(buffer[0..<count]) {
+            case .spawn(let id, let request):
+                announcing.mutex.withLock { _ in start(request, id: id, socketFD: socketFD, announcing: announcing) }
+            case .queryExit(let pid):
+                announcing.reportIfExited(pid, socketFD: socketFD)
+            case .spawned, .failed, .exited, nil:
+                continue
+            }
         }
         exit(0)
     }
@@ -73,9 +79,34 @@ public enum SpawnerProcess {
     }
 }
 
-/// Orders a child's exit report after its announcement.
+/// Orders a child's exit report after its announcement, and sends each exit once.
 private final class AnnouncementLock: Sendable {
     let mutex = Mutex(())
+    /// Children whose exit was reported early (from a query) and that Foundation has not reaped yet.
+    private let reportedEarly = Mutex<Set<Int32>>([])
+
+    /// Answers a query: reports the exit of `pid` if it has exited (looked at without reaping).
+    func reportIfExited(_ pid: Int32, socketFD: Int32) {
+        let status: ExitStatus
+        switch Syscalls.peekExit(pid) {
+        case .exited(let code): status = .exited(code)
+        case .signalled(let signal): status = .signalled(signal)
+        case .running, .reaped: return  // not yet, or Foundation's handler reports it
+        }
+        mutex.withLock { _ in
+            guard reportedEarly.withLock({ $0.insert(pid).inserted }) else { return }
+            _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+        }
+    }
+
+    /// Foundation reaped `pid`: report it unless a query already did. Once reaped, the pid may
+    /// be reused, so it leaves the set here.
+    func reportReaped(_ pid: Int32, status: ExitStatus, socketFD: Int32) {
+        mutex.withLock { _ in
+            guard reportedEarly.withLock({ $0.remove(pid) }) == nil else { return }
+            _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+        }
+    }
 }
 
 /// Sends a child's exit report from Foundation's termination handler thread.
@@ -89,8 +120,6 @@ private final class ExitReporter: Sendable {
     }
 
     func report(pid: Int32, status: ExitStatus) {
-        announcing.mutex.withLock { _ in
-            _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
-        }
+        announcing.reportReaped(pid, status: status, socketFD: socketFD)
     }
 }

@@ -185,6 +185,9 @@ final class WebSocketSession: EventHandler {
             self.child = child
             isSpawnPending = false
             context.childStarted(child.pid)
+            let loop = self.loop
+            let box = UncheckedSendable(self)
+            child.whenExitReported { loop.execute { box.value.checkChild() } }
             // Logged first: adopting the pipes can run a child that already ended to its close.
             log(.access, "CONNECT")
             adoptPipes(of: child)
