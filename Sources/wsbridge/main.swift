@@ -104,15 +104,18 @@ for header in options.headers + options.headersWS {
 for header in options.headers + options.headersHTTP {
     configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
 }
-let spawner: Spawner
+// One spawner process per event loop, started now while this process has few fds open.
+var spawners: [Spawner] = []
 do {
     let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    spawner = try Spawner(executable: executablePath, logger: logger)
+    for _ in 0..<Syscalls.processorCount() {
+        spawners.append(try Spawner(executable: executablePath, logger: logger))
+    }
 } catch {
     FileHandle.standardError.write(Data(("wsbridge: " + error.message + "\n").utf8))
     exit(1)
 }
-let context = ServerContext(configuration: configuration, spawner: spawner, logger: logger)
+let context = ServerContext(configuration: configuration, logger: logger)
 let server = Server(context: context)
 do {
     try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
@@ -121,7 +124,7 @@ do {
     FileHandle.standardError.write(Data((error.message + "\n").utf8))
     exit(3)
 }
-server.start(threadCount: Syscalls.processorCount())
+server.start(spawners: spawners)
 
 let urls = server.boundAddresses.map { address -> String in
     if let path = address.unixPath { return "unix:\(path)" }

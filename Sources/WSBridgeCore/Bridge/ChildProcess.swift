@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// What to run for one session.
@@ -34,7 +37,7 @@ public struct SpawnError: Error, Equatable, Sendable {
 /// and the event loop of the child's session.
 final class ReportedExit: Sendable {
     let status = Mutex<ExitStatus?>(nil)
-    /// Called (on the report thread) once the status is set.
+    /// Called (on the spawner's loop) once the status is set.
     let onReport = Mutex<(@Sendable () -> Void)?>(nil)
 
     func report(_ exit: ExitStatus) {
@@ -72,7 +75,7 @@ public final class ChildProcess: Sendable {
         reportedExit.status.withLock { $0 }
     }
 
-    /// Runs `action` (on another thread) when the exit status arrives; at once if it is there.
+    /// Runs `action` (on the spawner's loop) when the exit status arrives; at once if it is there.
     public func whenExitReported(_ action: @escaping @Sendable () -> Void) {
         reportedExit.onReport.withLock { $0 = action }
         if exitStatus() != nil { action() }
@@ -90,27 +93,29 @@ public final class ChildProcess: Sendable {
     }
 }
 
-/// Starts children through the spawner process (`SpawnerProcess`), which wsbridge launches at
-/// startup while it has few fds open.
+/// Starts children through a spawner process (`SpawnerProcess`), which wsbridge launches at
+/// startup while it has few fds open: one per event loop, driven by that loop.
 ///
 /// Why a separate process: Foundation's `Process.run()` adds one close action for every fd up to
 /// the highest one open, so in a server holding thousands of connections each spawn would cost
 /// milliseconds more (measured here: a connect-to-first-message p50 of 2.4 ms idle, 16 ms with
 /// 1,000 connections open). The spawner keeps that cost flat, runs `Process` for us, and hands
-/// back the pipes over a Unix socket (SCM_RIGHTS).
-public final class Spawner: Sendable {
+/// back the pipes over a Unix socket (SCM_RIGHTS). One per loop, so that spawns on different
+/// cores do not queue behind each other, and replies arrive on the loop that asked.
+public final class Spawner: EventHandler, @unchecked Sendable {
     private let socketFD: Int32
-    private let pending = Mutex<[UInt64: @Sendable (Result<ChildProcess, SpawnError>) -> Void]>([:])
-    private let exits = Mutex<[Int32: ReportedExit]>([:])
-    private let nextID = Atomic<UInt64>(0)
     private let logger: Logger
+    private weak var loop: EventLoop?
+    private var registration: EventLoop.Registration?
+    private var pending: [UInt64: (Result<ChildProcess, SpawnError>) -> Void] = [:]
+    private var exits: [Int32: ReportedExit] = [:]
+    private var nextID: UInt64 = 0
+    /// Requests the socket could not take yet (it is non-blocking).
+    private var outbox: [[UInt8]] = []
+    private var receiveBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    private var isGone = false
 
-    /// Asks for the exit report of `pid` now that its pidfd says it has exited.
-    public func queryExit(of pid: Int32) {
-        _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.queryExit(pid: pid).encoded())
-    }
-
-    /// Launches the spawner process from `executable` (this program) and starts reading its reports.
+    /// Launches a spawner process from `executable` (this program).
     public init(executable: String, logger: Logger) throws(SpawnError) {
         guard let (serverEnd, spawnerEnd) = Syscalls.makeSeqpacketPair() else {
             throw SpawnError(message: "cannot create the spawner's socket")
@@ -129,54 +134,102 @@ public final class Spawner: Sendable {
             throw SpawnError(message: "cannot start the spawner process: \(error)")
         }
         Syscalls.close(spawnerEnd)
+        Syscalls.setNonBlocking(serverEnd)
         socketFD = serverEnd
         self.logger = logger
-        let thread = Thread { [self] in self.readReports() }
-        thread.name = "wsbridge-spawner-reports"
-        thread.start()
     }
 
-    /// Starts a child; `completion` runs on the report thread with the result.
-    public func spawn(_ request: SpawnRequest, completion: @escaping @Sendable (Result<ChildProcess, SpawnError>) -> Void) {
-        let id = nextID.add(1, ordering: .relaxed).newValue
-        pending.withLock { $0[id] = completion }
-        let message = SpawnMessage.spawn(id: id, request: request).encoded()
-        if !Syscalls.sendMessage(socketFD, bytes: message) {
-            let completion = pending.withLock { $0.removeValue(forKey: id) }
-            completion?(.failure(SpawnError(message: "the spawner process is gone")))
+    /// Starts reading the spawner's replies on `loop`; every other call happens on that loop too.
+    public func attach(to loop: EventLoop) {
+        self.loop = loop
+        registration = loop.register(socketFD, handler: self, source: 0, interest: .readWrite)
+    }
+
+    /// Starts a child; `completion` runs on the loop with the result.
+    public func spawn(_ request: SpawnRequest, completion: @escaping (Result<ChildProcess, SpawnError>) -> Void) {
+        guard !isGone else {
+            completion(.failure(SpawnError(message: "the spawner process is gone")))
+            return
+        }
+        nextID += 1
+        pending[nextID] = completion
+        send(SpawnMessage.spawn(id: nextID, request: request).encoded())
+    }
+
+    /// Asks for the exit report of `pid` now that its pidfd says it has exited.
+    public func queryExit(of pid: Int32) {
+        guard !isGone else { return }
+        send(SpawnMessage.queryExit(pid: pid).encoded())
+    }
+
+    public func handle(_ events: PollEvents, source: UInt8) {
+        if events.contains(.writable) { flushOutbox() }
+        receiveReports()
+    }
+
+    private func send(_ message: [UInt8]) {
+        outbox.append(message)
+        flushOutbox()
+    }
+
+    private func flushOutbox() {
+        while let message = outbox.first {
+            if Syscalls.sendMessage(socketFD, bytes: message) {
+                outbox.removeFirst()
+                continue
+            }
+            let error = Syscalls.lastError
+            if error == EAGAIN || error == EWOULDBLOCK { return }  // the loop calls again when writable
+            spawnerEnded()
+            return
         }
     }
 
-    private func readReports() {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while let (count, fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
-            switch SpawnMessage.decode(buffer[0..<count]) {
-            case .spawned(let id, let pid):
-                guard fds.count >= 3, let completion = pending.withLock({ $0.removeValue(forKey: id) }) else {
-                    fds.forEach(Syscalls.close)
-                    continue
-                }
-                for fd in fds.prefix(3) { Syscalls.setNonBlocking(fd) }
-                let reportedExit = ReportedExit()
-                exits.withLock { $0[pid] = reportedExit }
-                completion(.success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
-                                                 exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit)))
-                fds.dropFirst(4).forEach(Syscalls.close)
-            case .failed(let id, let message):
-                fds.forEach(Syscalls.close)
-                pending.withLock { $0.removeValue(forKey: id) }?(.failure(SpawnError(message: message)))
-            case .exited(let pid, let status):
-                fds.forEach(Syscalls.close)
-                exits.withLock { $0.removeValue(forKey: pid) }?.report(status)
-            case .spawn, .queryExit, nil:
-                fds.forEach(Syscalls.close)
+    private func receiveReports() {
+        while !isGone {
+            switch Syscalls.receiveMessage(socketFD, into: &receiveBuffer, isNonBlocking: true) {
+            case .message(let count, let fds):
+                dispatch(SpawnMessage.decode(receiveBuffer[0..<count]), fds: fds)
+            case .wouldBlock:
+                return
+            case .closed:
+                spawnerEnded()
             }
         }
-        logger.log(.fatal, "the spawner process ended; new connections cannot start children")
-        let waiting = pending.withLock { table in
-            defer { table.removeAll() }
-            return Array(table.values)
+    }
+
+    private func dispatch(_ message: SpawnMessage?, fds: [Int32]) {
+        switch message {
+        case .spawned(let id, let pid):
+            guard fds.count >= 3, let completion = pending.removeValue(forKey: id) else {
+                fds.forEach(Syscalls.close)
+                return
+            }
+            for fd in fds.prefix(3) { Syscalls.setNonBlocking(fd) }
+            let reportedExit = ReportedExit()
+            exits[pid] = reportedExit
+            fds.dropFirst(4).forEach(Syscalls.close)
+            completion(.success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
+                                             exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit)))
+        case .failed(let id, let message):
+            fds.forEach(Syscalls.close)
+            pending.removeValue(forKey: id)?(.failure(SpawnError(message: message)))
+        case .exited(let pid, let status):
+            fds.forEach(Syscalls.close)
+            exits.removeValue(forKey: pid)?.report(status)
+        case .spawn, .queryExit, nil:
+            fds.forEach(Syscalls.close)
         }
+    }
+
+    private func spawnerEnded() {
+        guard !isGone else { return }
+        isGone = true
+        logger.log(.fatal, "a spawner process ended; new connections on its loop cannot start children")
+        if let registration, let loop { loop.deregister(registration) }
+        registration = nil
+        let waiting = pending.values
+        pending.removeAll()
         for completion in waiting { completion(.failure(SpawnError(message: "the spawner process is gone"))) }
     }
 }

@@ -20,7 +20,7 @@ public enum SpawnerProcess {
         // Foundation's termination handler on another thread, always follows the announcement.
         let announcing = AnnouncementLock()
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        while let (count, fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
+        while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
             fds.forEach(Syscalls.close)
             switch SpawnMessage.decode(buffer[0..<count]) {
             case .spawn(let id, let request):

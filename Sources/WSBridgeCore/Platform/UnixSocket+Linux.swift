@@ -13,7 +13,8 @@ extension Syscalls {
         return (fds[0], fds[1])
     }
 
-    /// Sends one datagram carrying `fds`; blocks until sent. False when the peer is gone.
+    /// Sends one datagram carrying `fds`; on a blocking socket waits until sent. False when the
+    /// peer is gone or (non-blocking) the socket is full: `lastError` tells which.
     @discardableResult
     public static func sendMessage(_ fd: Int32, bytes: [UInt8], passing fds: [Int32] = []) -> Bool {
         var payload = bytes
@@ -47,12 +48,23 @@ extension Syscalls {
         }
     }
 
+    /// The outcome of receiving one datagram.
+    public enum ReceiveResult {
+        /// A datagram of this many bytes, and the fds passed with it (close-on-exec).
+        case message(count: Int, fds: [Int32])
+        /// Nothing waiting (non-blocking receive only).
+        case wouldBlock
+        /// The peer closed, or the socket failed.
+        case closed
+    }
+
     /// Receives one datagram into `payload` (its size is the largest datagram accepted) and the
-    /// fds passed with it (close-on-exec); blocks. Nil at EOF or error.
-    public static func receiveMessage(_ fd: Int32, into payload: inout [UInt8]) -> (count: Int, fds: [Int32])? {
+    /// fds passed with it; blocks unless `isNonBlocking`.
+    public static func receiveMessage(_ fd: Int32, into payload: inout [UInt8], isNonBlocking: Bool = false) -> ReceiveResult {
         let controlLength = wsbridge_cmsg_space(8 * MemoryLayout<Int32>.size)
         var control = [UInt8](repeating: 0, count: controlLength)
         var received: [Int32] = []
+        var error: Int32 = 0
         let count: Int = payload.withUnsafeMutableBytes { payloadBytes in
             control.withUnsafeMutableBytes { controlBytes in
                 var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
@@ -62,11 +74,13 @@ extension Syscalls {
                     message.msg_iovlen = 1
                     message.msg_control = controlBytes.baseAddress
                     message.msg_controllen = controlLength
+                    let flags = Int32(MSG_CMSG_CLOEXEC) | (isNonBlocking ? Int32(MSG_DONTWAIT) : 0)
                     var result: Int
                     repeat {
-                        result = recvmsg(fd, &message, Int32(MSG_CMSG_CLOEXEC))
-                    } while result < 0 && errno == EINTR
-                    guard result > 0 else { return -1 }
+                        result = recvmsg(fd, &message, flags)
+                        error = result < 0 ? errno : 0
+                    } while result < 0 && error == EINTR
+                    guard result > 0 else { return result }
                     var header = wsbridge_cmsg_firsthdr(&message)
                     while let current = header {
                         if current.pointee.cmsg_level == SOL_SOCKET && current.pointee.cmsg_type == Int32(SCM_RIGHTS) {
@@ -82,8 +96,9 @@ extension Syscalls {
                 }
             }
         }
-        guard count > 0 else { return nil }
-        return (count, received)
+        if count > 0 { return .message(count: count, fds: received) }
+        if count < 0 && (error == EAGAIN || error == EWOULDBLOCK) { return .wouldBlock }
+        return .closed
     }
 }
 #endif

@@ -88,9 +88,7 @@ final class CGIRequest: EventHandler {
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))
         timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
-        let loop = self.loop
-        let box = UncheckedSendable(self)
-        context.spawner.spawn(request) { result in loop.execute { box.value.spawned(result) } }
+        registry.spawner.spawn(request) { [self] result in spawned(result) }
     }
 
     func shutdown() {

@@ -8,10 +8,16 @@ extension HTTPConnection: RegisteredConnection {}
 extension WebSocketSession: RegisteredConnection {}
 extension CGIRequest: RegisteredConnection {}
 
-/// The connections of one event loop, so that a shutdown can reach every one of them.
-/// Touched only on its loop's thread.
+/// The connections of one event loop, so that a shutdown can reach every one of them, and the
+/// loop's spawner. Touched only on its loop's thread.
 final class ConnectionRegistry {
     private var connections: [ObjectIdentifier: any RegisteredConnection] = [:]
+    /// Starts this loop's children.
+    let spawner: Spawner
+
+    init(spawner: Spawner) {
+        self.spawner = spawner
+    }
 
     func add(_ connection: any RegisteredConnection) { connections[ObjectIdentifier(connection)] = connection }
     func remove(_ connection: any RegisteredConnection) { connections[ObjectIdentifier(connection)] = nil }

@@ -45,19 +45,22 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// Starts `threadCount` event loops, each accepting from every listener.
-    public func start(threadCount: Int) {
-        for _ in 0..<max(1, threadCount) {
+    /// Starts one event loop per spawner (launched earlier, while few fds were open), each
+    /// accepting from every listener.
+    public func start(spawners: [Spawner]) {
+        precondition(!spawners.isEmpty, "a loop needs a spawner")
+        for spawner in spawners {
             let loop = EventLoop(poller: EpollPoller())
-            let registry = ConnectionRegistry()
+            let registry = ConnectionRegistry(spawner: spawner)
             let loopListeners = listenFDs.map {
                 Listener(fd: $0.fd, address: $0.address, loop: loop, context: context, registry: registry)
             }
             loops.append(loop)
             registries.append(registry)
             listeners.append(loopListeners)
-            let box = UncheckedSendable((loop, loopListeners))
+            let box = UncheckedSendable((loop, loopListeners, spawner))
             let thread = Thread {
+                box.value.2.attach(to: box.value.0)
                 for listener in box.value.1 { listener.start() }
                 box.value.0.run()
             }

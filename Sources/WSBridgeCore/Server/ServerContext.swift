@@ -1,12 +1,10 @@
 import Synchronization
 
-/// What every connection needs to know about the server: the settings, the spawner, the logger,
+/// What every connection needs to know about the server: the settings, the logger,
 /// and the counters shared across event loops.
 public final class ServerContext: Sendable {
     /// The settings.
     public let configuration: ServerConfiguration
-    /// Starts children.
-    public let spawner: Spawner
     /// Writes log lines.
     public let logger: Logger
     private let nextConnectionID = Atomic<UInt64>(0)
@@ -16,9 +14,8 @@ public final class ServerContext: Sendable {
     private let liveChildGroups = Mutex<Set<Int32>>([])
 
     /// Creates the context.
-    public init(configuration: ServerConfiguration, spawner: Spawner, logger: Logger) {
+    public init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
-        self.spawner = spawner
         self.logger = logger
     }
 

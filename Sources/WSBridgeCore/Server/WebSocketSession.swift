@@ -135,11 +135,7 @@ final class WebSocketSession: EventHandler {
                 remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
                 pathInfo: script.pathInfo, pathTranslated: script.executable, subprotocol: subprotocol)),
             workingDirectory: Self.directory(of: script.executable))
-        let loop = self.loop
-        let box = UncheckedSendable(self)
-        context.spawner.spawn(request) { result in
-            loop.execute { box.value.childSpawned(result) }
-        }
+        registry.spawner.spawn(request) { [self] result in childSpawned(result) }
     }
 
     func handle(_ events: PollEvents, source: UInt8) {
@@ -185,9 +181,8 @@ final class WebSocketSession: EventHandler {
             self.child = child
             isSpawnPending = false
             context.childStarted(child.pid)
-            let loop = self.loop
             let box = UncheckedSendable(self)
-            child.whenExitReported { loop.execute { box.value.checkChild() } }
+            child.whenExitReported { box.value.checkChild() }
             // Logged first: adopting the pipes can run a child that already ended to its close.
             log(.access, "CONNECT")
             adoptPipes(of: child)

@@ -88,10 +88,15 @@ enum ProcessTable {
 
     /// The server's spawner process (SPEC §3: children start in a helper the server forks at
     /// launch): the child of `serverPID` started with `--wsbridge-internal-spawner`.
-    static func spawner(of serverPID: pid_t) -> pid_t? {
-        children(of: serverPID).first { entry in
+    static func spawners(of serverPID: pid_t) -> [pid_t] {
+        children(of: serverPID).filter { entry in
             guard let data = FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline") else { return false }
             return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "--wsbridge-internal-spawner" }
-        }?.pid
+        }.map(\.pid)
+    }
+
+    /// The children of every spawner of the server: the sessions' children.
+    static func spawnedChildren(of serverPID: pid_t) -> [ProcessEntry] {
+        spawners(of: serverPID).flatMap { children(of: $0) }
     }
 }
