@@ -107,7 +107,11 @@ for header in options.headers + options.headersHTTP {
 // One spawner process per event loop, started now while this process has few fds open.
 var spawners: [Spawner] = []
 do {
-    let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    // This program's own file: argv[0] as the shell found it (under valgrind /proc/self/exe
+    // names valgrind), else the kernel's link.
+    let executablePath = (try? CommandResolver.resolve(
+        CommandLine.arguments[0], path: environment["PATH"], currentDirectory: FileManager.default.currentDirectoryPath))
+        ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     for _ in 0..<Syscalls.processorCount() {
         spawners.append(try Spawner(executable: executablePath, logger: logger))
     }
