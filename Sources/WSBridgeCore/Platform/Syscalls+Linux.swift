@@ -67,6 +67,37 @@ public enum Syscalls {
         }
     }
 
+    /// What writing a buffer out did.
+    public struct DrainResult {
+        /// Nothing written yet.
+        public init() {}
+        /// Whether any byte was written.
+        public var wroteBytes = false
+        /// The fd would block before the buffer emptied: wait for writability.
+        public var wouldBlock = false
+        /// The fd failed (EPIPE, ECONNRESET, ...): the reader is gone.
+        public var failed = false
+    }
+
+    /// Writes as much of `buffer` to `fd` as it takes without blocking, consuming what was written.
+    public static func drain(_ buffer: inout ByteBuffer, to fd: Int32, isSocket: Bool) -> DrainResult {
+        var outcome = DrainResult()
+        while !buffer.isEmpty {
+            switch buffer.withUnsafeReadableBytes({ write(fd, from: $0, isSocket: isSocket) }) {
+            case .bytes(let count):
+                buffer.moveReaderIndex(forwardBy: count)
+                outcome.wroteBytes = true
+            case .wouldBlock:
+                outcome.wouldBlock = true
+                return outcome
+            case .endOfFile, .failed:
+                outcome.failed = true
+                return outcome
+            }
+        }
+        return outcome
+    }
+
     /// Closes a file descriptor (EINTR is not retried: on Linux the fd is gone either way).
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

@@ -194,22 +194,16 @@ final class CGIRequest: EventHandler {
 
     private func flushStdin() -> Bool {
         guard stdinFD >= 0 else { return false }
-        var progressed = false
-        while !stdinBuffer.isEmpty && stdinWritable {
-            switch stdinBuffer.withUnsafeReadableBytes({ Syscalls.write(stdinFD, from: $0, isSocket: false) }) {
-            case .bytes(let count):
-                stdinBuffer.moveReaderIndex(forwardBy: count)
-                progressed = true
-            case .wouldBlock:
-                stdinWritable = false
-            case .endOfFile, .failed:
-                closeStdin()
-                return true
-            }
+        var drained = Syscalls.DrainResult()
+        if stdinWritable && !stdinBuffer.isEmpty { drained = Syscalls.drain(&stdinBuffer, to: stdinFD, isSocket: false) }
+        if drained.wouldBlock { stdinWritable = false }
+        if drained.failed {
+            closeStdin()
+            return true
         }
         // The whole body is written: EOF tells the script there is no more (RFC 3875 §4.2).
         if stdinBuffer.isEmpty && bodyRemaining == 0 { closeStdin() }
-        return progressed
+        return drained.wroteBytes
     }
 
     private func readStdout() -> Bool {
@@ -276,19 +270,14 @@ final class CGIRequest: EventHandler {
 
     private func flushOutput() -> Bool {
         guard !isSocketClosed, !isLingering else { return false }
-        var progressed = false
-        while !output.isEmpty && socketWritable {
-            switch output.withUnsafeReadableBytes({ Syscalls.write(fd, from: $0, isSocket: true) }) {
-            case .bytes(let count):
-                output.moveReaderIndex(forwardBy: count)
-                progressed = true
-            case .wouldBlock:
-                socketWritable = false
-            case .endOfFile, .failed:
-                abort()
-                return true
-            }
+        var drained = Syscalls.DrainResult()
+        if socketWritable && !output.isEmpty { drained = Syscalls.drain(&output, to: fd, isSocket: true) }
+        if drained.wouldBlock { socketWritable = false }
+        if drained.failed {
+            abort()
+            return true
         }
+        let progressed = drained.wroteBytes
         if output.isEmpty && closesAfterOutput {
             Syscalls.shutdownWrite(fd)
             isLingering = true
@@ -383,26 +372,13 @@ final class CGIRequest: EventHandler {
     }
 
     private func closeStdin() {
-        guard stdinFD >= 0 else { return }
-        if let stdinRegistration { loop.deregister(stdinRegistration) }
-        Syscalls.close(stdinFD)
-        stdinFD = -1
+        loop.close(&stdinFD, &stdinRegistration)
         stdinBuffer.clear()
     }
 
-    private func closeStdout() {
-        guard stdoutFD >= 0 else { return }
-        if let stdoutRegistration { loop.deregister(stdoutRegistration) }
-        Syscalls.close(stdoutFD)
-        stdoutFD = -1
-    }
+    private func closeStdout() { loop.close(&stdoutFD, &stdoutRegistration) }
 
-    private func closeStderr() {
-        guard stderrFD >= 0 else { return }
-        if let stderrRegistration { loop.deregister(stderrRegistration) }
-        Syscalls.close(stderrFD)
-        stderrFD = -1
-    }
+    private func closeStderr() { loop.close(&stderrFD, &stderrRegistration) }
 
     private func groupEnded() {
         isGroupGone = true

@@ -69,6 +69,15 @@ public final class EventLoop: @unchecked Sendable {
         freeSlots.append(registration.slot)
     }
 
+    /// Deregisters and closes `fd` if it is open, leaving -1 and no registration behind.
+    public func close(_ fd: inout Int32, _ registration: inout Registration?) {
+        guard fd >= 0 else { return }
+        if let registration { deregister(registration) }
+        registration = nil
+        Syscalls.close(fd)
+        fd = -1
+    }
+
     /// Runs `work` on this loop's thread soon; callable from any thread.
     public func execute(_ work: @escaping @Sendable () -> Void) {
         inbox.withLock { $0.append(work) }

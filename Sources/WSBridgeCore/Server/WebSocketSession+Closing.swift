@@ -189,36 +189,15 @@ extension WebSocketSession {
     func closeStdin() {
         closeStdinWhenFlushed = false
         guard stdinFD >= 0 else { return }
-        if let stdinRegistration { loop.deregister(stdinRegistration) }
-        stdinRegistration = nil
-        Syscalls.close(stdinFD)
-        stdinFD = -1
+        loop.close(&stdinFD, &stdinRegistration)
         stdinBuffer.clear()
     }
 
-    func closeStdout() {
-        guard stdoutFD >= 0 else { return }
-        if let stdoutRegistration { loop.deregister(stdoutRegistration) }
-        stdoutRegistration = nil
-        Syscalls.close(stdoutFD)
-        stdoutFD = -1
-    }
+    func closeStdout() { loop.close(&stdoutFD, &stdoutRegistration) }
 
-    func closeExitWatch() {
-        guard exitFD >= 0 else { return }
-        if let exitRegistration { loop.deregister(exitRegistration) }
-        exitRegistration = nil
-        Syscalls.close(exitFD)
-        exitFD = -1
-    }
+    func closeExitWatch() { loop.close(&exitFD, &exitRegistration) }
 
-    func closeStderr() {
-        guard stderrFD >= 0 else { return }
-        if let stderrRegistration { loop.deregister(stderrRegistration) }
-        stderrRegistration = nil
-        Syscalls.close(stderrFD)
-        stderrFD = -1
-    }
+    func closeStderr() { loop.close(&stderrFD, &stderrRegistration) }
 
     // MARK: The teardown ladder
 

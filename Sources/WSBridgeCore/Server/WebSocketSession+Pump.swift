@@ -113,23 +113,16 @@ extension WebSocketSession {
             if child != nil && !stdinBuffer.isEmpty { stdinBuffer.clear() }
             return false
         }
-        var progressed = false
-        while !stdinBuffer.isEmpty && stdinWritable {
-            let result = stdinBuffer.withUnsafeReadableBytes { Syscalls.write(stdinFD, from: $0, isSocket: false) }
-            switch result {
-            case .bytes(let count):
-                stdinBuffer.moveReaderIndex(forwardBy: count)
-                progressed = true
-            case .wouldBlock:
-                stdinWritable = false
-            case .endOfFile, .failed:
-                // The child closed its stdin (EPIPE): what it did not read is dropped.
-                closeStdin()
-                return true
-            }
+        var drained = Syscalls.DrainResult()
+        if stdinWritable && !stdinBuffer.isEmpty { drained = Syscalls.drain(&stdinBuffer, to: stdinFD, isSocket: false) }
+        if drained.wouldBlock { stdinWritable = false }
+        if drained.failed {
+            // The child closed its stdin (EPIPE): what it did not read is dropped.
+            closeStdin()
+            return true
         }
         if stdinBuffer.isEmpty && closeStdinWhenFlushed { closeStdin() }
-        return progressed
+        return drained.wroteBytes
     }
 
     // MARK: Stdout → socket
@@ -195,20 +188,14 @@ extension WebSocketSession {
     @discardableResult
     func flushSocket() -> Bool {
         guard socketState == .open || socketState == .flushingThenShutdown else { return false }
-        var progressed = false
-        while !socketOut.isEmpty && socketWritable {
-            let result = socketOut.withUnsafeReadableBytes { Syscalls.write(socketFD, from: $0, isSocket: true) }
-            switch result {
-            case .bytes(let count):
-                socketOut.moveReaderIndex(forwardBy: count)
-                progressed = true
-            case .wouldBlock:
-                socketWritable = false
-            case .endOfFile, .failed:
-                socketFailed()
-                return true
-            }
+        var drained = Syscalls.DrainResult()
+        if socketWritable && !socketOut.isEmpty { drained = Syscalls.drain(&socketOut, to: socketFD, isSocket: true) }
+        if drained.wouldBlock { socketWritable = false }
+        if drained.failed {
+            socketFailed()
+            return true
         }
+        let progressed = drained.wroteBytes
         if socketOut.isEmpty && socketState == .flushingThenShutdown {
             shutdownSocketWrite()
             return true
