@@ -130,4 +130,18 @@ struct DirStaticDevConsoleTests {
             }
         }
     }
+
+    @Test("RFC 9112 §9.3.2: 2,000 pipelined requests on one connection are all answered, in order")
+    func pipelinedRequests() async throws {
+        try await withServer(flags: ["--staticdir=\(Self.siteDir)"], command: [TestPaths.fixture("echo-cat.sh")]) { server in
+            let client = try WebSocketTestClient(port: server.port)
+            let request = Self.get("/docs/style.css")
+            try client.pump(sending: Array(String(repeating: request, count: 2_000).utf8), timeout: .seconds(20))
+            for _ in 0..<2_000 {
+                let response = try client.readResponse(timeout: .seconds(10))
+                #expect(response.statusLine == "HTTP/1.1 200 OK")
+                #expect(response.body.count == 21)
+            }
+        }
+    }
 }

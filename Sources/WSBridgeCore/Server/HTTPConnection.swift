@@ -286,7 +286,12 @@ final class HTTPConnection: EventHandler {
         if keepsAlive {
             state = .readingHead
             startHeadTimer()
-            readHead()
+            // Not called directly: a client pipelining many requests would otherwise nest one
+            // answer inside the other on the loop thread's stack.
+            loop.executeSoon { [weak self] in
+                guard let self, self.state == .readingHead else { return }
+                self.readHead()
+            }
             return
         }
         // Shutting the write side and reading until the client closes lets it read the whole
