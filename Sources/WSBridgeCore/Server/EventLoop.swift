@@ -19,6 +19,9 @@ public final class EventLoop: @unchecked Sendable {
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private var pendingPumps: [() -> Void] = []
     private var isStopping = false
+    /// One read buffer shared by every connection of the loop: small reads land here and only the
+    /// bytes that came are copied to the connection, so a quiet connection holds no 64 KiB buffer.
+    public var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
     private struct Slot {
         var handler: (any EventHandler)?
@@ -67,6 +70,15 @@ public final class EventLoop: @unchecked Sendable {
         slots[registration.slot].handler = nil
         slots[registration.slot].generation &+= 1
         freeSlots.append(registration.slot)
+    }
+
+    /// Reads `fd` into the loop's scratch buffer and hands `append` the bytes that came.
+    public func readThroughScratch(_ fd: Int32, _ append: (UnsafeRawBufferPointer) -> Void) -> Syscalls.IOResult {
+        scratch.withUnsafeMutableBytes { raw in
+            let result = Syscalls.read(fd, into: raw)
+            if case .bytes(let count) = result { append(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+            return result
+        }
     }
 
     /// Deregisters and closes `fd` if it is open, leaving -1 and no registration behind.

@@ -317,6 +317,7 @@ extension WebSocketSession {
         if let teardownTimer { loop.cancel(teardownTimer) }
         if let closeTimer { loop.cancel(closeTimer) }
         if let pingTimer { loop.cancel(pingTimer) }
+        if let idleReleaseTimer { loop.cancel(idleReleaseTimer) }
         registry.remove(self)
         if let child { context.childEnded(child.pid) }
         context.releaseChildSlot()

@@ -13,9 +13,10 @@ extension WebSocketSession {
             readStderr()
             if isFinished { return }
             if !progressed {
-                releaseIdleMemory()
+                scheduleIdleMemoryRelease()
                 return
             }
+            activityCount &+= 1
         }
         guard !isPumpScheduled else { return }
         isPumpScheduled = true
@@ -26,8 +27,25 @@ extension WebSocketSession {
         }
     }
 
-    /// Gives back the storage of every empty buffer, so that memory per idle session stays small
-    /// (SPEC §7); buffers grow again, without zero-filling, on the next read.
+    /// After a second without traffic, gives back the storage of every empty buffer, so that memory
+    /// per idle session stays small (SPEC §7). Not at once: freeing and refaulting 64 KiB buffers
+    /// between every burst cost a fifth of the CPU of a busy binary stream (page faults).
+    func scheduleIdleMemoryRelease() {
+        guard idleReleaseTimer == nil else { return }
+        let mark = activityCount
+        idleReleaseTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in
+            guard let self, !self.isFinished else { return }
+            self.idleReleaseTimer = nil
+            if self.activityCount == mark {
+                self.releaseIdleMemory()
+            } else {
+                self.scheduleIdleMemoryRelease()
+            }
+        }
+    }
+
+    /// Gives back the storage of every empty buffer; they grow again, without zero-filling, on
+    /// the next read.
     func releaseIdleMemory() {
         decoder.releaseCapacityIfEmpty(keeping: 0)
         framing.releaseIdleMemory()
@@ -51,9 +69,16 @@ extension WebSocketSession {
             break
         }
         guard socketReadable, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
-        var read = Syscalls.ReadInto(socketFD)
-        decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
-        switch read.result {
+        let result: Syscalls.IOResult
+        if isSocketReadBulk {
+            var read = Syscalls.ReadInto(socketFD)
+            decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+            result = read.result
+        } else {
+            result = loop.readThroughScratch(socketFD) { decoder.append($0) }
+        }
+        if case .bytes(let count) = result { isSocketReadBulk = count >= Self.bulkReadBytes }
+        switch result {
         case .bytes:
             return true
         case .wouldBlock:
@@ -131,9 +156,16 @@ extension WebSocketSession {
     func readStdout() -> Bool {
         guard stdoutFD >= 0, stdoutReadable, socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
               socketOut.readableCount < configuration.socketHighWatermark else { return false }
-        var read = Syscalls.ReadInto(stdoutFD)
-        _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
-        switch read.result {
+        let result: Syscalls.IOResult
+        if isStdoutReadBulk {
+            var read = Syscalls.ReadInto(stdoutFD)
+            _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+            result = read.result
+        } else {
+            result = loop.readThroughScratch(stdoutFD) { framing.appendStdout($0) }
+        }
+        if case .bytes(let count) = result { isStdoutReadBulk = count >= Self.bulkReadBytes }
+        switch result {
         case .bytes:
             drainOutbound()
             return true

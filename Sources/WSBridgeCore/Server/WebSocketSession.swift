@@ -91,6 +91,15 @@ final class WebSocketSession: EventHandler {
     /// The spawner has not answered yet; the session cannot finish before it does.
     var isSpawnPending = true
     var isPumpScheduled = false
+    /// Counts pump passes that moved bytes, so the idle-memory timer can tell traffic happened.
+    var activityCount = 0
+    /// Whether the last read of the socket (of stdout) was large: then the next one goes straight
+    /// into the session's own buffer; small reads go through the loop's scratch buffer, so a quiet
+    /// session only keeps the bytes it got (SPEC §7).
+    var isSocketReadBulk = false
+    var isStdoutReadBulk = false
+    static let bulkReadBytes = 16 * 1024
+    var idleReleaseTimer: TimerQueue.TimerID?
     var bytesIn = 0
     var bytesOut = 0
     var closeCodeSent: CloseCode?
