@@ -1,7 +1,7 @@
 /// Length framing (SPEC.md §2, wsbridge's own): every message, both ways, is a 5-byte header
 /// (opcode 0x01 text or 0x02 binary as in RFC 6455 §5.2, then the payload length as a 32-bit
 /// big-endian unsigned integer) followed by the payload, so types and boundaries survive exactly.
-struct LengthFraming: Sendable {
+struct LengthFraming: StdoutBuffering, Sendable {
     /// The size of a record header: one opcode byte and four length bytes.
     static let headerBytes = 5
     /// Capacity the inbound reassembly buffer keeps between fragmented messages.
@@ -24,7 +24,8 @@ struct LengthFraming: Sendable {
     }
 
     /// Stdout bytes not yet returned as messages.
-    private var stdout = ByteBuffer()
+    /// Stdout bytes not yet turned into messages.
+    var stdout = ByteBuffer()
     private var outboundState = OutboundState.header
     private var inboundState = InboundState.idle
     /// The fragments so far of a fragmented inbound message.
@@ -37,16 +38,7 @@ struct LengthFraming: Sendable {
         self.maxMessageBytes = maxMessageBytes
     }
 
-    /// Stdout bytes held.
-    var bufferedStdoutCount: Int { stdout.readableCount }
 
-    /// Bytes allocated for stdout (for tests of memory use).
-    var stdoutCapacity: Int { stdout.capacity }
-
-    /// Frees the stdout buffer's storage while it holds nothing, so idle sessions cost little memory.
-    mutating func releaseIdleMemory() {
-        stdout.releaseCapacityIfEmpty(keeping: 0)
-    }
 
     /// The largest inbound message: the configured limit, and never more than the header can carry.
     private var inboundLimit: Int {
@@ -99,21 +91,6 @@ struct LengthFraming: Sendable {
         buffer.append(UInt8(truncatingIfNeeded: value >> 16))
         buffer.append(UInt8(truncatingIfNeeded: value >> 8))
         buffer.append(UInt8(truncatingIfNeeded: value))
-    }
-
-    /// Lets `body` read stdout straight into the buffer; returns what `body` returned.
-    mutating func readStdout(minimumWritable: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
-        var result = 0
-        stdout.writeWithUnsafeMutableBytes(minimumWritable: minimumWritable) { space in
-            result = body(space)
-            return Swift.max(0, result)
-        }
-        return result
-    }
-
-    /// Appends stdout bytes.
-    mutating func appendStdout(_ bytes: UnsafeRawBufferPointer) {
-        stdout.append(bytes)
     }
 
     /// The next complete record as a message, or `nil` until all of it has arrived.

@@ -6,14 +6,15 @@ import Darwin
 
 /// Line framing (SPEC.md §2, websocketd's text mode with its bugs fixed): each stdout line is one
 /// text message, and each inbound text message is written to stdin followed by "\n".
-struct LineFraming: Sendable {
+struct LineFraming: StdoutBuffering, Sendable {
     /// The byte that ends a line; nothing else does (no CR-only or Unicode line breaks).
     static let newline: UInt8 = 0x0A
     /// The byte removed together with the newline when a line ends in "\r\n".
     static let carriageReturn: UInt8 = 0x0D
 
     /// Stdout bytes of the line in progress, then any lines after it.
-    private var stdout = ByteBuffer()
+    /// Stdout bytes not yet turned into messages.
+    var stdout = ByteBuffer()
     /// How many readable bytes have been searched for a newline and found to hold none, so more
     /// stdout never makes the search start again from the beginning of a long line.
     private(set) var scannedCount = 0
@@ -29,16 +30,7 @@ struct LineFraming: Sendable {
         self.maxLineBytes = maxLineBytes
     }
 
-    /// Stdout bytes held.
-    var bufferedStdoutCount: Int { stdout.readableCount }
 
-    /// Bytes allocated for stdout (for tests of memory use).
-    var stdoutCapacity: Int { stdout.capacity }
-
-    /// Frees the stdout buffer's storage while it holds nothing, so idle sessions cost little memory.
-    mutating func releaseIdleMemory() {
-        stdout.releaseCapacityIfEmpty(keeping: 0)
-    }
 
     /// Writes a text fragment to stdin as it comes, and "\n" after the message's last fragment.
     mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
@@ -53,21 +45,6 @@ struct LineFraming: Sendable {
         case .continuation, .close, .ping, .pong:
             preconditionFailure("a message fragment is text or binary")
         }
-    }
-
-    /// Lets `body` read stdout straight into the buffer; returns what `body` returned.
-    mutating func readStdout(minimumWritable: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
-        var result = 0
-        stdout.writeWithUnsafeMutableBytes(minimumWritable: minimumWritable) { space in
-            result = body(space)
-            return Swift.max(0, result)
-        }
-        return result
-    }
-
-    /// Appends stdout bytes.
-    mutating func appendStdout(_ bytes: UnsafeRawBufferPointer) {
-        stdout.append(bytes)
     }
 
     /// The next complete line as a text message, or `nil` until a newline arrives.
