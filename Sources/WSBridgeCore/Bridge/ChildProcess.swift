@@ -103,7 +103,8 @@ public final class ChildProcess: Sendable {
 /// back the pipes over a Unix socket (SCM_RIGHTS). One per loop, so that spawns on different
 /// cores do not queue behind each other, and replies arrive on the loop that asked.
 public final class Spawner: EventHandler, @unchecked Sendable {
-    private let socketFD: Int32
+    private let executable: String
+    private var socketFD: Int32
     private let logger: Logger
     private weak var loop: EventLoop?
     private var registration: EventLoop.Registration?
@@ -117,6 +118,13 @@ public final class Spawner: EventHandler, @unchecked Sendable {
 
     /// Launches a spawner process from `executable` (this program).
     public init(executable: String, logger: Logger) throws(SpawnError) {
+        self.executable = executable
+        self.logger = logger
+        socketFD = try Self.launch(executable)
+    }
+
+    /// Starts a spawner process and returns the server's (non-blocking) end of its socket.
+    private static func launch(_ executable: String) throws(SpawnError) -> Int32 {
         guard let (serverEnd, spawnerEnd) = Syscalls.makeSeqpacketPair() else {
             throw SpawnError(message: "cannot create the spawner's socket")
         }
@@ -135,8 +143,7 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         }
         Syscalls.close(spawnerEnd)
         Syscalls.setNonBlocking(serverEnd)
-        socketFD = serverEnd
-        self.logger = logger
+        return serverEnd
     }
 
     /// Starts reading the spawner's replies on `loop`; every other call happens on that loop too.
@@ -222,14 +229,26 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         }
     }
 
+    /// The spawner process died (it never should): fail what waited for it and start a new one, so
+    /// that the loop's next connections still get children. Exits of the old one's children can no
+    /// longer be reported; their sessions end without a status after their grace period.
     private func spawnerEnded() {
-        guard !isGone else { return }
-        isGone = true
-        logger.log(.fatal, "a spawner process ended; new connections on its loop cannot start children")
         if let registration, let loop { loop.deregister(registration) }
         registration = nil
+        Syscalls.close(socketFD)
+        outbox.removeAll()
+        exits.removeAll()
         let waiting = pending.values
         pending.removeAll()
         for completion in waiting { completion(.failure(SpawnError(message: "the spawner process is gone"))) }
+        do {
+            socketFD = try Self.launch(executable)
+            logger.log(.error, "a spawner process ended; started a new one")
+            if let loop { registration = loop.register(socketFD, handler: self, source: 0, interest: .readWrite) }
+        } catch {
+            isGone = true
+            logger.log(.fatal, "a spawner process ended and no new one could start; new connections on its loop cannot start children",
+                       ["error": error.message])
+        }
     }
 }
