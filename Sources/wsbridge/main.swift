@@ -104,8 +104,10 @@ for header in options.headers + options.headersWS {
 for header in options.headers + options.headersHTTP {
     configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
 }
-// One spawner process per event loop, started now while this process has few fds open.
-var spawners: [Spawner] = []
+// Spawner processes, started now while this process has few fds open: a few per event loop, so
+// that each holds few children (its spawns slow down by one Foundation socket per live child).
+let spawnersPerLoop = 4
+var spawnerGroups: [[Spawner]] = []
 do {
     // This program's own file: argv[0] as the shell found it (under valgrind /proc/self/exe
     // names valgrind), else the kernel's link.
@@ -113,7 +115,9 @@ do {
         CommandLine.arguments[0], path: environment["PATH"], currentDirectory: FileManager.default.currentDirectoryPath))
         ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     for _ in 0..<Syscalls.processorCount() {
-        spawners.append(try Spawner(executable: executablePath, logger: logger))
+        spawnerGroups.append(try (0..<spawnersPerLoop).map { _ throws(SpawnError) in
+            try Spawner(executable: executablePath, logger: logger)
+        })
     }
 } catch {
     FileHandle.standardError.write(Data(("wsbridge: " + error.message + "\n").utf8))
@@ -128,7 +132,7 @@ do {
     FileHandle.standardError.write(Data((error.message + "\n").utf8))
     exit(3)
 }
-server.start(spawners: spawners)
+server.start(spawnerGroups: spawnerGroups)
 
 let urls = server.boundAddresses.map { address -> String in
     if let path = address.unixPath { return "unix:\(path)" }

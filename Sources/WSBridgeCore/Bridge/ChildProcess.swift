@@ -60,14 +60,18 @@ public final class ChildProcess: Sendable {
     /// A pidfd that polls readable when the child exits, or -1 where the kernel has none.
     public let exitFD: Int32
     private let reportedExit: ReportedExit
+    /// The spawner process that started the child, which alone can report its exit.
+    public let spawner: Spawner
 
-    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, exitFD: Int32, reportedExit: ReportedExit) {
+    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, exitFD: Int32, reportedExit: ReportedExit,
+                     spawner: Spawner) {
         self.pid = pid
         self.stdinFD = stdinFD
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
         self.exitFD = exitFD
         self.reportedExit = reportedExit
+        self.spawner = spawner
     }
 
     /// How the child ended, once the spawner process has reported it; nil while it runs.
@@ -100,8 +104,10 @@ public final class ChildProcess: Sendable {
 /// the highest one open, so in a server holding thousands of connections each spawn would cost
 /// milliseconds more (measured here: a connect-to-first-message p50 of 2.4 ms idle, 16 ms with
 /// 1,000 connections open). The spawner keeps that cost flat, runs `Process` for us, and hands
-/// back the pipes over a Unix socket (SCM_RIGHTS). One per loop, so that spawns on different
-/// cores do not queue behind each other, and replies arrive on the loop that asked.
+/// back the pipes over a Unix socket (SCM_RIGHTS). Each loop drives a few of them, so that
+/// spawns on different cores do not queue behind each other and replies arrive on the loop that
+/// asked; each spawner's own cost still grows by one Foundation socket per live child, so a loop
+/// spreads its children over its spawners (`ConnectionRegistry.leastLoadedSpawner`).
 public final class Spawner: EventHandler, @unchecked Sendable {
     private let executable: String
     private var socketFD: Int32
@@ -145,6 +151,10 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         Syscalls.setNonBlocking(serverEnd)
         return serverEnd
     }
+
+    /// Children started and not yet reported ended, plus spawns under way: how busy (and how
+    /// many Foundation sockets, so how slow to spawn) this spawner is.
+    public var load: Int { exits.count + pending.count }
 
     /// Starts reading the spawner's replies on `loop`; every other call happens on that loop too.
     public func attach(to loop: EventLoop) {
@@ -217,7 +227,8 @@ public final class Spawner: EventHandler, @unchecked Sendable {
             exits[pid] = reportedExit
             fds.dropFirst(4).forEach(Syscalls.close)
             completion(.success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
-                                             exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit)))
+                                             exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit,
+                                             spawner: self)))
         case .failed(let id, let message):
             fds.forEach(Syscalls.close)
             pending.removeValue(forKey: id)?(.failure(SpawnError(message: message)))

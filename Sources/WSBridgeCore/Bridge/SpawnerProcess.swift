@@ -19,6 +19,7 @@ public enum SpawnerProcess {
         // Held while a child is started and announced, so that its exit report, sent from
         // Foundation's termination handler on another thread, always follows the announcement.
         let announcing = AnnouncementLock()
+        warmUp()
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
             fds.forEach(Syscalls.close)
@@ -32,6 +33,19 @@ public enum SpawnerProcess {
             }
         }
         exit(0)
+    }
+
+    /// Foundation sets up its process-monitoring thread, run loop and their fds on the first
+    /// `run()`. Doing that now, with a child that exits at once, makes the first connection's spawn
+    /// as fast as the others and keeps the spawner's fd count constant from here on.
+    private static func warmUp() {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return }
+        process.waitUntilExit()
     }
 
     private static func start(_ request: SpawnRequest, id: UInt64, socketFD: Int32, announcing: AnnouncementLock) {

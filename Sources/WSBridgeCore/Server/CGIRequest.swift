@@ -88,7 +88,7 @@ final class CGIRequest: EventHandler {
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))
         timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
-        registry.spawner.spawn(request) { [self] result in spawned(result) }
+        registry.leastLoadedSpawner.spawn(request) { [self] result in spawned(result) }
     }
 
     func shutdown() {

@@ -12,11 +12,17 @@ extension CGIRequest: RegisteredConnection {}
 /// loop's spawner. Touched only on its loop's thread.
 final class ConnectionRegistry {
     private var connections: [ObjectIdentifier: any RegisteredConnection] = [:]
-    /// Starts this loop's children.
-    let spawner: Spawner
+    /// Start this loop's children.
+    let spawners: [Spawner]
 
-    init(spawner: Spawner) {
-        self.spawner = spawner
+    init(spawners: [Spawner]) {
+        precondition(!spawners.isEmpty, "a loop needs a spawner")
+        self.spawners = spawners
+    }
+
+    /// The spawner with the fewest live children: the one whose next spawn is cheapest.
+    var leastLoadedSpawner: Spawner {
+        spawners.min { $0.load < $1.load } ?? spawners[0]
     }
 
     func add(_ connection: any RegisteredConnection) { connections[ObjectIdentifier(connection)] = connection }

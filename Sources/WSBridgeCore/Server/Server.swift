@@ -45,22 +45,22 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// Starts one event loop per spawner (launched earlier, while few fds were open), each
-    /// accepting from every listener.
-    public func start(spawners: [Spawner]) {
-        precondition(!spawners.isEmpty, "a loop needs a spawner")
-        for spawner in spawners {
+    /// Starts one event loop per group of spawners (launched earlier, while few fds were open),
+    /// each accepting from every listener.
+    public func start(spawnerGroups: [[Spawner]]) {
+        precondition(!spawnerGroups.isEmpty, "no event loop to start")
+        for spawners in spawnerGroups {
             let loop = EventLoop(poller: EpollPoller())
-            let registry = ConnectionRegistry(spawner: spawner)
+            let registry = ConnectionRegistry(spawners: spawners)
             let loopListeners = listenFDs.map {
                 Listener(fd: $0.fd, address: $0.address, loop: loop, context: context, registry: registry)
             }
             loops.append(loop)
             registries.append(registry)
             listeners.append(loopListeners)
-            let box = UncheckedSendable((loop, loopListeners, spawner))
+            let box = UncheckedSendable((loop, loopListeners, spawners))
             let thread = Thread {
-                box.value.2.attach(to: box.value.0)
+                for spawner in box.value.2 { spawner.attach(to: box.value.0) }
                 for listener in box.value.1 { listener.start() }
                 box.value.0.run()
             }

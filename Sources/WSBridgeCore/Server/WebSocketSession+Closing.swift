@@ -59,7 +59,7 @@ extension WebSocketSession {
     /// last member closes stdout, and the close frame follows the last byte.
     func childExited() {
         closeExitWatch()
-        if let child { registry.spawner.queryExit(of: child.pid) }
+        if let child { child.spawner.queryExit(of: child.pid) }
         startTeardown()
         checkChild()
     }

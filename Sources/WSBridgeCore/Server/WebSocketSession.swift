@@ -144,7 +144,7 @@ final class WebSocketSession: EventHandler {
                 remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
                 pathInfo: script.pathInfo, pathTranslated: script.executable, subprotocol: subprotocol)),
             workingDirectory: Self.directory(of: script.executable))
-        registry.spawner.spawn(request) { [self] result in childSpawned(result) }
+        registry.leastLoadedSpawner.spawn(request) { [self] result in childSpawned(result) }
     }
 
     func handle(_ events: PollEvents, source: UInt8) {
