@@ -101,7 +101,17 @@ extension WebSocketSession {
                 fail(error)
                 return true
             }
-            guard let frame else { break }
+            guard let frame else {
+                if let partial = decoder.partialFrame {
+                    do {
+                        try machine.receivedPartialFrame(opcode: partial.opcode, prefix: partial.payload)
+                    } catch {
+                        fail(error)
+                        return true
+                    }
+                }
+                break
+            }
             progressed = true
             if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
             do {

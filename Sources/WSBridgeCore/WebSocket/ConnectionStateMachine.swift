@@ -61,6 +61,13 @@ public struct ConnectionStateMachine: Sendable {
     /// Whether a fragmented inbound message has started and not finished.
     public var isInsideMessage: Bool { assembler.isInsideMessage }
 
+    /// A data frame is still arriving: fail fast on text that can no longer be valid UTF-8
+    /// (see `MessageAssembler.checkPartialFrame`). Ignored once the close handshake has begun.
+    public mutating func receivedPartialFrame(opcode: Opcode, prefix: ArraySlice<UInt8>) throws(WebSocketError) {
+        guard state == .open, !opcode.isControl else { return }
+        try assembler.checkPartialFrame(opcode: opcode, prefix: prefix)
+    }
+
     /// Every frame from the decoder goes here; protocol errors throw (the caller then calls fail(_:)).
     public mutating func receivedFrame(_ frame: Frame) throws(WebSocketError) -> FrameAction {
         switch state {

@@ -44,6 +44,14 @@ public struct FrameDecoder: Sendable {
         self.allowedReservedBits = allowedReservedBits & 0b111
     }
 
+    /// The frame still arriving, once its header is read: its opcode and the unmasked payload bytes
+    /// so far (a slice of the buffer, valid until the next append); nil between frames.
+    public var partialFrame: (opcode: Opcode, payload: ArraySlice<UInt8>)? {
+        guard case .payload(let start, _, _, let unmaskedCount) = state, unmaskedCount > 0 else { return nil }
+        let readable = buffer.readableBytes
+        return (start.opcode, readable[readable.startIndex..<(readable.startIndex + unmaskedCount)])
+    }
+
     /// The bytes received and not yet returned as part of a frame (header bytes already parsed excluded).
     public var bufferedByteCount: Int { buffer.readableCount }
 

@@ -16,6 +16,8 @@ public struct MessageAssembler: Sendable {
 
     private let maxMessageBytes: Int?
     private var state = State.idle
+    /// The UTF-8 check of a text frame still arriving, and how many of its bytes it has seen.
+    private var partial: (validator: UTF8Validator, checkedBytes: Int)?
 
     /// maxMessageBytes: nil = no limit (SPEC: --maxframesize is a *message* limit after reassembly; 1009 beyond it).
     public init(maxMessageBytes: Int?) {
@@ -31,11 +33,37 @@ public struct MessageAssembler: Sendable {
         }
     }
 
+    /// Checks the unmasked start of a data frame whose payload has not fully arrived: a text
+    /// message whose bytes so far cannot be valid UTF-8 fails now with 1007, not when the rest of a
+    /// large frame has come (RFC 6455 §8.1: "as soon as"). Binary frames and frames out of sequence
+    /// are left to `receive(_:)`. Each byte is checked once however the frame arrives.
+    public mutating func checkPartialFrame(opcode: Opcode, prefix: ArraySlice<UInt8>) throws(WebSocketError) {
+        var validator: UTF8Validator
+        var checkedBytes = 0
+        if let partial {
+            (validator, checkedBytes) = partial
+        } else {
+            switch (state, opcode) {
+            case (.idle, .text): validator = UTF8Validator()
+            case (.text(_, let messageValidator), .continuation): validator = messageValidator
+            default: return
+            }
+        }
+        guard prefix.count > checkedBytes else { return }
+        guard validator.validate(contentsOf: prefix.dropFirst(checkedBytes)) else {
+            state = .idle
+            partial = nil
+            throw .invalidUTF8
+        }
+        partial = (validator, prefix.count)
+    }
+
     /// Takes a data frame (text, binary, continuation; never control — precondition) and returns it as a fragment of its message, after checking: continuation with no message in progress → 1002; text/binary while a fragmented message is in progress → 1002; the message so far exceeds maxMessageBytes → 1009; text whose bytes so far cannot be valid UTF-8 → 1007 (incremental, per frame: fail as soon as this frame makes it impossible); the final fragment of a text message ending mid-character → 1007.
     ///
     /// After an error the assembler is back between messages.
     public mutating func receive(_ frame: Frame) throws(WebSocketError) -> MessageFragment {
         precondition(!frame.opcode.isControl, "control frames do not belong to messages (RFC 6455 §5.4)")
+        partial = nil
         let receivedSoFar: Int
         var validator: UTF8Validator?
         let kind: Opcode
@@ -90,6 +118,7 @@ public struct MessageAssembler: Sendable {
 
     /// Forgets the message in progress (the connection is failing and no more data is taken).
     public mutating func reset() {
+        partial = nil
         state = .idle
     }
 }
