@@ -1,6 +1,6 @@
 /// Runs the teardown ladder (SPEC §3, `Teardown`) on one child's process group from an event loop:
 /// each step's action, then checks every few milliseconds until the group is gone or the step's
-/// wait is over. Used by CGI requests; loop-confined.
+/// wait is over. Used by WebSocket sessions and CGI requests; loop-confined.
 final class TeardownRunner {
     private unowned let loop: EventLoop
     private let child: ChildProcess
@@ -10,18 +10,31 @@ final class TeardownRunner {
     private var timer: TimerQueue.TimerID?
     private var lastZombieScan: UInt64 = 0
     private let closeStdin: () -> Void
+    private let signalling: () -> Void
     private let finished: (_ groupIsGone: Bool) -> Void
     private(set) var isDone = false
 
-    /// `closeStdin` performs the first step; `finished` runs once, when the group is gone (true)
+    /// Whether the first step (closing stdin) is over and signals are being sent.
+    var isSignalling: Bool { stepIndex >= 1 }
+
+    /// `closeStdin` performs the first step; `signalling` runs before each signal step (the owner
+    /// stops waiting for the child's goodwill); `finished` runs once, when the group is gone (true)
     /// or survived SIGKILL's wait (false).
-    init(loop: EventLoop, child: ChildProcess, closeMilliseconds: Int,
-         closeStdin: @escaping () -> Void, finished: @escaping (_ groupIsGone: Bool) -> Void) {
+    init(loop: EventLoop, child: ChildProcess, closeMilliseconds: Int, closeStdin: @escaping () -> Void,
+         signalling: @escaping () -> Void = {}, finished: @escaping (_ groupIsGone: Bool) -> Void) {
         self.loop = loop
         self.child = child
         self.steps = Teardown.ladder(closeMilliseconds: closeMilliseconds)
         self.closeStdin = closeStdin
+        self.signalling = signalling
         self.finished = finished
+    }
+
+    /// Checks the group now instead of at the next tick (the child was just seen to exit).
+    func checkNow() {
+        guard stepIndex >= 0, !isDone else { return }
+        if let timer { loop.cancel(timer) }
+        check()
     }
 
     /// Starts the ladder (once).
@@ -43,7 +56,9 @@ final class TeardownRunner {
         stepDeadline = Syscalls.monotonicNanoseconds() + UInt64(step.waitMilliseconds) * 1_000_000
         switch step.action {
         case .closeStdin: closeStdin()
-        case .signal(let signal): child.signalGroup(signal)
+        case .signal(let signal):
+            signalling()
+            child.signalGroup(signal)
         }
         check()
     }
@@ -73,6 +88,8 @@ final class TeardownRunner {
             run(step: stepIndex + 1)
             return
         }
-        timer = loop.schedule(afterNanoseconds: 5_000_000) { [weak self] in self?.check() }
+        // Often in the first step, where an exiting child usually ends within milliseconds.
+        let interval: UInt64 = stepIndex == 0 ? 2_000_000 : 10_000_000
+        timer = loop.schedule(afterNanoseconds: interval) { [weak self] in self?.check() }
     }
 }

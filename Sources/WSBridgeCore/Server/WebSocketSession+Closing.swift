@@ -203,103 +203,61 @@ extension WebSocketSession {
 
     /// Starts the ladder of SPEC §3 on the child's process group (once).
     func startTeardown() {
-        guard ladderStep < 0, child != nil else { return }
-        ladder = Teardown.ladder(closeMilliseconds: configuration.closeMilliseconds)
-        runLadderStep(0)
-        scheduleChildCheck()
+        guard teardown == nil, let child else { return }
+        let runner = TeardownRunner(
+            loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
+            closeStdin: { [weak self] in
+                guard let self else { return }
+                self.closeStdinWhenFlushed = true
+                _ = self.flushStdin()
+                self.pump()
+            },
+            signalling: { [weak self] in
+                // The first step is over: whatever was not written to stdin is dropped, and the
+                // client's close is answered now at the latest (SPEC §3).
+                guard let self else { return }
+                self.closeStdin()
+                self.answerPeerClose()
+                self.pump()
+            },
+            finished: { [weak self] isGone in self?.groupEnded(isGone: isGone) })
+        teardown = runner
+        runner.start()
     }
 
-    private func runLadderStep(_ index: Int) {
-        guard let child, index < ladder.count else { return }
-        ladderStep = index
-        let step = ladder[index]
-        ladderStepDeadline = Syscalls.monotonicNanoseconds() + UInt64(step.waitMilliseconds) * 1_000_000
-        switch step.action {
-        case .closeStdin:
-            closeStdinWhenFlushed = true
-            _ = flushStdin()
-        case .signal(let signal):
-            // The first step is over: whatever was not written to stdin is dropped, and the
-            // client's close is answered now at the latest (SPEC §3).
-            closeStdin()
-            answerPeerClose()
-            log(.debug, "signalling child group", [("signal", Syscalls.signalName(signal))])
-            child.signalGroup(signal)
-        }
-        pump()
-    }
-
-    private func scheduleChildCheck() {
-        guard teardownTimer == nil else { return }
-        // Frequent at first, because an exiting child usually ends within a millisecond of its stdout.
-        let elapsed = Syscalls.monotonicNanoseconds() - startNanoseconds
-        let interval: UInt64 = ladderStep <= 0 && elapsed < 1_000_000_000 ? 2_000_000 : 10_000_000
-        teardownTimer = loop.schedule(afterNanoseconds: interval) { [weak self] in
-            guard let self else { return }
-            self.teardownTimer = nil
-            self.checkChild()
-        }
-    }
-
-    /// Looks at the child: records its exit status (and sends the close frame that waits for it),
-    /// stops the ladder once the group is gone, and otherwise moves to the next step when due.
+    /// Records the child's exit status once reported (and sends the close frame that waits for
+    /// it); a child that exited starts the ladder for the rest of its group.
     func checkChild() {
-        guard let child, !isChildGroupGone else { return }
-        if exitStatus == nil, let status = child.exitStatus() {
-            exitStatus = status
-            sendExitCloseIfReady()
-            startTeardown()
-        }
-        if !child.groupExists || onlyZombiesRemain(child) {
-            if exitStatus == nil && Syscalls.monotonicNanoseconds() < groupGoneGraceDeadline() {
-                // Foundation reaped the child before we looked, and hands its status to the
-                // termination handler a moment later, on a thread of its own: wait for it.
-                scheduleChildCheck()
-                return
-            }
-            isChildGroupGone = true
-            if let teardownTimer { loop.cancel(teardownTimer) }
-            teardownTimer = nil
-            closeExitWatch()
-            sendExitCloseIfReady()
-            closeStdin()
-            answerPeerClose()
-            pump()
-            finishIfDone()
+        guard let child, exitStatus == nil, let status = child.exitStatus() else { return }
+        exitStatus = status
+        sendExitCloseIfReady()
+        startTeardown()
+        teardown?.checkNow()
+        if isGroupEnded { finishTeardown() }
+    }
+
+    /// The ladder is over: the group is gone (or survived SIGKILL's wait). The close frame may
+    /// still wait for the exit status, which the spawner reports a moment after the group went.
+    private func groupEnded(isGone: Bool) {
+        isGroupEnded = true
+        if !isGone { log(.error, "child process group survived SIGKILL; giving up on it") }
+        guard exitStatus == nil, isGone else {
+            finishTeardown()
             return
         }
-        if ladderStep >= 0 && Syscalls.monotonicNanoseconds() >= ladderStepDeadline {
-            if ladderStep + 1 < ladder.count {
-                runLadderStep(ladderStep + 1)
-            } else {
-                log(.error, "child process group survived SIGKILL; giving up on it")
-                isChildGroupGone = true
-                closeExitWatch()
-                if exitStatus == nil && machine.state == .open && socketState == .open {
-                    sendClose(code: .internalError, reason: "child did not exit")
-                }
-                finishIfDone()
-                return
-            }
-        }
-        // Without a pidfd (an old kernel), the child's exit is found by looking now and then.
-        if ladderStep >= 0 || (exitFD < 0 && exitStatus == nil) { scheduleChildCheck() }
+        statusGraceTimer = loop.schedule(afterNanoseconds: 2_000_000_000) { [weak self] in self?.finishTeardown() }
     }
 
-    /// Once signals have been sent, a group whose remaining members are all zombies (killed
-    /// grandchildren waiting for init to reap them) is treated as gone; checked at most every 50 ms.
-    private func onlyZombiesRemain(_ child: ChildProcess) -> Bool {
-        guard ladderStep >= 1 else { return false }
-        let now = Syscalls.monotonicNanoseconds()
-        guard now - lastZombieScan >= 50_000_000 else { return false }
-        lastZombieScan = now
-        return !child.groupHasLiveMembers
-    }
-
-    /// How long after the group is gone to wait for Foundation's report of the exit status.
-    private func groupGoneGraceDeadline() -> UInt64 {
-        if groupGoneAt == 0 { groupGoneAt = Syscalls.monotonicNanoseconds() }
-        return groupGoneAt + 2_000_000_000
+    private func finishTeardown() {
+        guard !isChildGroupGone else { return }
+        isChildGroupGone = true
+        if let statusGraceTimer { loop.cancel(statusGraceTimer) }
+        closeExitWatch()
+        sendExitCloseIfReady()
+        closeStdin()
+        answerPeerClose()
+        pump()
+        finishIfDone()
     }
 
     // MARK: Done
@@ -314,7 +272,8 @@ extension WebSocketSession {
         closeStdin()
         closeStdout()
         closeStderr()
-        if let teardownTimer { loop.cancel(teardownTimer) }
+        teardown?.cancel()
+        if let statusGraceTimer { loop.cancel(statusGraceTimer) }
         if let closeTimer { loop.cancel(closeTimer) }
         if let pingTimer { loop.cancel(pingTimer) }
         if let idleReleaseTimer { loop.cancel(idleReleaseTimer) }

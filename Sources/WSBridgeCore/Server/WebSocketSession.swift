@@ -78,15 +78,12 @@ final class WebSocketSession: EventHandler {
     /// A pidfd of the child (-1 when closed or unavailable): readable once it exits.
     var exitFD: Int32 = -1
     var exitRegistration: EventLoop.Registration?
-    var ladder: [TeardownStep] = []
-    var ladderStep = -1
-    var ladderStepDeadline: UInt64 = 0
-    var teardownTimer: TimerQueue.TimerID?
+    /// The teardown ladder, once started.
+    var teardown: TeardownRunner?
+    /// The ladder has ended; the session may still wait briefly for the exit status.
+    var isGroupEnded = false
+    var statusGraceTimer: TimerQueue.TimerID?
     var isChildGroupGone = false
-    /// When the group was first seen gone (0 = not yet), to bound the wait for the exit status.
-    var groupGoneAt: UInt64 = 0
-    /// When /proc was last scanned for live members of a group that still exists.
-    var lastZombieScan: UInt64 = 0
     var isFinished = false
     /// The spawner has not answered yet; the session cannot finish before it does.
     var isSpawnPending = true
@@ -213,10 +210,10 @@ final class WebSocketSession: EventHandler {
         stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
         stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
         exitFD = child.exitFD
+        // Without a pidfd (an old kernel), the spawner's report once Foundation reaps the child is
+        // the only news of its exit; it arrives through `whenExitReported`.
         if exitFD >= 0 {
             exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
-        } else {
-            checkChild()
         }
     }
 
