@@ -11,7 +11,7 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProces
 let supportedFlags: Set<String> = [
     "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
     "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
-    "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir",
+    "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
 ]
 
 func exitWithUsageError(_ error: UsageError) -> Never {
@@ -97,6 +97,7 @@ configuration.staticFiles = staticFiles
 configuration.cgiScripts = cgiScripts
 configuration.devConsole = options.devConsole
 configuration.originPolicy = originPolicy
+configuration.reverseLookup = options.reverseLookup
 configuration.pingMilliseconds = options.pingMilliseconds
 for header in options.headers + options.headersWS {
     configuration.webSocketHeaders.add(name: header.name, value: header.value)

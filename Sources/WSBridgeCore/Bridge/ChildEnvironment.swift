@@ -26,6 +26,8 @@ public enum ChildEnvironment {
         public var isTLS: Bool
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
+        /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
+        public var remoteHost: String?
         /// The request body's length for a CGI request (RFC 3875 §4.1.2); "" when there is none.
         public var contentLength = ""
 
@@ -67,7 +69,7 @@ public enum ChildEnvironment {
         environment["PATH_TRANSLATED"] = inputs.pathTranslated
         environment["QUERY_STRING"] = head.query
         environment["REMOTE_ADDR"] = inputs.remote.host
-        environment["REMOTE_HOST"] = inputs.remote.host
+        environment["REMOTE_HOST"] = inputs.remoteHost ?? inputs.remote.host
         environment["REMOTE_PORT"] = String(inputs.remote.port)
         environment["UNIQUE_ID"] = inputs.uniqueID
         environment["AUTH_TYPE"] = ""

@@ -142,6 +142,35 @@ extension Syscalls {
         return (fd, SocketAddress(unixPath: path))
     }
 
+    /// The name reverse DNS gives `address` (`--reverselookup`), or nil. Blocks: call it off the
+    /// event loops.
+    public static func reverseLookup(_ address: SocketAddress) -> String? {
+        guard address.unixPath == nil else { return nil }
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        if address.isIPv6 {
+            var ipv6 = sockaddr_in6()
+            ipv6.sin6_family = sa_family_t(AF_INET6)
+            guard inet_pton(AF_INET6, address.host, &ipv6.sin6_addr) == 1 else { return nil }
+            withUnsafeMutableBytes(of: &storage) { target in withUnsafeBytes(of: &ipv6) { target.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            var ipv4 = sockaddr_in()
+            ipv4.sin_family = sa_family_t(AF_INET)
+            guard inet_pton(AF_INET, address.host, &ipv4.sin_addr) == 1 else { return nil }
+            withUnsafeMutableBytes(of: &storage) { target in withUnsafeBytes(of: &ipv4) { target.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        }
+        var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let result = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &name, socklen_t(name.count), nil, 0, NI_NAMEREQD)
+            }
+        }
+        guard result == 0 else { return nil }
+        return name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
     /// The result of accepting one connection.
     public enum AcceptResult {
         /// A new non-blocking, close-on-exec socket and its peer.

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// `--cgidir=DIR`: one plain HTTP request answered by a CGI/1.1 script (RFC 3875): the request
 /// body goes to its stdin, its header lines become the response head, the rest of its stdout is
 /// streamed as the body, and the connection closes after it. Bounded in time (`timeout`) and
@@ -79,15 +81,32 @@ final class CGIRequest: EventHandler {
         holdsChildSlot = true
         if stdinBuffer.readableCount > length { stdinBuffer = ByteBuffer(stdinBuffer.readableBytes.prefix(length)) }
         bodyRemaining = length - stdinBuffer.readableCount
+        let contentLength = lengths.isEmpty ? "" : String(length)
+        timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
+        guard configuration.reverseLookup else {
+            spawnScript(contentLength: contentLength, remoteHost: nil)
+            return
+        }
+        // Reverse DNS blocks, so it runs off the loop; the script starts once it has answered.
+        let box = UncheckedSendable(self)
+        let loop = self.loop
+        let peer = self.peer
+        DispatchQueue.global().async {
+            let name = Syscalls.reverseLookup(peer)
+            loop.execute { box.value.spawnScript(contentLength: contentLength, remoteHost: name) }
+        }
+    }
+
+    private func spawnScript(contentLength: String, remoteHost: String?) {
         var inputs = ChildEnvironment.Inputs(
             head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
             remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName, pathInfo: script.pathInfo,
             pathTranslated: script.executable)
-        inputs.contentLength = lengths.isEmpty ? "" : String(length)
+        inputs.contentLength = contentLength
+        inputs.remoteHost = remoteHost
         let request = SpawnRequest(executable: script.executable, arguments: [],
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))
-        timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
         registry.leastLoadedSpawner.spawn(request) { [self] result in spawned(result) }
     }
 

@@ -113,6 +113,8 @@ public struct ServerConfiguration: Sendable {
     public var cgiScripts: ScriptRouter?
     /// `--devconsole`: plain GET and HEAD get the built-in console page.
     public var devConsole = false
+    /// `--reverselookup`: REMOTE_HOST from reverse DNS.
+    public var reverseLookup = false
     /// `--sameorigin` and `--origin`.
     public var originPolicy = OriginPolicy()
     /// The parent's environment, read once at startup.

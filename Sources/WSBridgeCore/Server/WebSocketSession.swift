@@ -1,3 +1,5 @@
+import Dispatch
+
 /// One upgraded connection and its child: moves messages between the socket and the child's
 /// pipes through the session's codecs, with one bounded buffer per direction (SPEC §7), and ends
 /// the session as SPEC §3 says.
@@ -133,14 +135,29 @@ final class WebSocketSession: EventHandler {
         socketRegistration = loop.register(socketFD, handler: self, source: Self.socketSource, interest: .readWrite)
         flushSocket()
         schedulePing()
-        let request = SpawnRequest(
-            executable: script.executable,
-            arguments: script.arguments,
-            environment: ChildEnvironment.build(.init(
-                head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
-                remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
-                pathInfo: script.pathInfo, pathTranslated: script.executable, subprotocol: subprotocol)),
-            workingDirectory: Self.directory(of: script.executable))
+        guard configuration.reverseLookup else {
+            spawnChild(remoteHost: nil)
+            return
+        }
+        // Reverse DNS blocks, so it runs off the loop; the child starts once it has answered.
+        let box = UncheckedSendable(self)
+        let loop = self.loop
+        let peer = self.peer
+        DispatchQueue.global().async {
+            let name = Syscalls.reverseLookup(peer)
+            loop.execute { box.value.spawnChild(remoteHost: name) }
+        }
+    }
+
+    private func spawnChild(remoteHost: String?) {
+        var inputs = ChildEnvironment.Inputs(
+            head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
+            remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
+            pathInfo: script.pathInfo, pathTranslated: script.executable, subprotocol: subprotocol)
+        inputs.remoteHost = remoteHost
+        let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
+                                   environment: ChildEnvironment.build(inputs),
+                                   workingDirectory: Self.directory(of: script.executable))
         registry.leastLoadedSpawner.spawn(request) { [self] result in childSpawned(result) }
     }
 
