@@ -33,8 +33,8 @@ public struct SpawnError: Error, Equatable, Sendable {
     public init(message: String) { self.message = message }
 }
 
-/// The exit status the spawner process reports, shared between the thread that reads its reports
-/// and the event loop of the child's session.
+/// The exit status the spawner process reports, set and read on the event loop that drives the
+/// spawner (the lock only makes the type `Sendable` for `ChildProcess`).
 final class ReportedExit: Sendable {
     let status = Mutex<ExitStatus?>(nil)
     /// Called (on the spawner's loop) once the status is set.
@@ -98,7 +98,7 @@ public final class ChildProcess: Sendable {
 }
 
 /// Starts children through a spawner process (`SpawnerProcess`), which wsbridge launches at
-/// startup while it has few fds open: one per event loop, driven by that loop.
+/// startup while it has few fds open: a few per event loop, each driven by its loop.
 ///
 /// Why a separate process: Foundation's `Process.run()` adds one close action for every fd up to
 /// the highest one open, so in a server holding thousands of connections each spawn would cost
