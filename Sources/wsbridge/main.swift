@@ -85,6 +85,7 @@ if let invalid = originPolicy.invalidEntries.first {
 let logger = Logger(level: options.logLevel, format: options.logFormat)
 ShutdownSignals.install()
 Syscalls.raiseOpenFileLimit()
+Syscalls.closeFileDescriptorsAboveLimit()
 
 var configuration = ServerConfiguration(
     command: command, framing: options.framing,

@@ -218,8 +218,16 @@ public final class Spawner: EventHandler, @unchecked Sendable {
     private func dispatch(_ message: SpawnMessage?, fds: [Int32]) {
         switch message {
         case .spawned(let id, let pid):
-            guard fds.count >= 3, let completion = pending.removeValue(forKey: id) else {
+            guard let completion = pending.removeValue(forKey: id) else {
                 fds.forEach(Syscalls.close)
+                return
+            }
+            guard fds.count >= 3 else {
+                // The pipes did not arrive (this process is out of fds, so the kernel dropped
+                // them): the child cannot be talked to, so it is ended at once.
+                fds.forEach(Syscalls.close)
+                Syscalls.signalGroup(pid, Syscalls.forceKill)
+                completion(.failure(SpawnError(message: "out of file descriptors")))
                 return
             }
             for fd in fds.prefix(3) { Syscalls.setNonBlocking(fd) }

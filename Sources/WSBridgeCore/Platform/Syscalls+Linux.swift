@@ -253,6 +253,22 @@ public enum Syscalls {
         return UInt64(limit.rlim_cur)
     }
 
+    /// Closes inherited fds numbered at or above the open-files limit. A parent can leave such fds
+    /// open (bash keeps 255; valgrind keeps its own high ones), and Foundation's `Process.run()`
+    /// then fails with EBADF, since it asks posix_spawn to close every fd up to the highest open one.
+    public static func closeFileDescriptorsAboveLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        guard let directory = opendir("/proc/self/fd") else { return }
+        var high: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), UInt64(fd) >= UInt64(limit.rlim_cur) { high.append(fd) }
+        }
+        closedir(directory)
+        for fd in high { Glibc.close(fd) }
+    }
+
     /// The conventional name of a signal, such as "SIGKILL".
     public static func signalName(_ signal: Int32) -> String {
         let names: [Int32: String] = [

@@ -8,6 +8,7 @@ final class Listener: EventHandler {
     private let registry: ConnectionRegistry
     private var registration: EventLoop.Registration?
     private var lastAcceptErrorLog: UInt64 = 0
+    private var isStopped = false
 
     init(fd: Int32, address: SocketAddress, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
         self.fd = fd
@@ -23,8 +24,18 @@ final class Listener: EventHandler {
 
     /// Stops accepting on this loop (the fd itself is closed by the server).
     func stop() {
+        isStopped = true
         if let registration { loop.deregister(registration) }
         registration = nil
+    }
+
+    private func pause() {
+        if let registration { loop.deregister(registration) }
+        registration = nil
+        loop.schedule(afterNanoseconds: 100_000_000) { [weak self] in
+            guard let self, !self.isStopped, self.registration == nil else { return }
+            self.start()
+        }
     }
 
     func handle(_ events: PollEvents, source: UInt8) {
@@ -39,12 +50,15 @@ final class Listener: EventHandler {
             case .wouldBlock:
                 return
             case .failed(let error):
-                // EMFILE and friends: log at most once a second, and let other work free fds.
+                // Out of fds (EMFILE, ENFILE) and friends: the pending connection stays pending, and
+                // a level-triggered listener would wake this loop at once, again and again. Pause
+                // accepting for a moment while sessions end and free fds; log at most once a second.
                 let now = Syscalls.monotonicNanoseconds()
                 if now - lastAcceptErrorLog > 1_000_000_000 {
                     lastAcceptErrorLog = now
-                    context.logger.log(.error, "accept failed", ["error": Syscalls.describe(error)])
+                    context.logger.log(.error, "accept failed; pausing accepts for 100 ms", ["error": Syscalls.describe(error)])
                 }
+                pause()
                 return
             }
         }
