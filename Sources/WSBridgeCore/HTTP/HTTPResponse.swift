@@ -25,7 +25,9 @@ public struct HTTPResponse: Sendable, Equatable {
     /// Content-Length still gives the size of the body that a GET would have received.
     /// A CR, LF or NUL inside a name or value is written as a space, so no header (for example one
     /// given with `--header`) can split the response.
-    public func serialized(includingBody: Bool = true) -> [UInt8] {
+    /// `addsContentLength: false` is for a head whose body is streamed until the connection
+    /// closes (RFC 9112 §6.3 item 8), such as a CGI script's answer.
+    public func serialized(includingBody: Bool = true, addsContentLength: Bool = true) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(128 + headers.count * 48 + (includingBody ? body.count : 0))
         bytes.append(contentsOf: "HTTP/1.1 \(status.code) ".utf8)
@@ -37,7 +39,7 @@ public struct HTTPResponse: Sendable, Equatable {
             Self.appendSanitized(field.value, to: &bytes)
             bytes.append(contentsOf: Self.crlf)
         }
-        if !status.forbidsContent && !headers.contains("Content-Length") {
+        if addsContentLength && !status.forbidsContent && !headers.contains("Content-Length") {
             bytes.append(contentsOf: "Content-Length: \(body.count)".utf8)
             bytes.append(contentsOf: Self.crlf)
         }

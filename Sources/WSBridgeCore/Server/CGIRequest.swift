@@ -264,10 +264,7 @@ final class CGIRequest: EventHandler {
             // The body's end is the end of the connection (RFC 9112 §6.3 item 8).
             response.headers.replaceOrAdd(name: "Connection", value: "close")
             status = cgiHead.status
-            var serialized = response.serialized(includingBody: false)
-            // serialized() adds Content-Length: 0 for a body it does not know; the body follows instead.
-            if let range = Self.contentLengthLine(in: serialized) { serialized.removeSubrange(range) }
-            output.append(contentsOf: serialized)
+            output.append(contentsOf: response.serialized(includingBody: false, addsContentLength: false))
             if head.method != "HEAD" { output.append(contentsOf: body) }
             isHeadSent = true
         } catch {
@@ -276,15 +273,6 @@ final class CGIRequest: EventHandler {
             closeStdout()
             teardown?.start()
         }
-    }
-
-    private static func contentLengthLine(in bytes: [UInt8]) -> Range<Int>? {
-        let needle = Array("\r\nContent-Length: 0\r\n".utf8)
-        guard bytes.count >= needle.count else { return nil }
-        for start in 0...(bytes.count - needle.count) where bytes[start..<(start + needle.count)].elementsEqual(needle) {
-            return (start + 2)..<(start + needle.count)
-        }
-        return nil
     }
 
     private func flushOutput() -> Bool {
@@ -311,20 +299,17 @@ final class CGIRequest: EventHandler {
         guard stderrFD >= 0, stderrReadable else { return }
         var read = Syscalls.ReadInto(stderrFD)
         stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
+        var isFinal = false
         switch read.result {
         case .bytes: break
         case .wouldBlock: stderrReadable = false
         case .endOfFile, .failed:
-            if stderrLine.readableCount > 0 { stderrLine.append(0x0A) }
+            isFinal = true
             closeStderr()
         }
-        while let newline = stderrLine.readableBytes.firstIndex(of: 0x0A) {
-            let length = newline - stderrLine.readableBytes.startIndex
-            let line = String(decoding: stderrLine.readableBytes.prefix(length), as: UTF8.self)
-            stderrLine.moveReaderIndex(forwardBy: length + 1)
+        StderrLines.drain(&stderrLine, isFinal: isFinal) { line in
             context.logger.log(.error, "stderr", fields: logFields + [("line", line)])
         }
-        if stderrLine.readableCount > 16 * 1024 { stderrLine.clear() }
     }
 
     // MARK: Ending

@@ -19,13 +19,7 @@ extension WebSocketSession {
         guard isPeerCloseAnswerPending else { return }
         isPeerCloseAnswerPending = false
         if stdoutFD >= 0 { drainOutbound() }
-        switch machine.answerPeerClose() {
-        case .send(let code, let reason):
-            closeCodeSent = code
-            FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
-        case .none:
-            break
-        }
+        queueClose(machine.answerPeerClose())
         closeStdout()
         closeSocketAfterFlush()
     }
@@ -94,13 +88,7 @@ extension WebSocketSession {
         log(.info, "protocol error", [("error", error.reason), ("code", String(error.closeCode.rawValue))])
         isReadingFrames = false
         isPeerCloseAnswerPending = false
-        switch machine.fail(error) {
-        case .send(let code, let reason):
-            closeCodeSent = code
-            FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
-        case .none:
-            break
-        }
+        queueClose(machine.fail(error))
         closeStdout()
         closeSocketAfterFlush()
         startTeardown()
@@ -117,16 +105,24 @@ extension WebSocketSession {
         pump()
     }
 
-    /// Sends our close frame (if none was sent) and waits a bounded time for the client's answer.
-    func sendClose(code: CloseCode, reason: String) {
-        switch machine.close(code: code, reason: reason) {
+    /// Queues the close frame the state machine asks for, if any; true when one was queued.
+    @discardableResult
+    private func queueClose(_ action: ConnectionStateMachine.CloseAction) -> Bool {
+        switch action {
         case .send(let code, let reason):
             closeCodeSent = code
             FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
+            return true
+        case .none:
+            return false
+        }
+    }
+
+    /// Sends our close frame (if none was sent) and waits a bounded time for the client's answer.
+    func sendClose(code: CloseCode, reason: String) {
+        if queueClose(machine.close(code: code, reason: reason)) {
             let timeout = UInt64(configuration.closeAnswerTimeoutMilliseconds) * 1_000_000
             closeTimer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.closeSocketAfterFlush() }
-        case .none:
-            break
         }
         flushSocket()
     }

@@ -320,21 +320,6 @@ extension WebSocketSession {
     }
 
     private func logStderrLines(final: Bool) {
-        let maxLine = 16 * 1024
-        while !stderrLine.isEmpty {
-            let newline = stderrLine.readableBytes.firstIndex(of: 0x0A)
-            let count: Int
-            if let newline {
-                count = newline - stderrLine.readableBytes.startIndex
-            } else if final || stderrLine.readableCount >= maxLine {
-                count = min(stderrLine.readableCount, maxLine)
-            } else {
-                return
-            }
-            var line = Array(stderrLine.readableBytes.prefix(count))
-            if line.last == 0x0D { line.removeLast() }
-            stderrLine.moveReaderIndex(forwardBy: newline != nil ? count + 1 : count)
-            log(.error, "stderr", [("line", String(decoding: line, as: UTF8.self))])
-        }
+        StderrLines.drain(&stderrLine, isFinal: final) { line in log(.error, "stderr", [("line", line)]) }
     }
 }
