@@ -2,26 +2,6 @@ import Foundation
 import Glibc
 import Testing
 
-/// Starts a server with `environment` as its whole environment, runs `body` against it, and
-/// always stops it; like `withServer(flags:command:)` otherwise.
-func withServer<Result>(
-    flags: [String] = [],
-    environment: [String: String],
-    command: [String],
-    _ body: (ServerProcess) async throws -> Result
-) async throws -> Result {
-    let server = try ServerProcess.start(flags: flags, command: command, environment: environment)
-    let result: Result
-    do {
-        result = try await body(server)
-    } catch {
-        server.stop()
-        throw ServerError.sessionFailed(underlying: error, log: server.stderrText)
-    }
-    server.stopExpectingCleanExit()
-    return result
-}
-
 extension WebSocketTestClient {
     /// The client's own port, which the server sees as REMOTE_PORT and logs in `remote=`.
     var localPort: Int {

@@ -20,14 +20,16 @@ enum ServerError: Error, CustomStringConvertible {
     }
 }
 
-/// Starts a server running `command` with `flags`, runs `body` against it, and always stops it.
-/// A failure in `body` is rethrown with the server's log attached.
+/// Starts a server running `command` with `flags` (and, if given, `environment` as its whole
+/// environment), runs `body` against it, and always stops it. A failure in `body` is rethrown
+/// with the server's log attached.
 func withServer<Result>(
     flags: [String] = [],
+    environment: [String: String]? = nil,
     command: [String],
     _ body: (ServerProcess) async throws -> Result
 ) async throws -> Result {
-    let server = try ServerProcess.start(flags: flags, command: command)
+    let server = try ServerProcess.start(flags: flags, command: command, environment: environment)
     let result: Result
     do {
         result = try await body(server)
