@@ -4,8 +4,9 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-// accept4 is declared only under _GNU_SOURCE, which the Glibc module is not built with.
+// accept4 and pipe2 are declared only under _GNU_SOURCE, which the Glibc module is not built with.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+extern int pipe2(int pipefd[2], int flags);
 
 #include <unistd.h>
 #include <sys/syscall.h>

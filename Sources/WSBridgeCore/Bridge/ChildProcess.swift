@@ -57,19 +57,16 @@ public final class ChildProcess: Sendable {
     public let stdoutFD: Int32
     /// Read end of the child's stderr.
     public let stderrFD: Int32
-    /// A pidfd that polls readable when the child exits, or -1 where the kernel has none.
-    public let exitFD: Int32
     private let reportedExit: ReportedExit
     /// The spawner process that started the child, which alone can report its exit.
     public let spawner: Spawner
 
-    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, exitFD: Int32, reportedExit: ReportedExit,
+    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, reportedExit: ReportedExit,
                      spawner: Spawner) {
         self.pid = pid
         self.stdinFD = stdinFD
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
-        self.exitFD = exitFD
         self.reportedExit = reportedExit
         self.spawner = spawner
     }
@@ -173,12 +170,6 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         send(SpawnMessage.spawn(id: nextID, request: request).encoded())
     }
 
-    /// Asks for the exit report of `pid` now that its pidfd says it has exited.
-    public func queryExit(of pid: Int32) {
-        guard !isGone else { return }
-        send(SpawnMessage.queryExit(pid: pid).encoded())
-    }
-
     public func handle(_ events: PollEvents, source: UInt8) {
         if events.contains(.writable) { flushOutbox() }
         receiveReports()
@@ -233,17 +224,16 @@ public final class Spawner: EventHandler, @unchecked Sendable {
             for fd in fds.prefix(3) { Syscalls.setNonBlocking(fd) }
             let reportedExit = ReportedExit()
             exits[pid] = reportedExit
-            fds.dropFirst(4).forEach(Syscalls.close)
+            fds.dropFirst(3).forEach(Syscalls.close)
             completion(.success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
-                                             exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit,
-                                             spawner: self)))
+                                             reportedExit: reportedExit, spawner: self)))
         case .failed(let id, let message):
             fds.forEach(Syscalls.close)
             pending.removeValue(forKey: id)?(.failure(SpawnError(message: message)))
         case .exited(let pid, let status):
             fds.forEach(Syscalls.close)
             exits.removeValue(forKey: pid)?.report(status)
-        case .spawn, .queryExit, nil:
+        case .spawn, nil:
             fds.forEach(Syscalls.close)
         }
     }

@@ -2,9 +2,8 @@ import Foundation
 import Synchronization
 
 /// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
-/// stdin, that runs Foundation `Process` for the server and hands back each child's pipes and
-/// pidfd (see `Spawner` for why). One request at a time, which also keeps `Pipe()` fds, which are
-/// not close-on-exec, from leaking into a concurrently started child.
+/// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and
+/// reports each child's exit (see `Spawner` for why). One request at a time.
 ///
 /// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
 /// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
@@ -16,23 +15,8 @@ public enum SpawnerProcess {
 
     /// Serves spawn requests on `socketFD` until the server closes it.
     public static func run(socketFD: Int32) -> Never {
-        // Held while a child is started and announced, so that its exit report, sent from
-        // Foundation's termination handler on another thread, always follows the announcement.
-        let announcing = AnnouncementLock()
         warmUp()
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
-            fds.forEach(Syscalls.close)
-            switch SpawnMessage.decode(buffer[0..<count]) {
-            case .spawn(let id, let request):
-                announcing.mutex.withLock { _ in start(request, id: id, socketFD: socketFD, announcing: announcing) }
-            case .queryExit(let pid):
-                announcing.reportIfExited(pid, socketFD: socketFD)
-            case .spawned, .failed, .exited, nil:
-                continue
-            }
-        }
-        exit(0)
+        SpawnerLoop(socketFD: socketFD).run()
     }
 
     /// Foundation sets up its process-monitoring thread, run loop and their fds on the first
@@ -47,17 +31,84 @@ public enum SpawnerProcess {
         guard (try? process.run()) != nil else { return }
         process.waitUntilExit()
     }
+}
 
-    private static func start(_ request: SpawnRequest, id: UInt64, socketFD: Int32, announcing: AnnouncementLock) {
+/// The spawner's main thread: one epoll set holding the server's socket and a pidfd per live
+/// child. A request starts a child; a pidfd turning readable reports that child's exit at once
+/// (looked at with `waitid(WNOWAIT)`, never reaped), while the server is still reading the
+/// child's last output, so the close frame with the status follows the last byte without a
+/// round trip. Foundation reaps only once every holder of its internal socket (grandchildren
+/// too) has closed it, so its termination handler is the fallback: kernels without pidfds, and
+/// children it reaped before their pidfd was looked at.
+private final class SpawnerLoop {
+    private static let socketToken: UInt64 = 0
+    private let socketFD: Int32
+    private let poller = EpollPoller(batchSize: 64)
+    private let announcing = AnnouncementLock()
+    /// Live children's pidfds and pids (the token of a pidfd is the fd plus one).
+    private var watched: [Int32: Int32] = [:]
+    private var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+    private var directoryURLs: [String: URL] = [:]
+
+    init(socketFD: Int32) {
+        self.socketFD = socketFD
+        poller.register(socketFD, token: Self.socketToken, interest: .read)
+    }
+
+    func run() -> Never {
+        while true {
+            poller.wait(timeoutMilliseconds: -1) { token, _ in
+                if token == Self.socketToken {
+                    serveRequests()
+                } else {
+                    childEnded(pidFD: Int32(truncatingIfNeeded: token - 1))
+                }
+            }
+        }
+    }
+
+    /// Reads every request queued on the (edge-triggered) socket; exits when the server is gone.
+    private func serveRequests() {
+        while true {
+            switch Syscalls.receiveMessage(socketFD, into: &buffer, isNonBlocking: true) {
+            case .message(let count, let fds):
+                fds.forEach(Syscalls.close)
+                guard case .spawn(let id, let request) = SpawnMessage.decode(buffer[0..<count]) else { continue }
+                announcing.mutex.withLock { _ in start(request, id: id) }
+            case .wouldBlock:
+                return
+            case .closed:
+                exit(0)
+            }
+        }
+    }
+
+    private func childEnded(pidFD: Int32) {
+        guard let pid = watched.removeValue(forKey: pidFD) else { return }
+        poller.deregister(pidFD)
+        Syscalls.close(pidFD)
+        announcing.reportIfExited(pid, socketFD: socketFD)
+    }
+
+    private func start(_ request: SpawnRequest, id: UInt64) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: request.executable)
         process.arguments = request.arguments
         process.environment = request.environment
-        process.currentDirectoryURL = URL(fileURLWithPath: request.workingDirectory, isDirectory: true)
-        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
+        process.currentDirectoryURL = directoryURL(request.workingDirectory)
+        // Our own close-on-exec pipes rather than Foundation's `Pipe`: Foundation moves the
+        // child's ends onto its fds 0, 1 and 2, and no copy leaks into a later child.
+        var pipes: [(read: Int32, write: Int32)] = []
+        defer { for pipe in pipes { Syscalls.close(pipe.read); Syscalls.close(pipe.write) } }
+        while pipes.count < 3, let pipe = Syscalls.makePipe() { pipes.append(pipe) }
+        guard pipes.count == 3 else {
+            let message = "cannot start \(request.executable): \(Syscalls.describe(Syscalls.lastError))"
+            Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
+            return
+        }
+        process.standardInput = FileHandle(fileDescriptor: pipes[0].read, closeOnDealloc: false)
+        process.standardOutput = FileHandle(fileDescriptor: pipes[1].write, closeOnDealloc: false)
+        process.standardError = FileHandle(fileDescriptor: pipes[2].write, closeOnDealloc: false)
         let reporter = ExitReporter(socketFD: socketFD, announcing: announcing)
         process.terminationHandler = { finished in
             let status: ExitStatus = finished.terminationReason == .uncaughtSignal
@@ -67,20 +118,26 @@ public enum SpawnerProcess {
         do {
             try process.run()
         } catch {
-            let message = "cannot start \(request.executable): \(describe(error))"
+            let message = "cannot start \(request.executable): \(Self.describe(error))"
             Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
             return
         }
         let pid = process.processIdentifier
-        let exitFD = Syscalls.openProcessFD(pid)
-        var passed = [stdinPipe.fileHandleForWriting.fileDescriptor, stdoutPipe.fileHandleForReading.fileDescriptor,
-                      stderrPipe.fileHandleForReading.fileDescriptor]
-        if exitFD >= 0 { passed.append(exitFD) }
-        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
-        try? stdinPipe.fileHandleForWriting.close()
-        try? stdoutPipe.fileHandleForReading.close()
-        try? stderrPipe.fileHandleForReading.close()
-        if exitFD >= 0 { Syscalls.close(exitFD) }
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(),
+                             passing: [pipes[0].write, pipes[1].read, pipes[2].read])
+        let pidFD = Syscalls.openProcessFD(pid)
+        if pidFD >= 0 {
+            watched[pidFD] = pid
+            poller.register(pidFD, token: UInt64(pidFD) + 1, interest: .read)
+        }
+    }
+
+    /// Requests mostly name a handful of directories; their URLs are made once.
+    private func directoryURL(_ path: String) -> URL {
+        if let url = directoryURLs[path] { return url }
+        let url = URL(fileURLWithPath: path, isDirectory: true)
+        if directoryURLs.count < 64 { directoryURLs[path] = url }
+        return url
     }
 
     private static func describe(_ error: any Error) -> String {
@@ -96,10 +153,10 @@ public enum SpawnerProcess {
 /// Orders a child's exit report after its announcement, and sends each exit once.
 private final class AnnouncementLock: Sendable {
     let mutex = Mutex(())
-    /// Children whose exit was reported early (from a query) and that Foundation has not reaped yet.
+    /// Children whose exit was reported early (from their pidfd) and that Foundation has not reaped yet.
     private let reportedEarly = Mutex<Set<Int32>>([])
 
-    /// Answers a query: reports the exit of `pid` if it has exited (looked at without reaping).
+    /// Reports the exit of `pid` if it has exited (looked at without reaping).
     func reportIfExited(_ pid: Int32, socketFD: Int32) {
         let status: ExitStatus
         switch Syscalls.peekExit(pid) {

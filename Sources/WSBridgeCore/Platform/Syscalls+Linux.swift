@@ -109,6 +109,13 @@ public enum Syscalls {
         if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
     }
 
+    /// A close-on-exec pipe, or nil (`lastError` says why).
+    public static func makePipe() -> (read: Int32, write: Int32)? {
+        var fds: [Int32] = [-1, -1]
+        guard pipe2(&fds, O_CLOEXEC) == 0 else { return nil }
+        return (fds[0], fds[1])
+    }
+
     /// A close-on-exec duplicate of `fd`, or -1.
     public static func duplicateCloseOnExec(_ fd: Int32) -> Int32 {
         fcntl(fd, F_DUPFD_CLOEXEC, 3)

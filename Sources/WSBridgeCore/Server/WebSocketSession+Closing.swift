@@ -48,16 +48,6 @@ extension WebSocketSession {
         sendExitCloseIfReady()
     }
 
-    /// The child itself exited (its pidfd became readable). Grandchildren may still hold its
-    /// stdout, so the session does not end here: the ladder ends the rest of the group, whose
-    /// last member closes stdout, and the close frame follows the last byte.
-    func childExited() {
-        closeExitWatch()
-        if let child { child.spawner.queryExit(of: child.pid) }
-        startTeardown()
-        checkChild()
-    }
-
     /// Sends the close frame with the exit status once both stdout has ended and the status is known.
     func sendExitCloseIfReady() {
         // With --passstderr, stderr's last lines belong before the close too.
@@ -191,8 +181,6 @@ extension WebSocketSession {
 
     func closeStdout() { loop.close(&stdoutFD, &stdoutRegistration) }
 
-    func closeExitWatch() { loop.close(&exitFD, &exitRegistration) }
-
     func closeStderr() { loop.close(&stderrFD, &stderrRegistration) }
 
     // MARK: The teardown ladder
@@ -248,7 +236,6 @@ extension WebSocketSession {
         guard !isChildGroupGone else { return }
         isChildGroupGone = true
         if let statusGraceTimer { loop.cancel(statusGraceTimer) }
-        closeExitWatch()
         sendExitCloseIfReady()
         closeStdin()
         answerPeerClose()
@@ -264,7 +251,6 @@ extension WebSocketSession {
         // A child group that is gone may still have unread stderr; log what is there.
         readStderr()
         isFinished = true
-        closeExitWatch()
         closeStdin()
         closeStdout()
         closeStderr()

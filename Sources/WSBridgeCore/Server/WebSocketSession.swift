@@ -77,9 +77,6 @@ final class WebSocketSession: EventHandler {
     var isPeerCloseAnswerPending = false
     /// The child's stdout has ended; with the exit status known, the close frame can go.
     var hasStdoutEnded = false
-    /// A pidfd of the child (-1 when closed or unavailable): readable once it exits.
-    var exitFD: Int32 = -1
-    var exitRegistration: EventLoop.Registration?
     /// The teardown ladder, once started.
     var teardown: TeardownRunner?
     /// The ladder has ended; the session may still wait briefly for the exit status.
@@ -104,7 +101,6 @@ final class WebSocketSession: EventHandler {
     var closeCodeSent: CloseCode?
 
     static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
-    static let exitSource: UInt8 = 4
 
     init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
          loop: EventLoop,
@@ -172,8 +168,6 @@ final class WebSocketSession: EventHandler {
             stdoutReadable = true
         case Self.stderrSource:
             stderrReadable = true
-        case Self.exitSource:
-            childExited()
         default:
             preconditionFailure("unknown event source \(source)")
         }
@@ -226,12 +220,6 @@ final class WebSocketSession: EventHandler {
         stdinRegistration = loop.register(stdinFD, handler: self, source: Self.stdinSource, interest: .write)
         stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
         stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
-        exitFD = child.exitFD
-        // Without a pidfd (an old kernel), the spawner's report once Foundation reaps the child is
-        // the only news of its exit; it arrives through `whenExitReported`.
-        if exitFD >= 0 {
-            exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
-        }
     }
 
     static func directory(of path: String) -> String {
