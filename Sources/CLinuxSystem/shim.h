@@ -17,6 +17,12 @@ static inline int wsbridge_pidfd_open(pid_t pid) {
     return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
 }
 
+// pidfd_send_signal(2) (Linux 5.1): signal 0 tells whether the process the pidfd names is still
+// there (running or an unreaped zombie), whatever process now holds its old pid number.
+static inline int wsbridge_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(424 /* SYS_pidfd_send_signal */, pidfd, signal, 0, 0);
+}
+
 // The CMSG_* macros, as functions Swift can call, for passing fds over a Unix socket (SCM_RIGHTS).
 static inline size_t wsbridge_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 static inline size_t wsbridge_cmsg_len(size_t length) { return CMSG_LEN(length); }

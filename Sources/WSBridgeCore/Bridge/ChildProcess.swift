@@ -57,29 +57,35 @@ public final class ChildProcess: Sendable {
     public let stdoutFD: Int32
     /// Read end of the child's stderr.
     public let stderrFD: Int32
+    /// A pidfd of the child (-1 on kernels without them), owned by the session: readable once the
+    /// child exits, and what makes reading its status from /proc safe.
+    public let exitFD: Int32
     private let reportedExit: ReportedExit
     /// The spawner process that started the child, which alone can report its exit.
     public let spawner: Spawner
 
-    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, reportedExit: ReportedExit,
-                     spawner: Spawner) {
+    fileprivate init(pid: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, exitFD: Int32,
+                     reportedExit: ReportedExit, spawner: Spawner) {
         self.pid = pid
         self.stdinFD = stdinFD
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
+        self.exitFD = exitFD
         self.reportedExit = reportedExit
         self.spawner = spawner
     }
 
-    /// How the child ended, once the spawner process has reported it; nil while it runs.
+    /// How the child ended: as the spawner process reported it, or, before that report arrives,
+    /// as /proc shows it while the child is an unreaped zombie; nil while it runs.
     public func exitStatus() -> ExitStatus? {
-        reportedExit.status.withLock { $0 }
+        if let reported = reportedExit.status.withLock({ $0 }) { return reported }
+        return exitFD >= 0 ? Syscalls.exitStatusFromProc(pid, pidFD: exitFD) : nil
     }
 
-    /// Runs `action` (on the spawner's loop) when the exit status arrives; at once if it is there.
+    /// Runs `action` (on the spawner's loop) when the spawner reports the exit; at once if it has.
     public func whenExitReported(_ action: @escaping @Sendable () -> Void) {
         reportedExit.onReport.withLock { $0 = action }
-        if exitStatus() != nil { action() }
+        if reportedExit.status.withLock({ $0 }) != nil { action() }
     }
 
     /// Whether any member of the child's process group is still alive (or an unreaped zombie).
@@ -224,9 +230,10 @@ public final class Spawner: EventHandler, @unchecked Sendable {
             for fd in fds.prefix(3) { Syscalls.setNonBlocking(fd) }
             let reportedExit = ReportedExit()
             exits[pid] = reportedExit
-            fds.dropFirst(3).forEach(Syscalls.close)
+            fds.dropFirst(4).forEach(Syscalls.close)
             completion(.success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
-                                             reportedExit: reportedExit, spawner: self)))
+                                             exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit,
+                                             spawner: self)))
         case .failed(let id, let message):
             fds.forEach(Syscalls.close)
             pending.removeValue(forKey: id)?(.failure(SpawnError(message: message)))

@@ -5,7 +5,7 @@
 public enum SpawnMessage: Sendable, Equatable {
     /// Server → spawner: start this child. The request id comes back with the answer.
     case spawn(id: UInt64, request: SpawnRequest)
-    /// Spawner → server: the child runs; its stdin, stdout and stderr come as SCM_RIGHTS.
+    /// Spawner → server: the child runs; its stdin, stdout, stderr and pidfd come as SCM_RIGHTS.
     case spawned(id: UInt64, pid: Int32)
     /// Spawner → server: the child could not be started.
     case failed(id: UInt64, message: String)

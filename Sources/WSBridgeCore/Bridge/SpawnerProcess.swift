@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 
 /// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
-/// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and
-/// reports each child's exit (see `Spawner` for why). One request at a time.
+/// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and a
+/// pidfd, and reports each child's exit (see `Spawner` for why). One request at a time.
 ///
 /// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
 /// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
@@ -35,10 +35,10 @@ public enum SpawnerProcess {
 
 /// The spawner's main thread: one epoll set holding the server's socket and a pidfd per live
 /// child. A request starts a child; a pidfd turning readable reports that child's exit at once
-/// (looked at with `waitid(WNOWAIT)`, never reaped), while the server is still reading the
-/// child's last output, so the close frame with the status follows the last byte without a
-/// round trip. Foundation reaps only once every holder of its internal socket (grandchildren
-/// too) has closed it, so its termination handler is the fallback: kernels without pidfds, and
+/// (looked at with `waitid(WNOWAIT)`, never reaped). The server usually knows the status
+/// sooner, from /proc (`ChildProcess.exitStatus`); this report is the one that always comes.
+/// Foundation reaps only once every holder of its internal socket (grandchildren too) has
+/// closed it, so its termination handler is the fallback here: kernels without pidfds, and
 /// children it reaped before their pidfd was looked at.
 private final class SpawnerLoop {
     private static let socketToken: UInt64 = 0
@@ -123,9 +123,10 @@ private final class SpawnerLoop {
             return
         }
         let pid = process.processIdentifier
-        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(),
-                             passing: [pipes[0].write, pipes[1].read, pipes[2].read])
         let pidFD = Syscalls.openProcessFD(pid)
+        var passed = [pipes[0].write, pipes[1].read, pipes[2].read]
+        if pidFD >= 0 { passed.append(pidFD) }
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
         if pidFD >= 0 {
             watched[pidFD] = pid
             poller.register(pidFD, token: UInt64(pidFD) + 1, interest: .read)

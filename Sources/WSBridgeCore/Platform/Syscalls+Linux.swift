@@ -241,6 +241,22 @@ public enum Syscalls {
         }
     }
 
+    /// The exit status of `pid`, which `pidFD` names, read from /proc while it is an unreaped
+    /// zombie (`ProcStat`); nil while it runs, once it is reaped, or where /proc does not say.
+    /// The pidfd check after the read proves the line was this process's and not a later one's
+    /// with the same pid: a process that is still unreaped then was unreaped during the read.
+    public static func exitStatusFromProc(_ pid: Int32, pidFD: Int32) -> ExitStatus? {
+        let fd = Glibc.open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { _ = Glibc.close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2048) { buffer -> ExitStatus? in
+            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            guard count > 0, let status = ProcStat.exitStatus(ofStatLine: buffer.prefix(count)),
+                  wsbridge_pidfd_send_signal(pidFD, 0) == 0 else { return nil }
+            return status
+        }
+    }
+
     /// A close-on-exec pidfd for `pid` that polls readable once the process has exited, or -1
     /// (an old kernel, or the process is already gone).
     public static func openProcessFD(_ pid: Int32) -> Int32 {

@@ -138,6 +138,7 @@ final class CGIRequest: EventHandler {
             stdinFD = child.stdinFD
             stdoutFD = child.stdoutFD
             stderrFD = child.stderrFD
+            if child.exitFD >= 0 { Syscalls.close(child.exitFD) }  // the ladder polls the group instead
             stdinRegistration = loop.register(stdinFD, handler: self, source: 1, interest: .write)
             stdoutRegistration = loop.register(stdoutFD, handler: self, source: 2, interest: .read)
             stderrRegistration = loop.register(stderrFD, handler: self, source: 3, interest: .read)

@@ -46,6 +46,11 @@ extension WebSocketSession {
         startTeardown()
         checkChild()
         sendExitCloseIfReady()
+        // Usually the child is a zombie by now and /proc had its status. If it is still exiting,
+        // its pidfd says when to look again; the spawner's report comes in any case.
+        if exitStatus == nil, exitFD >= 0, exitRegistration == nil {
+            exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
+        }
     }
 
     /// Sends the close frame with the exit status once both stdout has ended and the status is known.
@@ -251,6 +256,7 @@ extension WebSocketSession {
         // A child group that is gone may still have unread stderr; log what is there.
         readStderr()
         isFinished = true
+        loop.close(&exitFD, &exitRegistration)
         closeStdin()
         closeStdout()
         closeStderr()

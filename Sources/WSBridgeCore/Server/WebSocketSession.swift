@@ -77,6 +77,10 @@ final class WebSocketSession: EventHandler {
     var isPeerCloseAnswerPending = false
     /// The child's stdout has ended; with the exit status known, the close frame can go.
     var hasStdoutEnded = false
+    /// The child's pidfd (-1 when closed or unavailable), watched only once stdout has ended
+    /// before the exit status was known.
+    var exitFD: Int32 = -1
+    var exitRegistration: EventLoop.Registration?
     /// The teardown ladder, once started.
     var teardown: TeardownRunner?
     /// The ladder has ended; the session may still wait briefly for the exit status.
@@ -101,6 +105,7 @@ final class WebSocketSession: EventHandler {
     var closeCodeSent: CloseCode?
 
     static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
+    static let exitSource: UInt8 = 4
 
     init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
          loop: EventLoop,
@@ -168,6 +173,8 @@ final class WebSocketSession: EventHandler {
             stdoutReadable = true
         case Self.stderrSource:
             stderrReadable = true
+        case Self.exitSource:
+            checkChild()
         default:
             preconditionFailure("unknown event source \(source)")
         }
@@ -220,6 +227,7 @@ final class WebSocketSession: EventHandler {
         stdinRegistration = loop.register(stdinFD, handler: self, source: Self.stdinSource, interest: .write)
         stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
         stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
+        exitFD = child.exitFD
     }
 
     static func directory(of path: String) -> String {
