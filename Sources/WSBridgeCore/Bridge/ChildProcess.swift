@@ -57,8 +57,8 @@ public final class ChildProcess: Sendable {
     public let stdoutFD: Int32
     /// Read end of the child's stderr.
     public let stderrFD: Int32
-    /// A pidfd of the child (-1 on kernels without them), owned by the session: readable once the
-    /// child exits, and what makes reading its status from /proc safe.
+    /// A pidfd of the child (-1 on kernels without them), for the session to own and close:
+    /// readable once the child exits, and what makes reading its status from /proc safe.
     public let exitFD: Int32
     private let reportedExit: ReportedExit
     /// The spawner process that started the child, which alone can report its exit.
@@ -75,17 +75,23 @@ public final class ChildProcess: Sendable {
         self.spawner = spawner
     }
 
-    /// How the child ended: as the spawner process reported it, or, before that report arrives,
-    /// as /proc shows it while the child is an unreaped zombie; nil while it runs.
-    public func exitStatus() -> ExitStatus? {
-        if let reported = reportedExit.status.withLock({ $0 }) { return reported }
-        return exitFD >= 0 ? Syscalls.exitStatusFromProc(pid, pidFD: exitFD) : nil
+    /// How the child ended, once the spawner process has reported it; nil until then.
+    public func reportedExitStatus() -> ExitStatus? {
+        reportedExit.status.withLock { $0 }
+    }
+
+    /// How the child ended: as the spawner reported it, or, before that report arrives, as /proc
+    /// shows it while the child is an unreaped zombie (checked through `pidFD`, the child's
+    /// pidfd, which the caller keeps open); nil while it runs.
+    public func exitStatus(pidFD: Int32) -> ExitStatus? {
+        if let reported = reportedExitStatus() { return reported }
+        return pidFD >= 0 ? Syscalls.exitStatusFromProc(pid, pidFD: pidFD) : nil
     }
 
     /// Runs `action` (on the spawner's loop) when the spawner reports the exit; at once if it has.
     public func whenExitReported(_ action: @escaping @Sendable () -> Void) {
         reportedExit.onReport.withLock { $0 = action }
-        if reportedExit.status.withLock({ $0 }) != nil { action() }
+        if reportedExitStatus() != nil { action() }
     }
 
     /// Whether any member of the child's process group is still alive (or an unreaped zombie).
@@ -158,6 +164,12 @@ public final class Spawner: EventHandler, @unchecked Sendable {
     /// Children started and not yet reported ended, plus spawns under way: how busy (and how
     /// many Foundation sockets, so how slow to spawn) this spawner is.
     public var load: Int { exits.count + pending.count }
+
+    /// Asks for the exit report of `pid` now that its pidfd says it has exited.
+    public func queryExit(of pid: Int32) {
+        guard !isGone else { return }
+        send(SpawnMessage.queryExit(pid: pid).encoded())
+    }
 
     /// Starts reading the spawner's replies on `loop`; every other call happens on that loop too.
     public func attach(to loop: EventLoop) {
@@ -240,7 +252,7 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         case .exited(let pid, let status):
             fds.forEach(Syscalls.close)
             exits.removeValue(forKey: pid)?.report(status)
-        case .spawn, nil:
+        case .spawn, .queryExit, nil:
             fds.forEach(Syscalls.close)
         }
     }

@@ -11,9 +11,13 @@ public enum SpawnMessage: Sendable, Equatable {
     case failed(id: UInt64, message: String)
     /// Spawner → server: a child it started has ended.
     case exited(pid: Int32, status: ExitStatus)
+    /// Server → spawner: the child exited (its pidfd turned readable) and /proc did not show its
+    /// status; report it now, without waiting for Foundation, which reaps only once every
+    /// descendant has closed its internal socket.
+    case queryExit(pid: Int32)
 
     private enum Tag: UInt8 {
-        case spawn = 1, spawned = 2, failed = 3, exitedWithCode = 4, killedBySignal = 5
+        case spawn = 1, spawned = 2, failed = 3, exitedWithCode = 4, killedBySignal = 5, queryExit = 6
     }
 
     /// The datagram for this message.
@@ -40,6 +44,9 @@ public enum SpawnMessage: Sendable, Equatable {
             bytes.append(Tag.failed.rawValue)
             Self.append(id, to: &bytes)
             Self.append(message, to: &bytes)
+        case .queryExit(let pid):
+            bytes.append(Tag.queryExit.rawValue)
+            Self.append(UInt32(bitPattern: pid), to: &bytes)
         case .exited(let pid, let status):
             switch status {
             case .exited(let code):
@@ -84,6 +91,9 @@ public enum SpawnMessage: Sendable, Equatable {
         case .failed:
             guard let id = reader.uint64(), let message = reader.string(), reader.isAtEnd else { return nil }
             return .failed(id: id, message: message)
+        case .queryExit:
+            guard let pid = reader.uint32(), reader.isAtEnd else { return nil }
+            return .queryExit(pid: Int32(bitPattern: pid))
         case .exitedWithCode, .killedBySignal:
             guard let pid = reader.uint32(), let value = reader.uint32(), reader.isAtEnd else { return nil }
             let number = Int32(bitPattern: value)

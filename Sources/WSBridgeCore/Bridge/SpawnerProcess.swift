@@ -3,7 +3,8 @@ import Synchronization
 
 /// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
 /// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and a
-/// pidfd, and reports each child's exit (see `Spawner` for why). One request at a time.
+/// pidfd, and reports each child's exit when Foundation reaps it or the server asks (see
+/// `Spawner` for why). One request at a time.
 ///
 /// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
 /// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
@@ -15,8 +16,24 @@ public enum SpawnerProcess {
 
     /// Serves spawn requests on `socketFD` until the server closes it.
     public static func run(socketFD: Int32) -> Never {
+        // Held while a child is started and announced, so that its exit report, sent from
+        // Foundation's termination handler on another thread, always follows the announcement.
+        let announcing = AnnouncementLock()
         warmUp()
-        SpawnerLoop(socketFD: socketFD).run()
+        var starter = ChildStarter(socketFD: socketFD, announcing: announcing)
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
+            fds.forEach(Syscalls.close)
+            switch SpawnMessage.decode(buffer[0..<count]) {
+            case .spawn(let id, let request):
+                announcing.mutex.withLock { _ in starter.start(request, id: id) }
+            case .queryExit(let pid):
+                announcing.reportIfExited(pid, socketFD: socketFD)
+            case .spawned, .failed, .exited, nil:
+                continue
+            }
+        }
+        exit(0)
     }
 
     /// Foundation sets up its process-monitoring thread, run loop and their fds on the first
@@ -33,64 +50,24 @@ public enum SpawnerProcess {
     }
 }
 
-/// The spawner's main thread: one epoll set holding the server's socket and a pidfd per live
-/// child. A request starts a child; a pidfd turning readable reports that child's exit at once
-/// (looked at with `waitid(WNOWAIT)`, never reaped). The server usually knows the status
-/// sooner, from /proc (`ChildProcess.exitStatus`); this report is the one that always comes.
-/// Foundation reaps only once every holder of its internal socket (grandchildren too) has
-/// closed it, so its termination handler is the fallback here: kernels without pidfds, and
-/// children it reaped before their pidfd was looked at.
-private final class SpawnerLoop {
-    private static let socketToken: UInt64 = 0
-    private let socketFD: Int32
-    private let poller = EpollPoller(batchSize: 64)
-    private let announcing = AnnouncementLock()
-    /// Live children's pidfds and pids (the token of a pidfd is the fd plus one).
-    private var watched: [Int32: Int32] = [:]
-    private var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+/// Starts one child with Foundation `Process` and hands its pipes and a pidfd to the server.
+///
+/// The spawner keeps no fd per child: Foundation's `run()` adds a close action (and glibc a
+/// `getrlimit` call) for every fd number up to the highest open one, so each fd held here would
+/// make every later spawn slower while that child lives. Foundation's own socket per child is
+/// the one it cannot avoid.
+private struct ChildStarter {
+    let socketFD: Int32
+    let announcing: AnnouncementLock
+    /// Requests mostly name a handful of directories; their URLs are made once.
     private var directoryURLs: [String: URL] = [:]
 
-    init(socketFD: Int32) {
+    init(socketFD: Int32, announcing: AnnouncementLock) {
         self.socketFD = socketFD
-        poller.register(socketFD, token: Self.socketToken, interest: .read)
+        self.announcing = announcing
     }
 
-    func run() -> Never {
-        while true {
-            poller.wait(timeoutMilliseconds: -1) { token, _ in
-                if token == Self.socketToken {
-                    serveRequests()
-                } else {
-                    childEnded(pidFD: Int32(truncatingIfNeeded: token - 1))
-                }
-            }
-        }
-    }
-
-    /// Reads every request queued on the (edge-triggered) socket; exits when the server is gone.
-    private func serveRequests() {
-        while true {
-            switch Syscalls.receiveMessage(socketFD, into: &buffer, isNonBlocking: true) {
-            case .message(let count, let fds):
-                fds.forEach(Syscalls.close)
-                guard case .spawn(let id, let request) = SpawnMessage.decode(buffer[0..<count]) else { continue }
-                announcing.mutex.withLock { _ in start(request, id: id) }
-            case .wouldBlock:
-                return
-            case .closed:
-                exit(0)
-            }
-        }
-    }
-
-    private func childEnded(pidFD: Int32) {
-        guard let pid = watched.removeValue(forKey: pidFD) else { return }
-        poller.deregister(pidFD)
-        Syscalls.close(pidFD)
-        announcing.reportIfExited(pid, socketFD: socketFD)
-    }
-
-    private func start(_ request: SpawnRequest, id: UInt64) {
+    mutating func start(_ request: SpawnRequest, id: UInt64) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: request.executable)
         process.arguments = request.arguments
@@ -102,8 +79,7 @@ private final class SpawnerLoop {
         defer { for pipe in pipes { Syscalls.close(pipe.read); Syscalls.close(pipe.write) } }
         while pipes.count < 3, let pipe = Syscalls.makePipe() { pipes.append(pipe) }
         guard pipes.count == 3 else {
-            let message = "cannot start \(request.executable): \(Syscalls.describe(Syscalls.lastError))"
-            Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
+            fail(id, "cannot start \(request.executable): \(Syscalls.describe(Syscalls.lastError))")
             return
         }
         process.standardInput = FileHandle(fileDescriptor: pipes[0].read, closeOnDealloc: false)
@@ -118,8 +94,7 @@ private final class SpawnerLoop {
         do {
             try process.run()
         } catch {
-            let message = "cannot start \(request.executable): \(Self.describe(error))"
-            Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
+            fail(id, "cannot start \(request.executable): \(Self.describe(error))")
             return
         }
         let pid = process.processIdentifier
@@ -127,14 +102,14 @@ private final class SpawnerLoop {
         var passed = [pipes[0].write, pipes[1].read, pipes[2].read]
         if pidFD >= 0 { passed.append(pidFD) }
         Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
-        if pidFD >= 0 {
-            watched[pidFD] = pid
-            poller.register(pidFD, token: UInt64(pidFD) + 1, interest: .read)
-        }
+        if pidFD >= 0 { Syscalls.close(pidFD) }
     }
 
-    /// Requests mostly name a handful of directories; their URLs are made once.
-    private func directoryURL(_ path: String) -> URL {
+    private func fail(_ id: UInt64, _ message: String) {
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
+    }
+
+    private mutating func directoryURL(_ path: String) -> URL {
         if let url = directoryURLs[path] { return url }
         let url = URL(fileURLWithPath: path, isDirectory: true)
         if directoryURLs.count < 64 { directoryURLs[path] = url }
@@ -154,10 +129,10 @@ private final class SpawnerLoop {
 /// Orders a child's exit report after its announcement, and sends each exit once.
 private final class AnnouncementLock: Sendable {
     let mutex = Mutex(())
-    /// Children whose exit was reported early (from their pidfd) and that Foundation has not reaped yet.
+    /// Children whose exit was reported early (from a query) and that Foundation has not reaped yet.
     private let reportedEarly = Mutex<Set<Int32>>([])
 
-    /// Reports the exit of `pid` if it has exited (looked at without reaping).
+    /// Answers a query: reports the exit of `pid` if it has exited (looked at without reaping).
     func reportIfExited(_ pid: Int32, socketFD: Int32) {
         let status: ExitStatus
         switch Syscalls.peekExit(pid) {

@@ -46,11 +46,16 @@ extension WebSocketSession {
         startTeardown()
         checkChild()
         sendExitCloseIfReady()
-        // Usually the child is a zombie by now and /proc had its status. If it is still exiting,
-        // its pidfd says when to look again; the spawner's report comes in any case.
-        if exitStatus == nil, exitFD >= 0, exitRegistration == nil {
-            exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
-        }
+    }
+
+    /// The child itself exited (its pidfd became readable). Its status usually comes from /proc
+    /// at once; otherwise the spawner is asked. Grandchildren may still hold its stdout, so the
+    /// session does not end here: the ladder ends the rest of the group, whose last member
+    /// closes stdout, and the close frame follows the last byte.
+    func childExited() {
+        startTeardown()
+        checkChild()
+        if exitStatus == nil, let child { child.spawner.queryExit(of: child.pid) }
     }
 
     /// Sends the close frame with the exit status once both stdout has ended and the status is known.
@@ -217,7 +222,7 @@ extension WebSocketSession {
     /// Records the child's exit status once reported (and sends the close frame that waits for
     /// it); a child that exited starts the ladder for the rest of its group.
     func checkChild() {
-        guard let child, exitStatus == nil, let status = child.exitStatus() else { return }
+        guard let child, exitStatus == nil, let status = child.exitStatus(pidFD: exitFD) else { return }
         exitStatus = status
         sendExitCloseIfReady()
         startTeardown()

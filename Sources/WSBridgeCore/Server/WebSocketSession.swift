@@ -77,8 +77,7 @@ final class WebSocketSession: EventHandler {
     var isPeerCloseAnswerPending = false
     /// The child's stdout has ended; with the exit status known, the close frame can go.
     var hasStdoutEnded = false
-    /// The child's pidfd (-1 when closed or unavailable), watched only once stdout has ended
-    /// before the exit status was known.
+    /// The child's pidfd (-1 when closed or unavailable): readable once the child exits.
     var exitFD: Int32 = -1
     var exitRegistration: EventLoop.Registration?
     /// The teardown ladder, once started.
@@ -174,7 +173,7 @@ final class WebSocketSession: EventHandler {
         case Self.stderrSource:
             stderrReadable = true
         case Self.exitSource:
-            checkChild()
+            childExited()
         default:
             preconditionFailure("unknown event source \(source)")
         }
@@ -228,6 +227,11 @@ final class WebSocketSession: EventHandler {
         stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
         stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
         exitFD = child.exitFD
+        // Without a pidfd (an old kernel), the spawner's report once Foundation reaps the child is
+        // the only news of its exit; it arrives through `whenExitReported`.
+        if exitFD >= 0 {
+            exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
+        }
     }
 
     static func directory(of path: String) -> String {
