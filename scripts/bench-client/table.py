@@ -17,6 +17,7 @@ ROWS = [
     ("spawn_c16_p50_ms", "spawn 16 concurrent p50", "ms", 1, "low", ("ratio<=", 1.1)),
     ("spawn_c16_p99_ms", "spawn 16 concurrent p99", "ms", 1, "low", None),
     ("spawn_c16_cps", "spawn 16 concurrent, connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("spawn_c16_cpu_ms", "  spawn 16 concurrent: CPU per connection, server + its helpers", "ms", 1, "low", None),
     ("hold_spawn_p50_ms", "spawn p50 with {hold} connections open", "ms", 1, "low", ("ratio<=", 1.5)),
     ("hold_spawn_p99_ms", "spawn p99 with {hold} connections open", "ms", 1, "low", None),
     ("hold_spawn_growth", "  spawn p50 growth (with {hold} open / none open)", "×", 1, "low", None),
@@ -159,6 +160,16 @@ def main():
                 met = "yes" if ok else ("n/a" if not vb else "NO")
         ekey = {"rttpair_p50_us": "rtt_p50_us", "rttpair_p99_us": "rtt_p99_us"}.get(key, key)
         print(f"| {label} | {unit} | {fmt(echo[ekey] * scale) if ekey in echo else ''} | {ca} | {cb} | {ratio} | {tgt} | {met} |")
+
+    floor = data.get((0, "floor"), {})
+    if "floor_foundation_cpu_ms" in floor and "floor_posix_cpu_ms" in floor:
+        print()
+        print(f"Spawn floor (scripts/bench-client/spawnfloor.swift, one process starting /bin/true with the same "
+              f"pipes and process group): Foundation `Process.run()`, which wsbridge must use, costs "
+              f"{floor['floor_foundation_cpu_ms']:.2f} ms of CPU per spawn across its threads and "
+              f"{floor['floor_foundation_run_ms']:.2f} ms of wall time per call; a bare `posix_spawn`, about what "
+              f"websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
+              f"{floor['floor_posix_run_ms']:.2f} ms.")
 
     problems = []
     for (r, s), d in sorted(data.items()):
