@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// SPEC §3: when the child's stdout ends first, the close frame carries its exit status.
@@ -19,15 +20,45 @@ struct ExitStatusTests {
         Case(arguments: ["signal", "TERM"], code: 4143, reason: "signal 15 (SIGTERM)"),
     ]
 
-    @Test("SPEC §3: exit 0 → 1000, exit N → 4000+N \"exit N\", signal S → 4128+S \"signal S (NAME)\"", arguments: cases)
-    func closeCarriesStatus(_ row: Case) async throws {
-        try await withServer(command: [TestPaths.fixture("status.sh")] + row.arguments) { server in
+    /// Where the server learns the status: from /proc as the child becomes a zombie (the usual
+    /// way), or only from the spawner process, as when the kernel does not vouch for the /proc
+    /// line (a child that ran a set-user-ID program, a kernel before 5.16).
+    enum Source: String, CaseIterable, Sendable {
+        case proc = "/proc", spawner = "the spawner only"
+
+        var environment: [String: String]? {
+            guard self == .spawner else { return nil }
+            var environment = ProcessInfo.processInfo.environment
+            environment["WSBRIDGE_INTERNAL_NO_PROC_STATUS"] = "1"
+            return environment
+        }
+    }
+
+    @Test("SPEC §3: exit 0 → 1000, exit N → 4000+N \"exit N\", signal S → 4128+S \"signal S (NAME)\"",
+          arguments: cases, Source.allCases)
+    func closeCarriesStatus(_ row: Case, from source: Source) async throws {
+        try await withServer(environment: source.environment, command: [TestPaths.fixture("status.sh")] + row.arguments) { server in
             let client = try WebSocketTestClient.connect(port: server.port)
             let pid = try client.receivePID()
             let message = try client.receiveMessage()
             #expect(message == .close(code: row.code, reason: row.reason), "got \(message)")
             try client.answerCloseAndWaitForEnd(code: 1000)
             ProcessGroupProbe.expectGone(pid, server: server)
+        }
+    }
+
+    @Test("SPEC §3: children that exit at once, before the server can watch them, still close with their status",
+          arguments: Source.allCases)
+    func immediateExits(from source: Source) async throws {
+        // No pid line: the shell exits before the spawner has even announced it, so Foundation
+        // may reap it before anyone can open a pidfd for it.
+        try await withServer(environment: source.environment, command: ["/bin/sh", "-c", "exit 5"]) { server in
+            for _ in 0..<40 {
+                let client = try WebSocketTestClient.connect(port: server.port)
+                let message = try client.receiveMessage()
+                #expect(message == .close(code: 4005, reason: "exit 5"), "got \(message)")
+                try client.answerCloseAndWaitForEnd(code: 1000)
+            }
         }
     }
 }

@@ -85,8 +85,12 @@ public final class ChildProcess: Sendable {
     /// pidfd, which the caller keeps open); nil while it runs.
     public func exitStatus(pidFD: Int32) -> ExitStatus? {
         if let reported = reportedExitStatus() { return reported }
-        return pidFD >= 0 ? Syscalls.exitStatusFromProc(pid, pidFD: pidFD) : nil
+        return pidFD >= 0 && Self.readsProcStatus ? Syscalls.exitStatusFromProc(pid, pidFD: pidFD) : nil
     }
+
+    /// Off only in tests (`WSBRIDGE_INTERNAL_NO_PROC_STATUS` set), which prove that every status
+    /// also arrives when /proc does not vouch for it, through the spawner.
+    private static let readsProcStatus = ProcessInfo.processInfo.environment["WSBRIDGE_INTERNAL_NO_PROC_STATUS"] == nil
 
     /// Runs `action` (on the spawner's loop) when the spawner reports the exit; at once if it has.
     public func whenExitReported(_ action: @escaping @Sendable () -> Void) {
@@ -161,9 +165,15 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         return serverEnd
     }
 
-    /// Children started and not yet reported ended, plus spawns under way: how busy (and how
-    /// many Foundation sockets, so how slow to spawn) this spawner is.
+    /// Children whose sessions go on, plus spawns under way: how busy (and how many Foundation
+    /// sockets, so how slow to spawn) this spawner is.
     public var load: Int { exits.count + pending.count }
+
+    /// The session of `pid` is over: no report for it is awaited any more (with pidfds the
+    /// spawner reports an exit only when asked), and it no longer counts towards `load`.
+    public func forget(_ pid: Int32) {
+        exits.removeValue(forKey: pid)
+    }
 
     /// Asks for the exit report of `pid` now that its pidfd says it has exited.
     public func queryExit(of pid: Int32) {

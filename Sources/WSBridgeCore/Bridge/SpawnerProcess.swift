@@ -1,10 +1,9 @@
 import Foundation
-import Synchronization
 
 /// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
 /// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and a
-/// pidfd, and reports each child's exit when Foundation reaps it or the server asks (see
-/// `Spawner` for why). One request at a time.
+/// pidfd, and reports a child's exit when the server asks (see `Spawner` for why). One request
+/// at a time.
 ///
 /// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
 /// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
@@ -16,19 +15,16 @@ public enum SpawnerProcess {
 
     /// Serves spawn requests on `socketFD` until the server closes it.
     public static func run(socketFD: Int32) -> Never {
-        // Held while a child is started and announced, so that its exit report, sent from
-        // Foundation's termination handler on another thread, always follows the announcement.
-        let announcing = AnnouncementLock()
         warmUp()
-        var starter = ChildStarter(socketFD: socketFD, announcing: announcing)
+        let starter = ChildStarter(socketFD: socketFD, hasProcessFDs: Syscalls.hasProcessFDs())
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
             fds.forEach(Syscalls.close)
             switch SpawnMessage.decode(buffer[0..<count]) {
             case .spawn(let id, let request):
-                announcing.mutex.withLock { _ in starter.start(request, id: id) }
+                starter.start(request, id: id)
             case .queryExit(let pid):
-                announcing.reportIfExited(pid, socketFD: socketFD)
+                starter.reportExit(of: pid)
             case .spawned, .failed, .exited, nil:
                 continue
             }
@@ -50,24 +46,36 @@ public enum SpawnerProcess {
     }
 }
 
-/// Starts one child with Foundation `Process` and hands its pipes and a pidfd to the server.
+/// Starts children with Foundation `Process`, hands their pipes and a pidfd to the server, and
+/// reports their exits.
 ///
 /// The spawner keeps no fd per child: Foundation's `run()` adds a close action (and glibc a
 /// `getrlimit` call) for every fd number up to the highest open one, so each fd held here would
 /// make every later spawn slower while that child lives. Foundation's own socket per child is
 /// the one it cannot avoid.
-private struct ChildStarter {
-    let socketFD: Int32
-    let announcing: AnnouncementLock
+///
+/// How exits reach the server depends on the kernel. With pidfds (Linux 5.3+) the server watches
+/// each child and reads its status from /proc, and asks here only when /proc does not vouch for
+/// it; the answer comes from `waitid(WNOWAIT)` or, if Foundation reaped the child first, from its
+/// `Process`. No termination handler is set then, as Foundation starts a thread for every exit to
+/// run one. Without pidfds the handler's report is the server's only news of an exit.
+private final class ChildStarter {
+    private let socketFD: Int32
+    private let reporter: ExitReporter?
+    /// Children the server may still ask about, with when they were first seen reaped.
+    private var children: [Int32: (process: Process, reapedSince: UInt64?)] = [:]
     /// Requests mostly name a handful of directories; their URLs are made once.
     private var directoryURLs: [String: URL] = [:]
+    /// How long a reaped child stays answerable: the server asks within moments of the exit.
+    private static let answerableNanoseconds: UInt64 = 5_000_000_000
 
-    init(socketFD: Int32, announcing: AnnouncementLock) {
+    init(socketFD: Int32, hasProcessFDs: Bool) {
         self.socketFD = socketFD
-        self.announcing = announcing
+        reporter = hasProcessFDs ? nil : ExitReporter(socketFD: socketFD)
     }
 
-    mutating func start(_ request: SpawnRequest, id: UInt64) {
+    func start(_ request: SpawnRequest, id: UInt64) {
+        forgetOldChildren()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: request.executable)
         process.arguments = request.arguments
@@ -85,12 +93,15 @@ private struct ChildStarter {
         process.standardInput = FileHandle(fileDescriptor: pipes[0].read, closeOnDealloc: false)
         process.standardOutput = FileHandle(fileDescriptor: pipes[1].write, closeOnDealloc: false)
         process.standardError = FileHandle(fileDescriptor: pipes[2].write, closeOnDealloc: false)
-        let reporter = ExitReporter(socketFD: socketFD, announcing: announcing)
-        process.terminationHandler = { finished in
-            let status: ExitStatus = finished.terminationReason == .uncaughtSignal
-                ? .signalled(finished.terminationStatus) : .exited(finished.terminationStatus)
-            reporter.report(pid: finished.processIdentifier, status: status)
+        if let reporter {
+            process.terminationHandler = { finished in
+                reporter.report(pid: finished.processIdentifier, status: Self.status(of: finished))
+            }
         }
+        // Held until the child is announced, so that a handler's report (on Foundation's thread)
+        // always follows the announcement.
+        reporter?.announcing.lock()
+        defer { reporter?.announcing.unlock() }
         do {
             try process.run()
         } catch {
@@ -102,14 +113,67 @@ private struct ChildStarter {
         var passed = [pipes[0].write, pipes[1].read, pipes[2].read]
         if pidFD >= 0 { passed.append(pidFD) }
         Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
-        if pidFD >= 0 { Syscalls.close(pidFD) }
+        guard reporter == nil else { return }
+        if pidFD >= 0 {
+            Syscalls.close(pidFD)
+            children[pid] = (process, nil)
+        } else {
+            // No pidfd: the child was already reaped (a child that exits at once), or this
+            // process is out of fds. The server has nothing to watch, so the status goes to it
+            // once Foundation has it: at once in the first case, from a thread in the rare second.
+            let socketFD = self.socketFD
+            let finished = UncheckedSendable(process)
+            Thread.detachNewThread {
+                while finished.value.isRunning { usleep(1_000) }
+                let status = Self.status(of: finished.value)
+                Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+            }
+        }
+    }
+
+    /// Answers the server's query about a child whose pidfd turned readable.
+    func reportExit(of pid: Int32) {
+        let status: ExitStatus
+        switch Syscalls.peekExit(pid) {
+        case .exited(let code): status = .exited(code)
+        case .signalled(let signal): status = .signalled(signal)
+        case .running: return  // not a child that exited: nothing to say
+        case .reaped:
+            // Foundation reaped it first; it marks the process finished a moment after.
+            guard let process = children[pid]?.process else { return }
+            for _ in 0..<1000 {
+                guard process.isRunning else { break }
+                usleep(50)
+            }
+            guard !process.isRunning else { return }
+            status = Self.status(of: process)
+        }
+        children[pid] = nil
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+    }
+
+    /// Children whose status the server read from /proc are never asked about: forget them a
+    /// while after Foundation reaped them.
+    private func forgetOldChildren() {
+        let now = Syscalls.monotonicNanoseconds()
+        for (pid, child) in children where !child.process.isRunning {
+            if let since = child.reapedSince {
+                if now - since > Self.answerableNanoseconds { children[pid] = nil }
+            } else {
+                children[pid]?.reapedSince = now
+            }
+        }
+    }
+
+    private static func status(of finished: Process) -> ExitStatus {
+        finished.terminationReason == .uncaughtSignal ? .signalled(finished.terminationStatus) : .exited(finished.terminationStatus)
     }
 
     private func fail(_ id: UInt64, _ message: String) {
         Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
     }
 
-    private mutating func directoryURL(_ path: String) -> URL {
+    private func directoryURL(_ path: String) -> URL {
         if let url = directoryURLs[path] { return url }
         let url = URL(fileURLWithPath: path, isDirectory: true)
         if directoryURLs.count < 64 { directoryURLs[path] = url }
@@ -126,47 +190,17 @@ private struct ChildStarter {
     }
 }
 
-/// Orders a child's exit report after its announcement, and sends each exit once.
-private final class AnnouncementLock: Sendable {
-    let mutex = Mutex(())
-    /// Children whose exit was reported early (from a query) and that Foundation has not reaped yet.
-    private let reportedEarly = Mutex<Set<Int32>>([])
-
-    /// Answers a query: reports the exit of `pid` if it has exited (looked at without reaping).
-    func reportIfExited(_ pid: Int32, socketFD: Int32) {
-        let status: ExitStatus
-        switch Syscalls.peekExit(pid) {
-        case .exited(let code): status = .exited(code)
-        case .signalled(let signal): status = .signalled(signal)
-        case .running, .reaped: return  // not yet, or Foundation's handler reports it
-        }
-        mutex.withLock { _ in
-            guard reportedEarly.withLock({ $0.insert(pid).inserted }) else { return }
-            _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
-        }
-    }
-
-    /// Foundation reaped `pid`: report it unless a query already did. Once reaped, the pid may
-    /// be reused, so it leaves the set here.
-    func reportReaped(_ pid: Int32, status: ExitStatus, socketFD: Int32) {
-        mutex.withLock { _ in
-            guard reportedEarly.withLock({ $0.remove(pid) }) == nil else { return }
-            _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
-        }
-    }
-}
-
-/// Sends a child's exit report from Foundation's termination handler thread.
+/// Sends a child's exit report from Foundation's termination handler thread (kernels without
+/// pidfds), after the child's announcement.
 private final class ExitReporter: Sendable {
     let socketFD: Int32
-    let announcing: AnnouncementLock
+    let announcing = NSLock()
 
-    init(socketFD: Int32, announcing: AnnouncementLock) {
-        self.socketFD = socketFD
-        self.announcing = announcing
-    }
+    init(socketFD: Int32) { self.socketFD = socketFD }
 
     func report(pid: Int32, status: ExitStatus) {
-        announcing.reportReaped(pid, status: status, socketFD: socketFD)
+        announcing.lock()
+        defer { announcing.unlock() }
+        _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
     }
 }

@@ -257,6 +257,13 @@ public enum Syscalls {
         }
     }
 
+    /// Whether this kernel has pidfds (Linux 5.3+).
+    public static func hasProcessFDs() -> Bool {
+        let fd = openProcessFD(getpid())
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }
+
     /// A close-on-exec pidfd for `pid` that polls readable once the process has exited, or -1
     /// (an old kernel, or the process is already gone).
     public static func openProcessFD(_ pid: Int32) -> Int32 {

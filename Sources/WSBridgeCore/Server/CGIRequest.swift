@@ -399,7 +399,10 @@ final class CGIRequest: EventHandler {
         closeStderr()
         teardown?.cancel()
         if let timer { loop.cancel(timer) }
-        if let child { context.childEnded(child.pid) }
+        if let child {
+            context.childEnded(child.pid)
+            child.spawner.forget(child.pid)
+        }
         if holdsChildSlot { context.releaseChildSlot() }
         registry.remove(self)
         context.logger.log(.access, "CGI", fields: logFields + [("status", String(status.code))])

@@ -271,7 +271,10 @@ extension WebSocketSession {
         if let pingTimer { loop.cancel(pingTimer) }
         if let idleReleaseTimer { loop.cancel(idleReleaseTimer) }
         registry.remove(self)
-        if let child { context.childEnded(child.pid) }
+        if let child {
+            context.childEnded(child.pid)
+            child.spawner.forget(child.pid)
+        }
         context.releaseChildSlot()
         context.sessionEnded()
         let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9
