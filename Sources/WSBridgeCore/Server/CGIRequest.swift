@@ -61,9 +61,14 @@ final class CGIRequest: EventHandler {
         stdinBuffer.append(contentsOf: bodyBytes)
     }
 
-    func start() {
+    /// Starts serving; `socketRegistration` is the connection's registration, handed over.
+    func start(taking socketRegistration: EventLoop.Registration?) {
         registry.add(self)
-        registration = loop.register(fd, handler: self, source: 0, interest: .readWrite)
+        if let socketRegistration {
+            registration = self.loop.transfer(socketRegistration, to: self)
+        } else {
+            registration = self.loop.register(fd, handler: self, source: 0, interest: .readWrite)
+        }
         // RFC 3875 §4.1.2: the script learns the body's length; without one there is nothing to tell.
         if head.headers.contains("Transfer-Encoding") {
             return answerError(.lengthRequired, "send the request body with a Content-Length")
@@ -368,9 +373,8 @@ final class CGIRequest: EventHandler {
         guard !isSocketClosed else { return }
         isSocketClosed = true
         if let lingerTimer { loop.cancel(lingerTimer) }
-        if let registration { loop.deregister(registration) }
+        loop.close(fd, registeredAs: registration)
         registration = nil
-        Syscalls.close(fd)
         output.clear()
         finishIfDone()
     }

@@ -62,10 +62,24 @@ public final class EventLoop: @unchecked Sendable {
         return Registration(slot: index, generation: generation, fd: fd)
     }
 
-    /// Stops events for a registration (before its fd is closed). Events already fetched for it in
-    /// the current batch are dropped by the generation check.
+    /// Stops events for a registration whose fd stays open. Events already fetched for it in the
+    /// current batch are dropped by the generation check.
     public func deregister(_ registration: Registration) {
         poller.deregister(registration.fd)
+        releaseSlot(of: registration)
+    }
+
+    /// Hands a registration to another handler (a connection that becomes a WebSocket session or
+    /// a CGI request) without a syscall. The new handler gets no fresh readiness edge, so it must
+    /// start out assuming its fd is readable and writable, and events keep the source the fd was
+    /// registered with.
+    public func transfer(_ registration: Registration, to handler: any EventHandler) -> Registration {
+        precondition(slots[registration.slot].generation == registration.generation, "stale registration")
+        slots[registration.slot].handler = handler
+        return registration
+    }
+
+    private func releaseSlot(of registration: Registration) {
         guard slots[registration.slot].generation == registration.generation else { return }
         slots[registration.slot].handler = nil
         slots[registration.slot].generation &+= 1
@@ -81,13 +95,22 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Deregisters and closes `fd` if it is open, leaving -1 and no registration behind.
+    /// Closes `fd` if it is open and forgets its registration, leaving -1 and no registration
+    /// behind. Closing the last fd of an open file removes it from epoll (epoll(7)); every fd the
+    /// loop watches is the only one of its file (sockets from accept, pipe ends whose spawner
+    /// copy is closed), and a stray event for a copy elsewhere fails the generation check.
     public func close(_ fd: inout Int32, _ registration: inout Registration?) {
         guard fd >= 0 else { return }
-        if let registration { deregister(registration) }
+        if let registration { releaseSlot(of: registration) }
         registration = nil
         Syscalls.close(fd)
         fd = -1
+    }
+
+    /// Closes `fd` and forgets its registration (see `close(_:_:)`), for an fd held in a constant.
+    public func close(_ fd: Int32, registeredAs registration: Registration?) {
+        if let registration { releaseSlot(of: registration) }
+        Syscalls.close(fd)
     }
 
     /// Runs `work` on this loop's thread soon; callable from any thread.

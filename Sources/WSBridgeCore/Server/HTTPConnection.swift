@@ -230,7 +230,7 @@ final class HTTPConnection: EventHandler {
     }
 
     private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance, _ script: ScriptTarget) {
-        if let registration { loop.deregister(registration) }
+        let socketRegistration = registration
         registration = nil
         state = .done
         registry.remove(self)
@@ -241,17 +241,17 @@ final class HTTPConnection: EventHandler {
             fd: fd, id: id, peer: peer, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
             context: context, registry: registry, handshakeResponse: response.serialized(),
             bytesAfterHead: parser.takeRemainingBytes())
-        session.start()
+        session.start(taking: socketRegistration)
     }
 
     private func handOverToCGI(_ head: HTTPRequestHead, _ script: ScriptTarget) {
-        if let registration { loop.deregister(registration) }
+        let socketRegistration = registration
         registration = nil
         state = .done
         registry.remove(self)
         let request = CGIRequest(fd: fd, id: id, peer: peer, local: local, head: head, script: script,
                                  bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
-        request.start()
+        request.start(taking: socketRegistration)
     }
 
     // MARK: Writing answers
@@ -347,11 +347,10 @@ final class HTTPConnection: EventHandler {
         guard state != .done else { return }
         state = .done
         if let timer { loop.cancel(timer) }
-        if let registration { loop.deregister(registration) }
+        loop.close(fd, registeredAs: registration)
         registration = nil
         if let fileBody { Syscalls.close(fileBody.fd) }
         fileBody = nil
-        Syscalls.close(fd)
         registry.remove(self)
     }
 }

@@ -173,9 +173,8 @@ extension WebSocketSession {
         guard socketState != .closed else { return }
         socketState = .closed
         if let closeTimer { loop.cancel(closeTimer) }
-        if let socketRegistration { loop.deregister(socketRegistration) }
+        loop.close(socketFD, registeredAs: socketRegistration)
         socketRegistration = nil
-        Syscalls.close(socketFD)
         socketOut.clear()
         finishIfDone()
     }

@@ -129,10 +129,15 @@ final class WebSocketSession: EventHandler {
     }
 
     /// Sends the 101, then starts the child (SPEC §3: the child starts after the 101 is sent).
-    func start() {
+    /// `socketRegistration` is the HTTP connection's registration of the socket, handed over.
+    func start(taking socketRegistration: EventLoop.Registration?) {
         registry.add(self)
         context.sessionStarted()
-        socketRegistration = loop.register(socketFD, handler: self, source: Self.socketSource, interest: .readWrite)
+        if let socketRegistration {
+            self.socketRegistration = self.loop.transfer(socketRegistration, to: self)
+        } else {
+            self.socketRegistration = self.loop.register(socketFD, handler: self, source: Self.socketSource, interest: .readWrite)
+        }
         flushSocket()
         schedulePing()
         guard configuration.reverseLookup else {
