@@ -86,6 +86,7 @@ let logger = Logger(level: options.logLevel, format: options.logFormat)
 ShutdownSignals.install()
 Syscalls.raiseOpenFileLimit()
 Syscalls.closeFileDescriptorsAboveLimit()
+Syscalls.setMallocRetention(bytes: 2 << 20)
 
 var configuration = ServerConfiguration(
     command: command, framing: options.framing,

@@ -112,7 +112,7 @@ extension LifecycleTimingTests {
             return last
         }
 
-        @Test("SPEC §3: 2,000 mixed sessions (clean close, reset, child exits first, child ignores signals) leave no child, zombie or fd behind",
+        @Test("SPEC §3: 2,000 mixed sessions (clean close, reset, child exits first, child ignores signals) leave no child, zombie, fd or memory behind",
               .timeLimit(.minutes(2)))
         func mixedSessions() async throws {
             try await withServer(command: [TestPaths.fixture("lifecycle.sh")]) { server in
@@ -131,9 +131,17 @@ extension LifecycleTimingTests {
                 let idleServerFDs = try #require(ProcessTable.openFileCount(server.pid))
                 let idleSpawnerFDs = spawners.compactMap { ProcessTable.openFileCount($0) }.reduce(0, +)
 
+                // Two halves, with the server's memory read after each: the first half warms the
+                // allocator, the second must not grow it (a session kept alive by a reference
+                // cycle once cost about 7 KiB each, forever).
                 let start = ContinuousClock.now
-                let (pids, errors) = Self.runAll(count: Self.sessionCount, workers: Self.workerCount, port: server.port, timeout: .seconds(50))
+                let half = Self.sessionCount / 2
+                let first = Self.runAll(count: half, workers: Self.workerCount, port: server.port, timeout: .seconds(25))
+                try await Task.sleep(for: .milliseconds(300))
+                let residentAfterFirst = try #require(ProcessTable.residentKiB(server.pid))
+                let second = Self.runAll(count: half, workers: Self.workerCount, port: server.port, timeout: .seconds(25))
                 let elapsed = ContinuousClock.now - start
+                let (pids, errors) = (first.pids + second.pids, first.errors + second.errors)
                 #expect(errors.isEmpty, "\(errors.count) sessions failed, first: \(errors.prefix(5).joined(separator: "\n"))")
                 #expect(pids.count == Self.sessionCount, "\(pids.count) of \(Self.sessionCount) sessions ran in \(elapsed)")
                 #expect(Set(pids).count == pids.count, "a pid was reported twice while its group was alive")
@@ -165,6 +173,12 @@ extension LifecycleTimingTests {
                 #expect(serverFDs == idleServerFDs, "server fds: \(serverFDs.map(String.init) ?? "?") now, \(idleServerFDs) idle")
                 let spawnerFDs = Self.settle(to: idleSpawnerFDs, within: .seconds(5)) { spawners.compactMap { ProcessTable.openFileCount($0) }.reduce(0, +) }
                 #expect(spawnerFDs == idleSpawnerFDs, "spawner fds: \(spawnerFDs.map(String.init) ?? "?") now, \(idleSpawnerFDs) idle")
+
+                // Sessions are freed: the second thousand left the server's memory where the first
+                // left it (give or take the allocator's slack, far below 1,000 sessions' worth).
+                let residentAfterSecond = try #require(ProcessTable.residentKiB(server.pid))
+                #expect(residentAfterSecond - residentAfterFirst < 3 * 1024,
+                        "server RSS grew from \(residentAfterFirst) KiB to \(residentAfterSecond) KiB over \(half) sessions")
 
                 // And it still serves.
                 let pid = try Self.runSession(.cleanClose, port: server.port)

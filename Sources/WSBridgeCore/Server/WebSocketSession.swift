@@ -209,8 +209,10 @@ final class WebSocketSession: EventHandler {
             self.child = child
             isSpawnPending = false
             context.childStarted(child.pid)
-            let box = UncheckedSendable(self)
-            child.whenExitReported { box.value.checkChild() }
+            // Weak: the child's report handler outlives nothing, but a strong reference here would
+            // make session → child → report handler → session a cycle that keeps every session.
+            let session = WeakSendable(self)
+            child.whenExitReported { session.value?.checkChild() }
             // Logged first: adopting the pipes can run a child that already ended to its close.
             log(.access, "CONNECT")
             adoptPipes(of: child)
@@ -248,5 +250,11 @@ final class WebSocketSession: EventHandler {
 /// Carries a loop-confined reference through a `@Sendable` closure that runs on that same loop.
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// A weak `UncheckedSendable`, for a closure the object itself (indirectly) holds.
+struct WeakSendable<Value: AnyObject>: @unchecked Sendable {
+    weak var value: Value?
     init(_ value: Value) { self.value = value }
 }

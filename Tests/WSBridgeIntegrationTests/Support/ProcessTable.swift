@@ -86,6 +86,13 @@ enum ProcessTable {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count
     }
 
+    /// The resident memory of `pid` in KiB (VmRSS), or nil when it cannot be read.
+    static func residentKiB(_ pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
     /// The server's spawner process (SPEC §3: children start in a helper the server forks at
     /// launch): the child of `serverPID` started with `--wsbridge-internal-spawner`.
     static func spawners(of serverPID: pid_t) -> [pid_t] {
