@@ -47,7 +47,8 @@ final class ReportedExit: Sendable {
 }
 
 /// A running child: its pid (which is also its process group, SPEC §3) and the server's ends of
-/// its pipes, non-blocking and close-on-exec, owned by the session from here on.
+/// its pipes, non-blocking (the spawner made them so) and close-on-exec, owned by the session
+/// from here on.
 public final class ChildProcess: Sendable {
     /// The child's pid and process group id.
     public let pid: Int32
@@ -249,7 +250,6 @@ public final class Spawner: EventHandler, @unchecked Sendable {
                 completion(.failure(SpawnError(message: "out of file descriptors")))
                 return
             }
-            for fd in fds.prefix(3) { Syscalls.setNonBlocking(fd) }
             let reportedExit = ReportedExit()
             exits[pid] = reportedExit
             fds.dropFirst(4).forEach(Syscalls.close)

@@ -111,6 +111,8 @@ private final class ChildStarter {
         let pid = process.processIdentifier
         let pidFD = Syscalls.openProcessFD(pid)
         var passed = [pipes[0].write, pipes[1].read, pipes[2].read]
+        // The server's ends share their file status flags with the copies it receives.
+        passed.forEach(Syscalls.setNonBlocking)
         if pidFD >= 0 { passed.append(pidFD) }
         Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
         guard reporter == nil else { return }
