@@ -2,8 +2,8 @@ import Foundation
 
 /// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
 /// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and a
-/// pidfd, and reports a child's exit when the server asks (see `Spawner` for why). One request
-/// at a time.
+/// pidfd, and reports children's exits (`ChildStarter` says when; `Spawner` says why this is a
+/// separate process). One request at a time.
 ///
 /// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
 /// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
