@@ -126,7 +126,11 @@ private final class ChildStarter {
             let socketFD = self.socketFD
             let finished = UncheckedSendable(process)
             Thread.detachNewThread {
-                while finished.value.isRunning { usleep(1_000) }
+                var pause: UInt32 = 1_000
+                while finished.value.isRunning {
+                    usleep(pause)
+                    pause = min(pause * 2, 100_000)
+                }
                 let status = Self.status(of: finished.value)
                 Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
             }
