@@ -3,7 +3,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <malloc.h>  // mallopt: how much freed memory the arenas keep
 
 // accept4 and pipe2 are declared only under _GNU_SOURCE, which the Glibc module is not built with.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);

@@ -86,7 +86,6 @@ let logger = Logger(level: options.logLevel, format: options.logFormat)
 ShutdownSignals.install()
 Syscalls.raiseOpenFileLimit()
 Syscalls.closeFileDescriptorsAboveLimit()
-Syscalls.setMallocRetention(bytes: 2 << 20)
 
 var configuration = ServerConfiguration(
     command: command, framing: options.framing,

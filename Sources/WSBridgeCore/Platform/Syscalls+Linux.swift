@@ -270,15 +270,6 @@ public enum Syscalls {
         wsbridge_pidfd_open(pid)
     }
 
-    /// Keeps up to `bytes` of freed memory at the top of each malloc arena instead of handing it
-    /// back to the kernel at once, and serves allocations below `bytes` from the arenas. glibc's
-    /// default (128 KiB) makes every session that ends shrink its loop's arena and the next one
-    /// grow it again: an mprotect and fresh zeroed pages per connection.
-    public static func setMallocRetention(bytes: Int32) {
-        _ = mallopt(M_TRIM_THRESHOLD, bytes)
-        _ = mallopt(M_MMAP_THRESHOLD, bytes)
-    }
-
     /// Raises the open-files soft limit to the hard limit (SPEC §3); returns the new soft limit.
     @discardableResult
     public static func raiseOpenFileLimit() -> UInt64 {
