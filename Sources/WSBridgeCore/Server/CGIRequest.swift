@@ -88,17 +88,8 @@ final class CGIRequest: EventHandler {
         bodyRemaining = length - stdinBuffer.readableCount
         let contentLength = lengths.isEmpty ? "" : String(length)
         timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
-        guard configuration.reverseLookup else {
-            spawnScript(contentLength: contentLength, remoteHost: nil)
-            return
-        }
-        // Reverse DNS blocks, so it runs off the loop; the script starts once it has answered.
-        let box = UncheckedSendable(self)
-        let loop = self.loop
-        let peer = self.peer
-        DispatchQueue.global().async {
-            let name = Syscalls.reverseLookup(peer)
-            loop.execute { box.value.spawnScript(contentLength: contentLength, remoteHost: name) }
+        loop.withRemoteHost(of: peer, isEnabled: configuration.reverseLookup) { [self] name in
+            spawnScript(contentLength: contentLength, remoteHost: name)
         }
     }
 
@@ -355,9 +346,8 @@ final class CGIRequest: EventHandler {
 
     private func drainLingering() {
         guard isLingering, socketReadable else { return }
-        var scratch = [UInt8](repeating: 0, count: 4096)
         while true {
-            switch scratch.withUnsafeMutableBytes({ Syscalls.read(fd, into: $0) }) {
+            switch loop.readThroughScratch(fd, { _ in }) {
             case .bytes: continue
             case .wouldBlock:
                 socketReadable = false

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Something that owns fds registered with an event loop and reacts to their readiness.
@@ -111,6 +112,21 @@ public final class EventLoop: @unchecked Sendable {
     public func close(_ fd: Int32, registeredAs registration: Registration?) {
         if let registration { releaseSlot(of: registration) }
         Syscalls.close(fd)
+    }
+
+    /// Calls `continuation` on this loop with `peer`'s reverse-DNS name (REMOTE_HOST, SPEC §4),
+    /// looked up on another thread because the lookup blocks; at once with nil when `isEnabled`
+    /// is false (no `--reverselookup`).
+    func withRemoteHost(of peer: SocketAddress, isEnabled: Bool, _ continuation: @escaping (String?) -> Void) {
+        guard isEnabled else {
+            continuation(nil)
+            return
+        }
+        let box = UncheckedSendable(continuation)
+        DispatchQueue.global().async {
+            let name = Syscalls.reverseLookup(peer)
+            self.execute { box.value(name) }
+        }
     }
 
     /// Runs `work` on this loop's thread soon; callable from any thread.

@@ -155,9 +155,8 @@ extension WebSocketSession {
     /// After our last frame, reads (and drops) until the client closes its side.
     func drainLingeringSocket() {
         guard socketState == .lingering, socketReadable else { return }
-        var scratch = [UInt8](repeating: 0, count: 4096)
         while true {
-            switch scratch.withUnsafeMutableBytes({ Syscalls.read(socketFD, into: $0) }) {
+            switch loop.readThroughScratch(socketFD, { _ in }) {
             case .bytes: continue
             case .wouldBlock:
                 socketReadable = false

@@ -140,17 +140,8 @@ final class WebSocketSession: EventHandler {
         }
         flushSocket()
         schedulePing()
-        guard configuration.reverseLookup else {
-            spawnChild(remoteHost: nil)
-            return
-        }
-        // Reverse DNS blocks, so it runs off the loop; the child starts once it has answered.
-        let box = UncheckedSendable(self)
-        let loop = self.loop
-        let peer = self.peer
-        DispatchQueue.global().async {
-            let name = Syscalls.reverseLookup(peer)
-            loop.execute { box.value.spawnChild(remoteHost: name) }
+        loop.withRemoteHost(of: peer, isEnabled: configuration.reverseLookup) { [self] name in
+            spawnChild(remoteHost: name)
         }
     }
 
@@ -245,16 +236,4 @@ final class WebSocketSession: EventHandler {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
-}
-
-/// Carries a loop-confined reference through a `@Sendable` closure that runs on that same loop.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
-
-/// A weak `UncheckedSendable`, for a closure the object itself (indirectly) holds.
-struct WeakSendable<Value: AnyObject>: @unchecked Sendable {
-    weak var value: Value?
-    init(_ value: Value) { self.value = value }
 }
