@@ -66,6 +66,13 @@ public struct HTTPRequestParser: Sendable {
     /// The number of bytes held, for memory accounting: at most `maxHeadBytes` plus one append while heads are read.
     public var bufferedByteCount: Int { buffer.readableCount }
 
+    /// Where the next search for the end of the head starts, nil when no head is being sought:
+    /// the proof, for tests, that no byte is searched twice.
+    var searchResumeOffset: Int? {
+        if case .seekingEnd(let scanned, _) = state { return scanned }
+        return nil
+    }
+
     /// Adds received bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if case .failed = state { return }
