@@ -77,4 +77,64 @@ struct CGITests {
             ProcessGroupProbe.expectGone(pid, server: server)
         }
     }
+
+    /// Reads one whole answer and then the end of the stream: the bytes after the answer's
+    /// Content-Length must be none (issue 9 finding 2: the script's stdout followed a 502).
+    static func expectOnlyTheAnswer(_ client: WebSocketTestClient, statusLine: String) throws {
+        let response = try client.readResponse()
+        #expect(response.statusLine == statusLine)
+        #expect(response.value(of: "Connection") == "close")
+        let trailing = try client.waitForEndOfStream()
+        #expect(trailing.isEmpty, "\(trailing.count) bytes after the answer, e.g. \(String(decoding: trailing.prefix(40), as: UTF8.self).debugDescription)")
+    }
+
+    @Test("Issue 9 finding 2: after a 502 for an endless non-CGI answer, nothing of the script's stdout reaches the socket")
+    func nothingAfterRefusedHead() async throws {
+        try await withServer(flags: ["--cgidir=\(Self.cgiDir)"], command: [TestPaths.fixture("echo-cat.sh")]) { server in
+            for _ in 0..<20 {
+                let client = try WebSocketTestClient(port: server.port)
+                try client.sendRaw(Array("GET /yes.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                try Self.expectOnlyTheAnswer(client, statusLine: "HTTP/1.1 502 Bad Gateway")
+            }
+        }
+    }
+
+    static var shortDeadline: [String: String] {
+        ProcessInfo.processInfo.environment.merging(["WSBRIDGE_INTERNAL_CGI_TIMEOUT_MS": "300"]) { $1 }
+    }
+
+    @Test("Issue 9 finding 2: a script that misses the deadline mid-head gets 504, and its later output never follows it")
+    func nothingAfterTimeout() async throws {
+        try await withServer(flags: ["--cgidir=\(Self.cgiDir)"], environment: Self.shortDeadline,
+                             command: [TestPaths.fixture("echo-cat.sh")]) { server in
+            let client = try WebSocketTestClient(port: server.port)
+            try client.sendRaw(Array("GET /late.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            try Self.expectOnlyTheAnswer(client, statusLine: "HTTP/1.1 504 Gateway Timeout")
+        }
+    }
+
+    @Test("A script that misses the deadline after its head has its body cut short by the close, and its group ended")
+    func timeoutAfterHead() async throws {
+        try await withServer(flags: ["--cgidir=\(Self.cgiDir)"], environment: Self.shortDeadline,
+                             command: [TestPaths.fixture("echo-cat.sh")]) { server in
+            let client = try WebSocketTestClient(port: server.port)
+            try client.sendRaw(Array("GET /stalls.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let head = try client.readResponseHead()
+            #expect(head.statusLine == "HTTP/1.1 200 OK")
+            let body = try client.waitForEndOfStream()
+            let pid = try #require(pid_t(String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+            ProcessGroupProbe.expectGone(pid, server: server)
+        }
+    }
+
+    @Test("RFC 9110 §9.3.2: a HEAD request gets the script's head and no body")
+    func headRequest() async throws {
+        try await withServer(flags: ["--cgidir=\(Self.cgiDir)"], command: [TestPaths.fixture("echo-cat.sh")]) { server in
+            let client = try WebSocketTestClient(port: server.port)
+            try client.sendRaw(Array("HEAD /status.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let head = try client.readResponseHead()
+            #expect(head.statusLine == "HTTP/1.1 418 I am a teapot")
+            #expect(try client.waitForEndOfStream().isEmpty)
+        }
+    }
 }

@@ -25,7 +25,8 @@ import Darwin
 ///
 /// After a head, `takeRemainingBytes()` hands over what followed it (a client may send its first
 /// WebSocket frame right behind the upgrade request); calling `next()` instead reads the next head
-/// of a persistent connection.
+/// of a persistent connection, after `discardBody(byteCount:)` has skipped the body of the last
+/// one (its length comes from `RequestBodyFraming`).
 public struct HTTPRequestParser: Sendable {
     /// The default limit on one request head: 16 KiB, as SPEC §5 demands 431 above it.
     public static let defaultMaxHeadBytes = 16 * 1024
@@ -45,6 +46,8 @@ public struct HTTPRequestParser: Sendable {
         case skippingEmptyLines(skipped: Int)
         /// The request line has begun at buffer offset 0; no head ends before offset `scanned`.
         case seekingEnd(scanned: Int, skipped: Int)
+        /// The body of the last head is being dropped; `remaining` bytes of it are still to come.
+        case discardingBody(remaining: Int)
         /// A head was rejected; the connection answers and closes, so later bytes are dropped.
         case failed(HTTPError)
     }
@@ -62,6 +65,10 @@ public struct HTTPRequestParser: Sendable {
         precondition(maxHeadBytes > 0, "a head limit must be positive")
         self.maxHeadBytes = maxHeadBytes
     }
+
+    /// The method and target of the head that failed, when its request line could be read (for
+    /// the log line of the refusal, SPEC §8); nil otherwise.
+    public private(set) var rejectedRequestLine: HTTPRequestHead?
 
     /// The number of bytes held, for memory accounting: at most `maxHeadBytes` plus one append while heads are read.
     public var bufferedByteCount: Int { buffer.readableCount }
@@ -91,6 +98,14 @@ public struct HTTPRequestParser: Sendable {
             switch state {
             case .failed(let error):
                 throw error
+            case .discardingBody(let remaining):
+                let dropped = min(remaining, buffer.readableCount)
+                buffer.moveReaderIndex(forwardBy: dropped)
+                guard dropped == remaining else {
+                    state = .discardingBody(remaining: remaining - dropped)
+                    return nil
+                }
+                state = .skippingEmptyLines(skipped: 0)
             case .skippingEmptyLines(let skipped):
                 let (dropped, requestLineStarted) = buffer.withUnsafeReadableBytes { Self.leadingEmptyLineBytes($0) }
                 buffer.moveReaderIndex(forwardBy: dropped)
@@ -112,9 +127,10 @@ public struct HTTPRequestParser: Sendable {
                     state = .seekingEnd(scanned: resumeAt, skipped: skipped)
                     return nil
                 case .found(let end):
+                    var requestLine: HTTPRequestHead?
                     let parsed = buffer.withUnsafeReadableBytes { raw in
                         Result { () throws(HTTPError) -> HTTPRequestHead in
-                            try Self.parseHead(UnsafeRawBufferPointer(rebasing: raw[0..<end]))
+                            try Self.parseHead(UnsafeRawBufferPointer(rebasing: raw[0..<end]), requestLine: &requestLine)
                         }
                     }
                     switch parsed {
@@ -123,11 +139,20 @@ public struct HTTPRequestParser: Sendable {
                         state = .skippingEmptyLines(skipped: 0)
                         return head
                     case .failure(let error):
+                        rejectedRequestLine = requestLine
                         throw fail(error)
                     }
                 }
             }
         }
+    }
+
+    /// Drops the next `byteCount` bytes, the body of the head just returned, before looking for the
+    /// next head (RFC 9112 §6.3: a body of known length is skipped, never read as a request).
+    public mutating func discardBody(byteCount: Int) {
+        precondition(byteCount >= 0, "a body length is never negative")
+        guard case .skippingEmptyLines(0) = state, byteCount > 0 else { return }
+        state = .discardingBody(remaining: byteCount)
     }
 
     /// Bytes received after the last head returned (a client may send its first WebSocket frame
@@ -189,10 +214,14 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Parses one complete head: request line, field lines, blank line.
-    private static func parseHead(_ raw: UnsafeRawBufferPointer) throws(HTTPError) -> HTTPRequestHead {
+    /// `requestLine` is set as soon as the request line is read, so that a refusal of the rest can
+    /// still be logged with its method and path.
+    private static func parseHead(_ raw: UnsafeRawBufferPointer, requestLine: inout HTTPRequestHead?) throws(HTTPError) -> HTTPRequestHead {
         var lines = LineSplitter(raw)
-        guard let requestLine = lines.next() else { preconditionFailure("a found head holds at least one line") }
-        var head = try parseRequestLine(requestLine)
+        guard let line = lines.next() else { preconditionFailure("a found head holds at least one line") }
+        var head = try parseRequestLine(line)
+        requestLine = head
+        guard head.version == .http1_1 else { throw .versionNotSupported }
         var hostCount = 0
         while let line = lines.next(), !line.isEmpty {
             let field = try parseFieldLine(line)
@@ -223,7 +252,6 @@ public struct HTTPRequestParser: Sendable {
         let targetText = String(decoding: target, as: UTF8.self)
         guard isKnownTargetForm(targetText, method: methodText) else { throw .malformed("invalid request target") }
         let version = try parseVersion(UnsafeRawBufferPointer(rebasing: line[(secondSpace + 1)...]))
-        guard version == .http1_1 else { throw .versionNotSupported }
         return HTTPRequestHead(method: methodText, target: targetText, version: version)
     }
 

@@ -8,19 +8,28 @@ import Dispatch
 final class CGIRequest: EventHandler {
     /// The largest request body passed to a script.
     static let maxBodyBytes = 16 * 1024 * 1024
-    /// How long a script may take to finish its answer.
-    static let timeoutNanoseconds: UInt64 = 60_000_000_000
 
     private let fd: Int32
     private let id: UInt64
     private let peer: SocketAddress
     private let local: SocketAddress
     private let head: HTTPRequestHead
+    private let body: RequestBodyFraming
     private let script: ScriptTarget
     private unowned let loop: EventLoop
     private let context: ServerContext
     private let registry: ConnectionRegistry
     private var configuration: ServerConfiguration { context.configuration }
+
+    /// Whose answer the client gets.
+    private enum Answer {
+        /// The script's CGI head has not been read yet.
+        case awaitingScriptHead
+        /// The script's head went out; the rest of its stdout is the body.
+        case script
+        /// An answer of ours (an error); nothing of the script's stdout may follow it on the wire.
+        case own
+    }
 
     private var registration: EventLoop.Registration?
     private var socketReadable = true
@@ -38,7 +47,7 @@ final class CGIRequest: EventHandler {
     private var stdinBuffer = ByteBuffer()
     private var bodyRemaining = 0
     private var responseParser = CGIResponseParser()
-    private var isHeadSent = false
+    private var answer = Answer.awaitingScriptHead
     private var stderrLine = ByteBuffer()
     private var teardown: TeardownRunner?
     private var isGroupGone = false
@@ -47,13 +56,14 @@ final class CGIRequest: EventHandler {
     private var isFinished = false
     private var status = HTTPStatus.ok
 
-    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget,
-         bodyBytes: [UInt8], loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
+    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, body: RequestBodyFraming,
+         script: ScriptTarget, bodyBytes: [UInt8], loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
         self.fd = fd
         self.id = id
         self.peer = peer
         self.local = local
         self.head = head
+        self.body = body
         self.script = script
         self.loop = loop
         self.context = context
@@ -70,12 +80,11 @@ final class CGIRequest: EventHandler {
             registration = self.loop.register(fd, handler: self, source: 0, interest: .readWrite)
         }
         // RFC 3875 §4.1.2: the script learns the body's length; without one there is nothing to tell.
-        if head.headers.contains("Transfer-Encoding") {
-            return answerError(.lengthRequired, "send the request body with a Content-Length")
-        }
-        let lengths = head.headers.values("Content-Length")
-        guard lengths.count <= 1, let length = Int(lengths.first ?? "0"), length >= 0 else {
-            return answerError(.badRequest, "bad Content-Length")
+        let length: Int
+        switch body {
+        case .none: length = 0
+        case .contentLength(let count): length = count
+        case .chunked: return answerError(.lengthRequired, "send the request body with a Content-Length")
         }
         guard length <= Self.maxBodyBytes else {
             return answerError(.payloadTooLarge, "request body over \(Self.maxBodyBytes) bytes")
@@ -86,8 +95,9 @@ final class CGIRequest: EventHandler {
         holdsChildSlot = true
         if stdinBuffer.readableCount > length { stdinBuffer = ByteBuffer(stdinBuffer.readableBytes.prefix(length)) }
         bodyRemaining = length - stdinBuffer.readableCount
-        let contentLength = lengths.isEmpty ? "" : String(length)
-        timer = loop.schedule(afterNanoseconds: Self.timeoutNanoseconds) { [weak self] in self?.timedOut() }
+        let contentLength = head.headers.contains("Content-Length") ? String(length) : ""
+        let timeout = UInt64(configuration.cgiTimeoutMilliseconds) * 1_000_000
+        timer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.timedOut() }
         loop.withRemoteHost(of: peer, isEnabled: configuration.reverseLookup) { [self] name in
             spawnScript(contentLength: contentLength, remoteHost: name)
         }
@@ -222,12 +232,13 @@ final class CGIRequest: EventHandler {
     }
 
     private func readStdout() -> Bool {
-        guard stdoutFD >= 0, stdoutReadable, !isSocketClosed, output.readableCount < configuration.socketHighWatermark else {
+        guard stdoutFD >= 0, stdoutReadable, !isSocketClosed, answer != .own,
+              output.readableCount < configuration.socketHighWatermark else {
             return false
         }
         var chunk = [UInt8](repeating: 0, count: 0)
         var read = Syscalls.ReadInto(stdoutFD)
-        if isHeadSent {
+        if answer == .script {
             output.writeWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
         } else {
             chunk = [UInt8](repeating: 0, count: 4096)
@@ -235,13 +246,13 @@ final class CGIRequest: EventHandler {
         }
         switch read.result {
         case .bytes(let count):
-            if !isHeadSent { parseHead(chunk[0..<count]) }
+            if answer == .awaitingScriptHead { parseHead(chunk[0..<count]) }
             return true
         case .wouldBlock:
             stdoutReadable = false
             return false
         case .endOfFile, .failed:
-            if !isHeadSent {
+            if answer == .awaitingScriptHead {
                 answerError(.badGateway, "the script ended without a complete CGI response head")
             } else {
                 closesAfterOutput = true
@@ -261,8 +272,15 @@ final class CGIRequest: EventHandler {
             response.headers.replaceOrAdd(name: "Connection", value: "close")
             status = cgiHead.status
             output.append(contentsOf: response.serialized(includingBody: false, addsContentLength: false))
-            if head.method != "HEAD" { output.append(contentsOf: body) }
-            isHeadSent = true
+            answer = .script
+            if head.method == "HEAD" {
+                // RFC 9110 §9.3.2: a HEAD answer is the head alone; the rest of stdout is not read.
+                closesAfterOutput = true
+                closeStdout()
+                teardown?.start()
+            } else {
+                output.append(contentsOf: body)
+            }
         } catch {
             context.logger.log(.error, "CGI response refused", fields: logFields + [("error", error.message)])
             answerError(.badGateway, "the script's answer is not a CGI response")
@@ -310,10 +328,12 @@ final class CGIRequest: EventHandler {
 
     // MARK: Ending
 
-    /// An answer of our own instead of the script's (before its head was sent).
+    /// An answer of our own instead of the script's (before its head was sent). The script's stdout
+    /// is closed at once: read on, its bytes would follow our answer onto the wire.
     private func answerError(_ status: HTTPStatus, _ message: String) {
-        guard !isHeadSent else { return }
-        isHeadSent = true
+        guard answer == .awaitingScriptHead else { return }
+        answer = .own
+        closeStdout()
         self.status = status
         output.clear()
         output.append(contentsOf: HTTPResponse.error(status, message: message,
@@ -326,12 +346,15 @@ final class CGIRequest: EventHandler {
     private func timedOut() {
         timer = nil
         context.logger.log(.error, "CGI script timed out", fields: logFields)
-        if isHeadSent {
+        switch answer {
+        case .script:
+            // The status is out: all that is left is to cut the body short by closing.
             closesAfterOutput = true
             closeStdout()
-        } else {
+        case .awaitingScriptHead:
             answerError(.gatewayTimeout, "the script did not answer in time")
-            closeStdout()
+        case .own:
+            break
         }
         teardown?.start()
         pump()

@@ -20,6 +20,8 @@ final class HTTPConnection: EventHandler {
     private var fileBody: FileBody?
     /// Whether the connection stays open for another request once the answer is out.
     private var keepsAlive = false
+    /// Whether the current request's body may or may not follow, so the connection must close after the answer.
+    private var bodyForbidsReuse = false
 
     private struct FileBody {
         var fd: Int32
@@ -105,7 +107,10 @@ final class HTTPConnection: EventHandler {
             guard let head = try parser.next() else { return false }
             route(head)
         } catch {
-            refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status, method: "-", path: "-")
+            // SPEC §8: a refusal is logged with its method and path whenever its request line was read.
+            let line = parser.rejectedRequestLine
+            refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                   method: line?.method ?? "-", path: line?.path ?? "-")
         }
         return true
     }
@@ -113,26 +118,48 @@ final class HTTPConnection: EventHandler {
     private func route(_ head: HTTPRequestHead) {
         if let timer { loop.cancel(timer) }
         timer = nil
+        let body: RequestBodyFraming
+        do {
+            body = try RequestBodyFraming(of: head)
+        } catch {
+            return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                          method: head.method, path: head.path)
+        }
         if head.method == "GET" && Handshake.isUpgradeRequest(head) {
+            // Bytes after an upgrade request are WebSocket frames: a body would be read as frames
+            // by us and as a body by a proxy in front (RFC 6455 §4.1: the handshake has none).
+            guard !body.hasBody else {
+                let error = HTTPError.malformed("an upgrade request carries no body")
+                return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                              method: head.method, path: head.path)
+            }
             routeUpgrade(head)
         } else {
-            routePlainRequest(head)
+            routePlainRequest(head, body: body)
         }
     }
 
     // MARK: Plain requests
 
-    private func routePlainRequest(_ head: HTTPRequestHead) {
+    /// The largest body a plain request that is not CGI may carry: it is read and dropped so that the
+    /// connection can serve the next request (as Go's net/http drops up to 256 KiB); a larger one
+    /// gets 413 and the connection closes.
+    static let maxDiscardedBodyBytes = 64 * 1024
+
+    private func routePlainRequest(_ head: HTTPRequestHead, body: RequestBodyFraming) {
         let extraHeaders = configuration.plainHTTPHeaders
         let isGetOrHead = head.method == "GET" || head.method == "HEAD"
-        if configuration.devConsole && isGetOrHead {
+        let servesConsole = configuration.devConsole && isGetOrHead
+        if !servesConsole, let cgiScripts = configuration.cgiScripts,
+           case .script(let path, let scriptName, let pathInfo) = cgiScripts.route(path: head.path) {
+            handOverToCGI(head, body: body, ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo))
+            return
+        }
+        guard skipBody(body, of: head) else { return }
+        if servesConsole {
             var response = DevConsolePage.response(forHEAD: head.method == "HEAD")
             response.headers.add(contentsOf: extraHeaders)
             answer(response, to: head, includeBody: head.method != "HEAD")
-            return
-        }
-        if let cgiScripts = configuration.cgiScripts, case .script(let path, let scriptName, let pathInfo) = cgiScripts.route(path: head.path) {
-            handOverToCGI(head, ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo))
             return
         }
         if let staticFiles = configuration.staticFiles {
@@ -156,12 +183,41 @@ final class HTTPConnection: EventHandler {
         refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
     }
 
+    /// Arranges for the body of a request that no script reads to be dropped before the next
+    /// request is parsed; false when the body is refused instead (the answer is then under way).
+    private func skipBody(_ body: RequestBodyFraming, of head: HTTPRequestHead) -> Bool {
+        let extraHeaders = configuration.plainHTTPHeaders
+        switch body {
+        case .none:
+            return true
+        case .chunked:
+            // Nothing here reads a chunked body, and its end cannot be found without decoding it:
+            // refuse and close rather than guess (RFC 9112 §6.3 item 4).
+            let error = HTTPError.malformed("Transfer-Encoding is accepted by CGI scripts only")
+            refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+            return false
+        case .contentLength(let length):
+            guard length <= Self.maxDiscardedBodyBytes else {
+                let response = HTTPResponse.error(.payloadTooLarge, message: "request body over \(Self.maxDiscardedBodyBytes) bytes",
+                                                  extraHeaders: extraHeaders)
+                refuse(response, status: .payloadTooLarge, method: head.method, path: head.path)
+                return false
+            }
+            parser.discardBody(byteCount: length)
+            // RFC 9110 §10.1.1: after a final answer, a client that sent `Expect: 100-continue` may
+            // send its body or not; only closing keeps the next request from being misread.
+            bodyForbidsReuse = head.headers.contains("Expect")
+            return true
+        }
+    }
+
     /// Sends an answer to a plain request, keeping the connection for another one unless the
     /// answer or the request says `Connection: close` (RFC 9112 §9.3).
     private func answer(_ response: HTTPResponse, to head: HTTPRequestHead, includeBody: Bool) {
         logPlain(head, status: response.status)
         keepsAlive = !response.headers.containsToken("close", in: "Connection")
-            && !head.headers.containsToken("close", in: "Connection")
+            && !head.headers.containsToken("close", in: "Connection") && !bodyForbidsReuse
+        bodyForbidsReuse = false
         output.append(contentsOf: response.serialized(includingBody: includeBody))
         state = .answering
         flush()
@@ -244,12 +300,12 @@ final class HTTPConnection: EventHandler {
         session.start(taking: socketRegistration)
     }
 
-    private func handOverToCGI(_ head: HTTPRequestHead, _ script: ScriptTarget) {
+    private func handOverToCGI(_ head: HTTPRequestHead, body: RequestBodyFraming, _ script: ScriptTarget) {
         let socketRegistration = registration
         registration = nil
         state = .done
         registry.remove(self)
-        let request = CGIRequest(fd: fd, id: id, peer: peer, local: local, head: head, script: script,
+        let request = CGIRequest(fd: fd, id: id, peer: peer, local: local, head: head, body: body, script: script,
                                  bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
         request.start(taking: socketRegistration)
     }
@@ -262,7 +318,8 @@ final class HTTPConnection: EventHandler {
             "remote": peer.description, "id": String(id), "method": method, "path": path, "status": String(status.code),
         ])
         keepsAlive = false
-        output.append(contentsOf: response.serialized())
+        // RFC 9110 §9.3.2: an answer to HEAD has no content, refusals included.
+        output.append(contentsOf: response.serialized(includingBody: method != "HEAD"))
         state = .answering
         flush()
     }

@@ -131,6 +131,8 @@ public struct ServerConfiguration: Sendable {
     public var readChunkBytes = 64 * 1024
     /// How long a client may take to send its request head (SPEC §5).
     public var headTimeoutMilliseconds = 10_000
+    /// How long a CGI script may take to finish its answer (504 before its head, a cut body after).
+    public var cgiTimeoutMilliseconds = 60_000
     /// How long to wait for the client's answer to our close frame before closing the socket.
     public var closeAnswerTimeoutMilliseconds = 2_000
 

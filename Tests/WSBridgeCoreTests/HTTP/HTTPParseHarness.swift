@@ -20,6 +20,9 @@ enum HTTPParseHarness {
         case keepParsing
         /// Stop and take the remaining bytes, as after an upgrade request.
         case stopAfterFirstHead
+        /// Keep reading heads, dropping each one's `Content-Length` body first, as a persistent
+        /// connection serving plain requests does (RFC 9112 §6.3).
+        case skippingBodies
     }
 
     /// Feeds `chunks` one append at a time, calling `next()` after each, and checks after every
@@ -43,6 +46,9 @@ enum HTTPParseHarness {
             do {
                 while let head = try parser.next() {
                     outcome.heads.append(head)
+                    if mode == .skippingBodies, case .contentLength(let length)? = try? RequestBodyFraming(of: head) {
+                        parser.discardBody(byteCount: length)
+                    }
                     if mode == .stopAfterFirstHead {
                         outcome.remaining = parser.takeRemainingBytes()
                         stopped = true
