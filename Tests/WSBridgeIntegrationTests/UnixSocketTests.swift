@@ -61,4 +61,18 @@ struct UnixSocketTests {
         #expect(server.stop() == .exited(0))
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+
+    @Test("Issue 9 finding 7, websocketd 0.5: a --unixsocket client is REMOTE_ADDR and REMOTE_HOST unix-socket, REMOTE_PORT empty",
+          arguments: ChildKind.allCases)
+    func remoteAddressOfUnixClient(kind: ChildKind) async throws {
+        let path = Self.temporarySocketPath()
+        try await withServer(flags: EnvironmentDump.flags + ["--unixsocket=\(path)"], command: []) { server in
+            let dump = try EnvironmentDump.read(kind, client: try Self.connectUnix(path), target: "/env.sh")
+            #expect(dump["REMOTE_ADDR"] == "unix-socket")
+            #expect(dump["REMOTE_HOST"] == "unix-socket")
+            #expect(dump["REMOTE_PORT"] == "")
+            expectGroupGone(dump.pid, within: ProcessGroupProbe.defaultTimeout, server: server)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
 }

@@ -83,13 +83,13 @@ struct ChildEnvironmentTests {
         #expect(none["PATH"] == nil && none["WSB_KEEP"] == nil)
     }
 
-    @Test("SPEC §4: a request variable wins over a parent variable of the same name")
-    func requestVariablesWin() {
+    @Test("SPEC §4: a variable wsbridge sets wins over a --passenv one; a --passenv one wins over a header")
+    func layersOfTheEnvironment() {
         let environment = ChildEnvironment.build(Self.inputs(
-            headers: [("Host", "h")], parent: ["SERVER_NAME": "spoofed", "HTTP_HOST": "spoofed"],
+            headers: [("Host", "h")], parent: ["SERVER_NAME": "spoofed", "HTTP_HOST": "operator"],
             passEnv: ["SERVER_NAME", "HTTP_HOST"]))
         #expect(environment["SERVER_NAME"] == "h")
-        #expect(environment["HTTP_HOST"] == "h")
+        #expect(environment["HTTP_HOST"] == "operator")
     }
 
     /// Host header → SERVER_NAME.
@@ -127,5 +127,181 @@ struct ChildEnvironmentTests {
         #expect(environment["HTTP_SEC_WEBSOCKET_EXTENSIONS"] == "permessage-deflate")
         #expect(environment["QUERY_STRING"] == "q=%41&r=1+2")
         #expect(environment["REQUEST_URI"] == "/a%20b?q=%41&r=1+2")
+    }
+
+    // MARK: Header hygiene (SPEC §4; issue 9 findings 3 and 4)
+
+    /// A header name → the variable it becomes, or nil when it is dropped.
+    static let headerNames: [(header: String, variable: String?)] = [
+        ("X-Foo-Bar", "HTTP_X_FOO_BAR"),
+        ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
+        ("Sec-WebSocket-Key", "HTTP_SEC_WEBSOCKET_KEY"),
+        ("X-1", "HTTP_X_1"),
+        ("Proxy-Authorization", "HTTP_PROXY_AUTHORIZATION"),
+        // CVE-2016-5385 (httpoxy): HTTP_PROXY is where HTTP clients find their proxy.
+        ("Proxy", nil),
+        ("proxy", nil),
+        ("PROXY", nil),
+        // nginx underscores_in_headers off: X_Forwarded_For would pose as X-Forwarded-For.
+        ("X-Foo_Bar", nil),
+        ("X_Forwarded_For", nil),
+        ("_", nil),
+        // nginx ignore_invalid_headers, Apache 2.4: other token characters make odd variable names.
+        ("X.Dotted", nil),
+        ("X!Bang", nil),
+        ("X~Tilde", nil),
+        ("X+Plus", nil),
+        ("Ünicode", nil),
+        ("", nil),
+    ]
+
+    @Test("SPEC §4: letters, digits and - only, and never Proxy (CVE-2016-5385); names with _ are dropped as nginx does",
+          arguments: headerNames)
+    func headerVariableName(header: String, variable: String?) {
+        #expect(ChildEnvironment.headerVariableName(header) == variable)
+        let environment = ChildEnvironment.build(Self.inputs(headers: [("Host", "h"), (header, "value")]))
+        let fromHeader = environment.filter { $0.value == "value" }.map(\.key)
+        #expect(fromHeader == (variable.map { [$0] } ?? []))
+    }
+
+    @Test("Issue 9 finding 4: X-Foo_Bar and X-Foo-Bar no longer merge into one HTTP_X_FOO_BAR")
+    func noNameCollisions() {
+        let environment = ChildEnvironment.build(Self.inputs(headers: [("Host", "h"), ("X-Foo_Bar", "a"), ("X-Foo-Bar", "b")]))
+        #expect(environment["HTTP_X_FOO_BAR"] == "b")
+    }
+
+    /// A --passenv variable, the header that maps onto it: the parent's value stays.
+    static let passEnvOverrides: [(variable: String, header: String)] = [
+        ("HTTP_PROXY", "Proxy"),
+        ("HTTP_X_TRUSTED", "X-Trusted"),
+        ("HTTP_X_TRUSTED", "x-trusted"),
+        ("HTTP_HOST", "Host"),
+        ("HTTP_USER_AGENT", "User-Agent"),
+    ]
+
+    @Test("SPEC §4: no request header sets or overrides a --passenv variable", arguments: passEnvOverrides)
+    func headerCannotOverridePassEnv(variable: String, header: String) {
+        let environment = ChildEnvironment.build(Self.inputs(
+            headers: [("Host", "h"), (header, "client"), (header, "client again")],
+            parent: [variable: "operator"], passEnv: [variable]))
+        #expect(environment[variable] == "operator")
+        #expect(!environment.values.contains { $0.contains("client") })
+    }
+
+    @Test("SPEC §4: a header can only become an HTTP_ variable that nothing else set")
+    func headersNeverReplaceAnything() {
+        let headers: [(name: String, value: String)] = Self.headerNames.map { ($0.header, "client") }
+            + ["Server-Name", "Remote-Addr", "Remote-User", "Auth-Type", "Https", "Path", "Listen-Fds", "Content-Type",
+               "Content-Length"].map { ($0, "client") }
+        let environment = ChildEnvironment.build(Self.inputs(headers: [("Host", "h")] + headers))
+        for (name, value) in environment where value.contains("client") {
+            #expect(name.hasPrefix("HTTP_"), "\(name)=\(value) came from a header")
+        }
+        #expect(environment["HTTP_PROXY"] == nil)
+    }
+
+    /// Parent variables that no child gets, even with --passenv, and what the child sees instead
+    /// over a plain connection and over TLS.
+    static let withheld: [(name: String, plain: String?, tls: String?)] = [
+        // SPEC §4, §10, §11: identity comes only from wsbridge.
+        ("REMOTE_USER", "", ""),
+        ("AUTH_TYPE", "", ""),
+        ("REMOTE_IDENT", "", ""),
+        ("HTTPS", nil, "on"),
+        ("SSL_CLIENT_VERIFY", nil, nil),
+        ("SSL_CLIENT_S_DN", nil, nil),
+        ("SSL_CLIENT_S_DN_CN", nil, nil),
+        ("SSL_CLIENT_I_DN", nil, nil),
+        ("SSL_CLIENT_M_SERIAL", nil, nil),
+        ("SSL_PROTOCOL", nil, nil),
+        ("SSL_CIPHER", nil, nil),
+        ("WEBSOCKET_PROTOCOL", nil, nil),
+        // SPEC §15: systemd socket activation (sd_listen_fds(3)) describes wsbridge's fds.
+        ("LISTEN_FDS", nil, nil),
+        ("LISTEN_PID", nil, nil),
+        ("LISTEN_FDNAMES", nil, nil),
+    ]
+
+    @Test("SPEC §4: identity, TLS and socket-activation variables never come from the parent, even with --passenv",
+          arguments: withheld)
+    func withheldFromPassEnv(name: String, plain: String?, tls: String?) {
+        for isTLS in [false, true] {
+            let environment = ChildEnvironment.build(Self.inputs(
+                headers: [("Host", "h")], parent: [name: "parent", "PATH": "/bin"], passEnv: ["PATH", name], isTLS: isTLS))
+            #expect(environment[name] == (isTLS ? tls : plain), "TLS: \(isTLS)")
+            #expect(environment["PATH"] == "/bin")
+        }
+    }
+
+    @Test("SPEC §4: passenv names that only look like withheld ones still pass", arguments: [
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "LISTEN", "REMOTE_USERS", "HTTPS_PROXY", "https_proxy",
+    ])
+    func similarNamesPass(name: String) {
+        let environment = ChildEnvironment.build(Self.inputs(headers: [("Host", "h")], parent: [name: "parent"], passEnv: [name]))
+        #expect(environment[name] == "parent")
+    }
+
+    // MARK: Control characters (issue 9 finding 5)
+
+    /// Which input carries the text.
+    enum Field: String, CaseIterable, Sendable {
+        case pathInfo, scriptName, pathTranslated, target, remoteHost, hostHeader, headerValue
+    }
+
+    /// A request-derived value → the value the child sees.
+    static let controlValues: [(raw: String, clean: String)] = [
+        ("/x\nPATH=/evil", "/x PATH=/evil"),
+        ("/a\r\nb", "/a  b"),
+        ("/tab\there", "/tab here"),
+        ("/nul\u{0}byte", "/nul byte"),
+        ("/esc\u{1B}[2J", "/esc [2J"),
+        ("/del\u{7F}", "/del "),
+        ("/\u{1}\u{1F}", "/  "),
+        ("/plain/é/ü", "/plain/é/ü"),
+        ("/keeps%0a%00encoded", "/keeps%0a%00encoded"),
+    ]
+
+    @Test("Issue 9 finding 5: every C0 control and DEL in a value wsbridge derives from the request becomes one space",
+          arguments: Field.allCases, controlValues)
+    func controlCharactersBecomeSpaces(field: Field, value: (raw: String, clean: String)) {
+        let (raw, clean) = value
+        var headers: [(name: String, value: String)] = [("Host", field == .hostHeader ? raw : "h")]
+        if field == .headerValue { headers.append(("X-Value", raw)) }
+        var inputs = Self.inputs(target: field == .target ? raw : "/a/b?x=1&y=2", headers: headers)
+        switch field {
+        case .pathInfo: inputs.pathInfo = raw
+        case .scriptName: inputs.scriptName = raw
+        case .pathTranslated: inputs.pathTranslated = raw
+        case .remoteHost: inputs.remoteHost = raw
+        case .target, .hostHeader, .headerValue: break
+        }
+        let environment = ChildEnvironment.build(inputs)
+        let variable = switch field {
+        case .pathInfo: "PATH_INFO"
+        case .scriptName: "SCRIPT_NAME"
+        case .pathTranslated: "PATH_TRANSLATED"
+        case .target: "REQUEST_URI"
+        case .remoteHost: "REMOTE_HOST"
+        case .hostHeader: "HTTP_HOST"
+        case .headerValue: "HTTP_X_VALUE"
+        }
+        #expect(environment[variable] == clean)
+        for (name, value) in environment {
+            #expect(!value.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "\(name) keeps a control character: \(value.debugDescription)")
+        }
+    }
+
+    // MARK: Unix-socket peers (issue 9 finding 7)
+
+    @Test("websocketd 0.5: a --unixsocket client is REMOTE_ADDR and REMOTE_HOST unix-socket, with an empty REMOTE_PORT",
+          arguments: ["/run/wsbridge.sock", ""])
+    func unixSocketPeer(path: String) {
+        var inputs = Self.inputs(headers: [("Host", "h")])
+        inputs.remote = SocketAddress(unixPath: path)
+        inputs.local = SocketAddress(unixPath: "/run/wsbridge.sock")
+        let environment = ChildEnvironment.build(inputs)
+        #expect(environment["REMOTE_ADDR"] == "unix-socket")
+        #expect(environment["REMOTE_HOST"] == "unix-socket")
+        #expect(environment["REMOTE_PORT"] == "")
     }
 }
