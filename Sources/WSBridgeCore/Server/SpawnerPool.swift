@@ -14,15 +14,17 @@ import Foundation
 /// another sits idle. Requests arrive through `spawn(_:on:completion:)` from any loop, and each
 /// answer goes back to the loop that asked.
 public final class SpawnerPool: @unchecked Sendable {
-    /// The most spawner processes a server runs, on any machine: one per core, at least two (so
-    /// that a spawn never queues behind a slow one) and at most eight. Measured on 2 cores with
-    /// 16 concurrent spawns (`scripts/bench`, spawn c16): 2 spawners reach the throughput 8 did.
+    /// The most spawner processes a server runs, on any machine: two per core, at most eight.
+    /// Measured on 2 cores with 16 concurrent spawns (spawn c16 of `scripts/bench`, alternating
+    /// runs): a cap of 4 matched the 8 spawners wsbridge used to start, within noise, while a cap
+    /// of 2 cost about 10% of the connections per second and 20% of the p50. A spawn is mostly
+    /// CPU in the spawner and its child, so beyond two per core spawners only wait for a core.
     /// `WSBRIDGE_INTERNAL_MAX_SPAWNERS` overrides it (tests).
     public static let maxSpawners: Int = {
         if let value = ProcessInfo.processInfo.environment["WSBRIDGE_INTERNAL_MAX_SPAWNERS"].flatMap(Int.init), value > 0 {
             return value
         }
-        return min(8, max(2, Syscalls.processorCount()))
+        return min(8, 2 * Syscalls.processorCount())
     }()
 
     /// Spawn requests sent to one spawner before it answers: two, so that it starts the next
@@ -126,13 +128,23 @@ public final class SpawnerPool: @unchecked Sendable {
         return best
     }
 
-    /// One more spawner while requests wait for one, or while every spawner is crowded; one at
-    /// a time, and none while one is still starting (it will take the waiting requests).
+    /// More spawners while requests wait for one: as many as the waiting requests would fill
+    /// (counting those still starting, which will take them), all at once, since a burst
+    /// that waits for one start after another is mostly over before the pool has grown. One
+    /// more when every spawner is crowded.
     private func growIfNeeded() {
-        guard launchesUnderWay == 0, spawners.count < Self.maxSpawners, spawners.allSatisfy(\.isReady) else { return }
-        let isQueueing = !waiting.isEmpty
-        let isCrowded = spawners.allSatisfy { $0.load >= Self.childrenPerSpawner }
-        if isQueueing || isCrowded { launch(afterNanoseconds: 0, isReplacement: false) }
+        let starting = launchesUnderWay + spawners.count(where: { !$0.isReady })
+        let room = Self.maxSpawners - spawners.count - launchesUnderWay
+        guard room > 0 else { return }
+        let wanted: Int
+        if !waiting.isEmpty {
+            wanted = (waiting.count + Self.maxRequestsInFlight - 1) / Self.maxRequestsInFlight
+        } else if spawners.allSatisfy({ $0.load >= Self.childrenPerSpawner }) {
+            wanted = 1
+        } else {
+            return
+        }
+        for _ in 0..<min(room, wanted - starting) { launch(afterNanoseconds: 0, isReplacement: false) }
     }
 
     /// Starts a spawner on a thread of its own: `Process.run()` here costs more with every fd the
