@@ -1,10 +1,11 @@
 import Foundation
 import WSBridgeCore
 
-// The spawner process is this same program started with one internal argument (see Spawner).
-if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnerProcess.argument {
+// The spawner process is this same program started with an internal argument and --closems
+// (see Spawner).
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == SpawnerProcess.argument {
     ShutdownSignals.clearInheritedMask()
-    SpawnerProcess.run(socketFD: 0)
+    SpawnerProcess.run(socketFD: 0, closeMilliseconds: Int(CommandLine.arguments[2]) ?? 0)
 }
 
 /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
@@ -110,21 +111,16 @@ for header in options.headers + options.headersWS {
 for header in options.headers + options.headersHTTP {
     configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
 }
-// Spawner processes, started now while this process has few fds open: a few per event loop, so
-// that each holds few children (its spawns slow down by one Foundation socket per live child).
-let spawnersPerLoop = 4
-var spawnerGroups: [[Spawner]] = []
+// The first spawner process, started now while this process has few fds open; the pool adds
+// more while spawns queue (see SpawnerPool).
+let spawners: SpawnerPool
 do {
     // This program's own file: argv[0] as the shell found it (under valgrind /proc/self/exe
     // names valgrind), else the kernel's link.
     let executablePath = (try? CommandResolver.resolve(
         CommandLine.arguments[0], path: environment["PATH"], currentDirectory: FileManager.default.currentDirectoryPath))
         ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    for _ in 0..<Syscalls.processorCount() {
-        spawnerGroups.append(try (0..<spawnersPerLoop).map { _ throws(SpawnError) in
-            try Spawner(executable: executablePath, logger: logger)
-        })
-    }
+    spawners = try SpawnerPool(executable: executablePath, closeMilliseconds: options.closeMilliseconds, logger: logger)
 } catch {
     FileHandle.standardError.write(Data(("wsbridge: " + error.message + "\n").utf8))
     exit(1)
@@ -138,7 +134,7 @@ do {
     FileHandle.standardError.write(Data((error.message + "\n").utf8))
     exit(3)
 }
-server.start(spawnerGroups: spawnerGroups)
+server.start(spawners: spawners)
 
 let urls = server.boundAddresses.map { address -> String in
     if let path = address.unixPath { return "unix:\(path)" }

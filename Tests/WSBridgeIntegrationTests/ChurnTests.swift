@@ -115,7 +115,12 @@ extension LifecycleTimingTests {
         @Test("SPEC §3: 2,000 mixed sessions (clean close, reset, child exits first, child ignores signals) leave no child, zombie, fd or memory behind",
               .timeLimit(.minutes(2)))
         func mixedSessions() async throws {
-            try await withServer(command: [TestPaths.fixture("lifecycle.sh")]) { server in
+            // The spawner pool grows under this load; idle spawners retire after 200 ms here (10 s
+            // by default), so that once the sessions are over the server is back to its idle
+            // state exactly, with its first spawner, and every fd the extra ones held is closed.
+            var environment = ProcessInfo.processInfo.environment
+            environment["WSBRIDGE_INTERNAL_SPAWNER_IDLE_MS"] = "200"
+            try await withServer(environment: environment, command: [TestPaths.fixture("lifecycle.sh")]) { server in
                 let spawners = ProcessTable.spawners(of: server.pid)
                 try #require(!spawners.isEmpty, "no spawner process under the server")
                 // Warm up every path once (threads, epoll sets, buffers), then measure idle.

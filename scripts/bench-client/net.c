@@ -1,5 +1,7 @@
 /* Utilities and the client's connection engine: non-blocking sockets on one edge-triggered epoll. */
 #include "wsbench.h"
+#include <dirent.h>
+#include <limits.h>
 
 char FILL[8192];
 uint8_t PAT[2 * PAT_N];
@@ -74,12 +76,36 @@ long rss_kib(int pid) {
     return v;
 }
 
+/* The server and its helpers: its children running the server's own executable (wsbridge's
+ * spawners, whose number changes with load, so they are looked up at each call; a session's
+ * child runs another program and is not counted). */
 long rss_all_kib(void) {
     long sum = rss_kib(g_server_pid);
-    for (int i = 0; i < 8 && g_helper_pids[i]; i++) {
-        long r = rss_kib(g_helper_pids[i]);
+    char path[64], exe[PATH_MAX], other[PATH_MAX], line[512];
+    snprintf(path, sizeof path, "/proc/%d/exe", g_server_pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    DIR *d = opendir("/proc");
+    if (n <= 0 || !d) { if (d) closedir(d); return sum; }
+    exe[n] = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        int ppid = 0;
+        char *close = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+        fclose(f);
+        if (!close || sscanf(close + 2, "%*c %d", &ppid) != 1 || ppid != g_server_pid) continue;
+        snprintf(path, sizeof path, "/proc/%d/exe", pid);
+        ssize_t m = readlink(path, other, sizeof other - 1);
+        if (m <= 0) continue;
+        other[m] = 0;
+        long r = strcmp(other, exe) == 0 ? rss_kib(pid) : -1;
         if (r > 0) sum += r;
     }
+    closedir(d);
     return sum;
 }
 

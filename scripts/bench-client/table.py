@@ -9,7 +9,9 @@ A, B, ECHO = "websocketd", "wsbridge", "echo"
 # key, label, unit, scale, better, target: (kind, bound) with kind "ratio>=", "ratio<=", "B<=", "B>=", "B=="
 ROWS = [
     ("idle_rss_kib", "server RSS idle (server process only)", "MiB", 1 / 1024, "low", None),
-    ("idle_rss_all_kib", "  RSS idle, server + its own helpers (wsbridge's spawner)", "MiB", 1 / 1024, "low", None),
+    ("idle_rss_all_kib", "  RSS idle, server + its own helpers (wsbridge's spawners)", "MiB", 1 / 1024, "low", None),
+    ("idle_pss_all_kib", "  PSS idle, server + its own helpers (smaps_rollup)", "MiB", 1 / 1024, "low", ("B<=", 12.0)),
+    ("idle_processes", "  processes idle, server + its own helpers", "", 1, "low", None),
     ("spawn_seq_p50_ms", "spawn sequential, connect→first message p50", "ms", 1, "low", ("ratio<=", 1.1)),
     ("spawn_seq_p99_ms", "spawn sequential p99", "ms", 1, "low", None),
     ("spawn_seq_cps", "spawn sequential, full connections/s", "conn/s", 1, "high", ("ratio>=", 1.0)),
@@ -156,7 +158,7 @@ def main():
                 sym = {"B<=": "≤", "B>=": "≥", "B==": "="}[kind]
                 tgt = f"B {sym} {bound:g}" + (f" {unit}" if unit and kind != "B==" else "")
                 ok = bool(vb) and len(vb) == len(rounds) and all(
-                    (x <= bound if kind == "B<=" else x >= bound if kind == "B>=" else x == bound) for x in vb)
+                    (x <= bound if kind == "B<=" else x >= bound if kind == "B>=" else x == bound) for x in (v * scale for v in vb))
                 met = "yes" if ok else ("n/a" if not vb else "NO")
         ekey = {"rttpair_p50_us": "rtt_p50_us", "rttpair_p99_us": "rtt_p99_us"}.get(key, key)
         print(f"| {label} | {unit} | {fmt(echo[ekey] * scale) if ekey in echo else ''} | {ca} | {cb} | {ratio} | {tgt} | {met} |")

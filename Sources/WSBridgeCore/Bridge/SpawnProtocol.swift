@@ -15,9 +15,15 @@ public enum SpawnMessage: Sendable, Equatable {
     /// status; report it now, without waiting for Foundation, which reaps only once every
     /// descendant has closed its internal socket.
     case queryExit(pid: Int32)
+    /// Spawner → server: warmed up and taking requests (a request sent before this would wait
+    /// for the spawner's whole startup instead of going to a spawner that is ready).
+    case ready
+    /// Server → spawner: the session of this child is over and its group is gone (or survived
+    /// SIGKILL), so the spawner stops counting it among the groups to end if the server dies.
+    case release(pid: Int32)
 
     private enum Tag: UInt8 {
-        case spawn = 1, spawned = 2, failed = 3, exitedWithCode = 4, killedBySignal = 5, queryExit = 6
+        case spawn = 1, spawned = 2, failed = 3, exitedWithCode = 4, killedBySignal = 5, queryExit = 6, ready = 7, release = 8
     }
 
     /// The datagram for this message.
@@ -46,6 +52,11 @@ public enum SpawnMessage: Sendable, Equatable {
             Self.append(message, to: &bytes)
         case .queryExit(let pid):
             bytes.append(Tag.queryExit.rawValue)
+            Self.append(UInt32(bitPattern: pid), to: &bytes)
+        case .ready:
+            bytes.append(Tag.ready.rawValue)
+        case .release(let pid):
+            bytes.append(Tag.release.rawValue)
             Self.append(UInt32(bitPattern: pid), to: &bytes)
         case .exited(let pid, let status):
             switch status {
@@ -94,6 +105,11 @@ public enum SpawnMessage: Sendable, Equatable {
         case .queryExit:
             guard let pid = reader.uint32(), reader.isAtEnd else { return nil }
             return .queryExit(pid: Int32(bitPattern: pid))
+        case .ready:
+            return reader.isAtEnd ? .ready : nil
+        case .release:
+            guard let pid = reader.uint32(), reader.isAtEnd else { return nil }
+            return .release(pid: Int32(bitPattern: pid))
         case .exitedWithCode, .killedBySignal:
             guard let pid = reader.uint32(), let value = reader.uint32(), reader.isAtEnd else { return nil }
             let number = Int32(bitPattern: value)

@@ -1,23 +1,35 @@
 import Foundation
 
-/// The spawner process: a second copy of wsbridge, started at launch with a Unix socket as its
-/// stdin, that runs Foundation `Process` for the server, hands back each child's pipes and a
+/// The spawner process: a second copy of wsbridge, started by the server with a Unix socket as
+/// its stdin, that runs Foundation `Process` for the server, hands back each child's pipes and a
 /// pidfd, and reports children's exits (`ChildStarter` says when; `Spawner` says why this is a
 /// separate process). One request at a time.
 ///
 /// Its children inherit its signal mask and dispositions, which startup leaves at the defaults,
 /// so the teardown ladder's SIGINT and SIGTERM reach them. Foundation puts it in a process group
-/// of its own, so a Ctrl-C meant for the server does not end it. When the server goes, the socket
-/// reaches EOF and the spawner exits.
+/// of its own, so a Ctrl-C meant for the server does not end it.
+///
+/// When the server goes, however it goes (`kill -9` included), the socket reaches EOF: the
+/// kernel closes the server's end with the server, and no other process holds a copy (it is
+/// close-on-exec, and Foundation closes every inherited fd above 2 in what it starts). The
+/// spawner then ends every group whose session was not over (`OrphanedGroups`) and exits, so
+/// that nothing leaks (SPEC §3). EOF rather than `PR_SET_PDEATHSIG`: the death signal fires when
+/// the *thread* that started the spawner exits, and the server starts spawners from short-lived
+/// threads (`SpawnerPool`), so it would end healthy spawners; and EOF needs no signal handler.
 public enum SpawnerProcess {
-    /// The argument that starts wsbridge as the spawner (internal; not a user flag).
+    /// The argument that starts wsbridge as the spawner (internal; not a user flag). The next
+    /// argument is `--closems` in milliseconds, for the ladder it runs if the server dies.
     public static let argument = "--wsbridge-internal-spawner"
 
-    /// Serves spawn requests on `socketFD` until the server closes it.
-    public static func run(socketFD: Int32) -> Never {
+    /// Serves spawn requests on `socketFD` until the server closes it or dies, then ends the
+    /// groups of the sessions that were not over.
+    public static func run(socketFD: Int32, closeMilliseconds: Int) -> Never {
         warmUp()
         let starter = ChildStarter(socketFD: socketFD, hasProcessFDs: Syscalls.hasProcessFDs())
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.ready.encoded())
+        // Never written before use, so its pages stay untouched (and cost no memory) beyond the
+        // few the largest request fills.
+        var buffer = [UInt8](unsafeUninitializedCapacity: 256 * 1024) { _, count in count = 256 * 1024 }
         while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
             fds.forEach(Syscalls.close)
             switch SpawnMessage.decode(buffer[0..<count]) {
@@ -25,10 +37,15 @@ public enum SpawnerProcess {
                 starter.start(request, id: id)
             case .queryExit(let pid):
                 starter.reportExit(of: pid)
-            case .spawned, .failed, .exited, nil:
+            case .release(let pid):
+                starter.release(pid)
+            case .spawned, .failed, .exited, .ready, nil:
                 continue
             }
         }
+        // A server that closed the socket on purpose (retiring an idle spawner, or exiting after
+        // its shutdown) released every group first; one that died did not.
+        OrphanedGroups.end(starter.unreleasedGroups, closeMilliseconds: closeMilliseconds)
         exit(0)
     }
 
@@ -64,6 +81,9 @@ private final class ChildStarter {
     private let reporter: ExitReporter?
     /// Children the server may still ask about, with when they were first seen reaped.
     private var children: [Int32: (process: Process, reapedSince: UInt64?)] = [:]
+    /// The process groups (each child's pid) whose sessions the server has not released: what
+    /// must not outlive the server.
+    private(set) var unreleasedGroups: Set<Int32> = []
     /// Requests mostly name a handful of directories; their URLs are made once.
     private var directoryURLs: [String: URL] = [:]
     /// How long a reaped child stays answerable: the server asks within moments of the exit.
@@ -109,6 +129,7 @@ private final class ChildStarter {
             return
         }
         let pid = process.processIdentifier
+        unreleasedGroups.insert(pid)
         let pidFD = Syscalls.openProcessFD(pid)
         var passed = [pipes[0].write, pipes[1].read, pipes[2].read]
         // The server's ends share their file status flags with the copies it receives.
@@ -135,6 +156,11 @@ private final class ChildStarter {
                 Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
             }
         }
+    }
+
+    /// The server is done with the session of `pid`: its group is gone.
+    func release(_ pid: Int32) {
+        unreleasedGroups.remove(pid)
     }
 
     /// Answers the server's query about a child whose pidfd turned readable.

@@ -178,19 +178,27 @@ public enum Syscalls {
     /// whose parent died waits as a zombie until init reaps it, which can take a while (and
     /// never happens when wsbridge itself is PID 1); such a group is, for teardown, gone.
     public static func groupHasLiveMembers(_ groupID: Int32) -> Bool {
-        guard let directory = opendir("/proc") else { return groupExists(groupID) }
+        !groupsWithLiveMembers(among: [groupID]).isEmpty
+    }
+
+    /// Which of `groups` have a member that is not a zombie (as `groupHasLiveMembers`), from one
+    /// pass over /proc however many groups are asked about.
+    public static func groupsWithLiveMembers(among groups: Set<Int32>) -> Set<Int32> {
+        guard !groups.isEmpty else { return [] }
+        guard let directory = opendir("/proc") else { return groups.filter(groupExists) }
         defer { closedir(directory) }
+        var live: Set<Int32> = []
         var buffer = [UInt8](repeating: 0, count: 512)
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             guard let first = name.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9") else { continue }
             let path = "/proc/" + String(decoding: name, as: UTF8.self) + "/stat"
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            // A process that vanished is skipped; any other failure (out of fds) cannot prove the
+            // A process that vanished is skipped; any other failure (out of fds) cannot prove a
             // group empty, and a wrong "empty" would stop the ladder early.
             guard fd >= 0 else {
                 if errno == ENOENT || errno == ESRCH { continue }
-                return true
+                return groups
             }
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             Glibc.close(fd)
@@ -201,10 +209,13 @@ public enum Syscalls {
             // After it: state, ppid, pgrp.
             let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "), maxSplits: 3)
             guard fields.count >= 3, let group = Int32(String(decoding: fields[2], as: UTF8.self)),
-                  group == groupID else { continue }
-            if fields[0].first != UInt8(ascii: "Z") { return true }
+                  groups.contains(group) else { continue }
+            if fields[0].first != UInt8(ascii: "Z") {
+                live.insert(group)
+                if live.count == groups.count { return live }
+            }
         }
-        return false
+        return live
     }
 
     /// How a process ended, read with `waitid(WNOWAIT)`, so that the process stays unreaped for

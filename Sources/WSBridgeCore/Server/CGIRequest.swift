@@ -113,7 +113,7 @@ final class CGIRequest: EventHandler {
         let request = SpawnRequest(executable: script.executable, arguments: [],
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))
-        registry.leastLoadedSpawner.spawn(request) { [self] result in spawned(result) }
+        registry.spawners.spawn(request, on: loop) { [self] result in spawned(result) }
     }
 
     func shutdown() {

@@ -9,20 +9,14 @@ extension WebSocketSession: RegisteredConnection {}
 extension CGIRequest: RegisteredConnection {}
 
 /// The connections of one event loop, so that a shutdown can reach every one of them, and the
-/// loop's spawner. Touched only on its loop's thread.
+/// server's spawners. Touched only on its loop's thread.
 final class ConnectionRegistry {
     private var connections: [ObjectIdentifier: any RegisteredConnection] = [:]
-    /// Start this loop's children.
-    let spawners: [Spawner]
+    /// Start every loop's children.
+    let spawners: SpawnerPool
 
-    init(spawners: [Spawner]) {
-        precondition(!spawners.isEmpty, "a loop needs a spawner")
+    init(spawners: SpawnerPool) {
         self.spawners = spawners
-    }
-
-    /// The spawner with the fewest live children: the one whose next spawn is cheapest.
-    var leastLoadedSpawner: Spawner {
-        spawners.min { $0.load < $1.load } ?? spawners[0]
     }
 
     func add(_ connection: any RegisteredConnection) { connections[ObjectIdentifier(connection)] = connection }

@@ -45,11 +45,11 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// Starts one event loop per group of spawners (launched earlier, while few fds were open),
-    /// each accepting from every listener.
-    public func start(spawnerGroups: [[Spawner]]) {
-        precondition(!spawnerGroups.isEmpty, "no event loop to start")
-        for spawners in spawnerGroups {
+    /// Starts the spawner pool (whose first spawner was launched earlier, while few fds were
+    /// open) and one event loop per core, each accepting from every listener.
+    public func start(spawners: SpawnerPool) {
+        spawners.start()
+        for _ in 0..<Syscalls.processorCount() {
             let loop = EventLoop(poller: EpollPoller())
             let registry = ConnectionRegistry(spawners: spawners)
             let loopListeners = listenFDs.map {
@@ -58,9 +58,8 @@ public final class Server: @unchecked Sendable {
             loops.append(loop)
             registries.append(registry)
             listeners.append(loopListeners)
-            let box = UncheckedSendable((loop, loopListeners, spawners))
+            let box = UncheckedSendable((loop, loopListeners))
             let thread = Thread {
-                for spawner in box.value.2 { spawner.attach(to: box.value.0) }
                 for listener in box.value.1 { listener.start() }
                 box.value.0.run()
             }

@@ -154,7 +154,7 @@ final class WebSocketSession: EventHandler {
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: Self.directory(of: script.executable))
-        registry.leastLoadedSpawner.spawn(request) { [self] result in childSpawned(result) }
+        registry.spawners.spawn(request, on: loop) { [self] result in childSpawned(result) }
     }
 
     func handle(_ events: PollEvents, source: UInt8) {
@@ -202,8 +202,10 @@ final class WebSocketSession: EventHandler {
             context.childStarted(child.pid)
             // Weak: the child's report handler outlives nothing, but a strong reference here would
             // make session → child → report handler → session a cycle that keeps every session.
+            // The report arrives on the spawner pool's loop; the session lives on its own.
             let session = WeakSendable(self)
-            child.whenExitReported { session.value?.checkChild() }
+            let loop = self.loop
+            child.whenExitReported { loop.execute { session.value?.checkChild() } }
             // Logged first: adopting the pipes can run a child that already ended to its close.
             log(.access, "CONNECT")
             adoptPipes(of: child)

@@ -22,6 +22,10 @@ struct SpawnProtocolTests {
         .exited(pid: 4242, status: .exited(255)),
         .exited(pid: 1, status: .signalled(9)),
         .exited(pid: Int32.max, status: .signalled(64)),
+        .queryExit(pid: 77),
+        .ready,
+        .release(pid: 4242),
+        .release(pid: Int32.max),
     ]
 
     @Test("Every message decodes to itself", arguments: messages)
@@ -39,6 +43,8 @@ struct SpawnProtocolTests {
         #expect(SpawnMessage.failed(id: 1, message: "no").encoded() == [3, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0x6E, 0x6F])
         #expect(SpawnMessage.exited(pid: 5, status: .exited(3)).encoded() == [4, 5, 0, 0, 0, 3, 0, 0, 0])
         #expect(SpawnMessage.exited(pid: 5, status: .signalled(9)).encoded() == [5, 5, 0, 0, 0, 9, 0, 0, 0])
+        #expect(SpawnMessage.ready.encoded() == [7])
+        #expect(SpawnMessage.release(pid: 0x0102).encoded() == [8, 0x02, 0x01, 0, 0])
     }
 
     @Test("The environment is encoded in a fixed order, so equal requests give equal bytes")

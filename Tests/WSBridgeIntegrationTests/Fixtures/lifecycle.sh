@@ -10,6 +10,9 @@
 #   /grandchild/inherit/(stay|exit)   start `sleep 300 &` holding stdout, print its pid, then
 #   /grandchild/devnull/(stay|exit)   echo stdin (stay) or exit 0 at once; devnull: the
 #                        grandchild's stdout goes to /dev/null instead
+#   /sleep               ignore stdin and sleep (no signal ignored)
+#   /fork                start `sleep 1000 &` (SIGINT ignored, as for every background job of
+#                        a non-interactive shell), print its pid, then sleep ignoring stdin
 echo $$
 case "$PATH_INFO" in
 /cat) exec cat ;;
@@ -24,6 +27,11 @@ case "$PATH_INFO" in
 /closed-stdout)
     exec >&-
     exec sleep 300 ;;
+/sleep) exec sleep 1000 ;;
+/fork)
+    sleep 1000 &
+    echo $!
+    exec sleep 1000 ;;
 /grandchild/inherit/*) sleep 300 & ;;
 /grandchild/devnull/*) sleep 300 >/dev/null 2>&1 & ;;
 *)
