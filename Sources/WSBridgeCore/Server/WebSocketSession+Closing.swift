@@ -5,19 +5,23 @@ extension WebSocketSession {
     /// The client sent its close frame: close stdin (after what is queued for it), keep delivering
     /// the child's output until stdout ends or the ladder's first step is over, then answer.
     func peerClosed(code: CloseCode?) {
-        isReadingFrames = false
-        isPeerCloseAnswerPending = true
-        if child == nil && stdoutFD < 0 {
+        inbound = .discarding
+        switch childState {
+        case .starting:
+            // Issue 10: answering now would drop the messages that came before the close. The
+            // ladder starts once the child runs (`childSpawned`), so they reach stdin first and
+            // their echoes come back before the answer (SPEC §3).
+            break
+        case .running:
+            startTeardown()
+        case .failedToStart, .groupEnded:
             answerPeerClose()
-            return
         }
-        startTeardown()
     }
 
     /// Sends the answer to the client's close frame, then stops reading the child's output.
     func answerPeerClose() {
         guard isPeerCloseAnswerPending else { return }
-        isPeerCloseAnswerPending = false
         if stdoutFD >= 0 { drainOutbound() }
         queueClose(machine.answerPeerClose())
         closeStdout()
@@ -65,7 +69,7 @@ extension WebSocketSession {
               machine.state == .open, socketState == .open else { return }
         if let exitStatus {
             sendClose(code: exitStatus.closeCode, reason: exitStatus.closeReason)
-        } else if isChildGroupGone {
+        } else if hasChildGroupEnded {
             sendClose(code: .internalError, reason: "child ended without an exit status")
         }
     }
@@ -86,8 +90,7 @@ extension WebSocketSession {
     /// The client broke the protocol: fail the connection with the error's close code (RFC 6455 §7.1.7).
     func fail(_ error: WebSocketError) {
         log(.info, "protocol error", [("error", error.reason), ("code", String(error.closeCode.rawValue))])
-        isReadingFrames = false
-        isPeerCloseAnswerPending = false
+        inbound = .discarding
         queueClose(machine.fail(error))
         closeStdout()
         closeSocketAfterFlush()
@@ -118,9 +121,15 @@ extension WebSocketSession {
         }
     }
 
-    /// Sends our close frame (if none was sent) and waits a bounded time for the client's answer.
+    /// Sends our close frame (if none was sent) and waits a bounded time for the client's answer;
+    /// when the client's close came first, ours is the answer and the connection ends after it.
     func sendClose(code: CloseCode, reason: String) {
+        let isAnswer = isPeerCloseAnswerPending
         if queueClose(machine.close(code: code, reason: reason)) {
+            if isAnswer {
+                closeSocketAfterFlush()
+                return
+            }
             let timeout = UInt64(configuration.closeAnswerTimeoutMilliseconds) * 1_000_000
             closeTimer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.closeSocketAfterFlush() }
         }
@@ -128,12 +137,31 @@ extension WebSocketSession {
     }
 
     /// The socket failed or the client vanished without a close: nothing more can be sent.
+    ///
+    /// What the client sent before its end still takes effect, in order (SPEC §3, issue 10): the
+    /// frames received and those still queued in the kernel go to the stdin buffer as far as it
+    /// takes them, and the ladder's first step writes them before closing stdin. The child's
+    /// output is read and dropped from here on (`readStdout`), so a child that echoes does not
+    /// die of SIGPIPE before it has read its input.
     func socketFailed() {
-        isReadingFrames = false
-        isPeerCloseAnswerPending = false
+        guard socketState != .closed else { return }
+        salvageInput()
+        inbound = .discarding
         closeSocketNow()
-        closeStdout()
         startTeardown()
+    }
+
+    /// Decodes what the client sent before the socket ended: the frames buffered and the bytes
+    /// the kernel still holds (Linux hands out queued bytes before reporting a FIN or an RST),
+    /// while the stdin buffer has room. A full buffer means the child is not reading; what it
+    /// did not take is dropped with the socket, as the ladder would drop it.
+    private func salvageInput() {
+        while inbound == .frames && socketState != .closed {
+            _ = processInbound()
+            guard inbound == .frames, socketState != .closed,
+                  stdinBuffer.readableCount < configuration.stdinHighWatermark else { return }
+            guard case .bytes = loop.readThroughScratch(socketFD, { decoder.append($0) }) else { return }
+        }
     }
 
     // MARK: Socket shutdown
@@ -154,12 +182,12 @@ extension WebSocketSession {
 
     /// After our last frame, reads (and drops) until the client closes its side.
     func drainLingeringSocket() {
-        guard socketState == .lingering, socketReadable else { return }
+        guard socketState == .lingering, socketReadiness != .drained else { return }
         while true {
             switch loop.readThroughScratch(socketFD, { _ in }) {
             case .bytes: continue
             case .wouldBlock:
-                socketReadable = false
+                if socketReadiness == .readable { socketReadiness = .drained }
                 return
             case .endOfFile, .failed:
                 closeSocketNow()
@@ -241,8 +269,8 @@ extension WebSocketSession {
     }
 
     private func finishTeardown() {
-        guard !isChildGroupGone else { return }
-        isChildGroupGone = true
+        guard case .running(let child) = childState else { return }
+        childState = .groupEnded(child)
         if let statusGraceTimer { loop.cancel(statusGraceTimer) }
         sendExitCloseIfReady()
         closeStdin()
@@ -255,7 +283,7 @@ extension WebSocketSession {
 
     /// Ends the session once the socket is closed and the child's group is gone.
     func finishIfDone() {
-        guard !isFinished, !isSpawnPending, socketState == .closed, child == nil || isChildGroupGone else { return }
+        guard !isFinished, socketState == .closed, hasChildGroupEnded else { return }
         // A child group that is gone may still have unread stderr; log what is there.
         readStderr()
         isFinished = true
@@ -282,7 +310,6 @@ extension WebSocketSession {
         if let exitStatus { fields.append(("exit", exitStatus.logValue)) }
         if let closeCodeSent { fields.append(("close", String(closeCodeSent.rawValue))) }
         log(.access, "DISCONNECT", fields)
-        child = nil
     }
 
     private func format3(_ value: Double) -> String {

@@ -9,8 +9,10 @@ extension WebSocketSession {
             progressed = processInbound() || progressed
             progressed = flushStdin() || progressed
             progressed = readStdout() || progressed
+            // Before the flush, and counted as progress: a stderr line passed to the client
+            // (--passstderr) once waited for unrelated traffic to flush it (issue 10).
+            progressed = readStderr() || progressed
             progressed = flushSocket() || progressed
-            readStderr()
             if isFinished { return }
             if !progressed {
                 scheduleIdleMemoryRelease()
@@ -68,9 +70,21 @@ extension WebSocketSession {
         case .open:
             break
         }
-        guard socketReadable, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
+        guard socketReadiness != .drained else { return false }
         let result: Syscalls.IOResult
-        if isSocketReadBulk {
+        if inbound == .discarding {
+            // After the client's close frame or a protocol error nothing it sends is used (RFC
+            // 6455 §1.4); reading on keeps memory bounded and still sees the socket's end.
+            result = loop.readThroughScratch(socketFD) { _ in }
+        } else if stdinBuffer.readableCount >= configuration.stdinHighWatermark {
+            // Paused for backpressure (SPEC §7). A client that left meanwhile is noticed all the
+            // same (SPEC §3, issue 10): its FIN or RST sits behind the unread bytes, where no read
+            // reaches it, so only the loop's report of it tells.
+            guard socketReadiness == .peerEnded else { return false }
+            log(.debug, "client left while its input waited for the child")
+            socketFailed()
+            return true
+        } else if isSocketReadBulk {
             var read = Syscalls.ReadInto(socketFD)
             decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
             result = read.result
@@ -82,7 +96,7 @@ extension WebSocketSession {
         case .bytes:
             return true
         case .wouldBlock:
-            socketReadable = false
+            if socketReadiness == .readable { socketReadiness = .drained }
             return false
         case .endOfFile, .failed:
             socketFailed()
@@ -93,7 +107,7 @@ extension WebSocketSession {
     /// Decodes frames and hands their data to the framing codec, until the stdin buffer is full.
     func processInbound() -> Bool {
         var progressed = false
-        while isReadingFrames && stdinBuffer.readableCount < configuration.stdinHighWatermark {
+        while inbound == .frames && stdinBuffer.readableCount < configuration.stdinHighWatermark {
             let frame: Frame?
             do {
                 frame = try decoder.next()
@@ -119,8 +133,9 @@ extension WebSocketSession {
                 case .deliver(let fragment):
                     // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
                     bytesIn += fragment.payload.count
-                    // After stdin closed (the child stopped reading), input has nowhere to go.
-                    if stdinFD >= 0 || child == nil {
+                    // Held while the child starts; after stdin closed (the child stopped reading, or
+                    // it never started), input has nowhere to go.
+                    if stdinFD >= 0 || isChildStarting {
                         try framing.encodeInbound(fragment, into: &stdinBuffer)
                     }
                 case .sendPong(let payload):
@@ -130,7 +145,7 @@ extension WebSocketSession {
                 case .peerClosed(let code, _):
                     peerClosed(code: code)
                 case .closeCompleted:
-                    isReadingFrames = false
+                    inbound = .discarding
                     closeSocketAfterFlush()
                 }
             } catch {
@@ -145,7 +160,7 @@ extension WebSocketSession {
     func flushStdin() -> Bool {
         guard stdinFD >= 0 else {
             // Before the spawn, input waits for the child; after stdin closed, it has nowhere to go.
-            if child != nil && !stdinBuffer.isEmpty { stdinBuffer.clear() }
+            if !isChildStarting && !stdinBuffer.isEmpty { stdinBuffer.clear() }
             return false
         }
         var drained = Syscalls.DrainResult()
@@ -164,7 +179,9 @@ extension WebSocketSession {
 
     /// Reads stdout into the framing codec while the socket buffer has room, and frames what it yields.
     func readStdout() -> Bool {
-        guard stdoutFD >= 0, stdoutReadable, socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
+        guard stdoutFD >= 0, stdoutReadable else { return false }
+        if socketState == .closed { return discardStdout() }
+        guard socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
               socketOut.readableCount < configuration.socketHighWatermark else { return false }
         let result: Syscalls.IOResult
         if isStdoutReadBulk {
@@ -184,6 +201,22 @@ extension WebSocketSession {
             return false
         case .endOfFile, .failed:
             stdoutEnded()
+            return true
+        }
+    }
+
+    /// The client is gone: the child's output is read and dropped until the ladder ends the group,
+    /// so that a child echoing its input reads all of it and sees its end (SPEC §3, issue 10)
+    /// instead of dying of SIGPIPE on the first write.
+    private func discardStdout() -> Bool {
+        switch loop.readThroughScratch(stdoutFD, { _ in }) {
+        case .bytes:
+            return true
+        case .wouldBlock:
+            stdoutReadable = false
+            return false
+        case .endOfFile, .failed:
+            closeStdout()
             return true
         }
     }
@@ -256,7 +289,7 @@ extension WebSocketSession {
             guard let self, self.socketState == .open, self.machine.state == .open else { return }
             if Syscalls.monotonicNanoseconds() - self.lastFrameReceivedAt >= 2 * interval {
                 self.log(.access, "client silent for two ping intervals; closing")
-                self.isReadingFrames = false
+                self.inbound = .discarding
                 self.sendClose(code: .goingAway, reason: "ping timeout")
                 self.closeStdout()
                 self.closeSocketAfterFlush()
@@ -273,49 +306,57 @@ extension WebSocketSession {
     // MARK: Stderr
 
     /// Logs each line the child writes on stderr at level error (SPEC §3), or with `--passstderr`
-    /// sends it to the client, under the same backpressure as stdout.
-    func readStderr() {
-        guard stderrFD >= 0, stderrReadable else { return }
+    /// sends it to the client, under the same backpressure as stdout. True when it read something
+    /// (a passed line is then waiting in the socket buffer for the flush).
+    @discardableResult
+    func readStderr() -> Bool {
+        guard stderrFD >= 0, stderrReadable else { return false }
         if configuration.passesStderr {
-            passStderr()
-            return
+            return passStderr()
         }
+        var hasRead = false
         for _ in 0..<4 {
             var read = Syscalls.ReadInto(stderrFD)
             stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
             switch read.result {
             case .bytes:
+                hasRead = true
                 logStderrLines(final: false)
             case .wouldBlock:
                 stderrReadable = false
-                return
+                return hasRead
             case .endOfFile, .failed:
                 logStderrLines(final: true)
                 closeStderr()
-                return
+                return true
             }
         }
+        return hasRead
     }
 
-    private func passStderr() {
+    private func passStderr() -> Bool {
         guard socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
-              socketOut.readableCount < configuration.socketHighWatermark else { return }
+              socketOut.readableCount < configuration.socketHighWatermark else { return false }
         var read = Syscalls.ReadInto(stderrFD)
         _ = stderrFraming.readStdout(minimumWritable: 4096) { read.into($0) }
         do {
             switch read.result {
             case .bytes:
                 while let line = try stderrFraming.nextOutbound() { sendTagged(stream: "stderr", line.payload) }
+                return true
             case .wouldBlock:
                 stderrReadable = false
+                return false
             case .endOfFile, .failed:
                 while let line = try stderrFraming.finishOutbound() { sendTagged(stream: "stderr", line.payload) }
                 closeStderr()
                 sendExitCloseIfReady()
+                return true
             }
         } catch {
             closeStderr()
             childOutputFailed(error)
+            return true
         }
     }
 

@@ -26,7 +26,8 @@ final class WebSocketSession: EventHandler {
     // MARK: Socket side
     let socketFD: Int32
     var socketRegistration: EventLoop.Registration?
-    var socketReadable = true
+    /// Starts readable: a socket handed over from its HTTP connection gets no fresh edge.
+    var socketReadiness = SocketReadiness.readable
     var socketWritable = true
     var socketState = SocketState.open
     /// Frames waiting for the socket (the stdout → socket buffer).
@@ -34,8 +35,7 @@ final class WebSocketSession: EventHandler {
     var decoder: FrameDecoder
     var machine: ConnectionStateMachine
     var framing: Framing
-    /// Whether inbound frames are still processed (false after the peer's close or a protocol error).
-    var isReadingFrames = true
+    var inbound = InboundState.frames
     var closeTimer: TimerQueue.TimerID?
     /// `--pingms`: when the client last sent a frame of any kind, and the next ping.
     var lastFrameReceivedAt = Syscalls.monotonicNanoseconds()
@@ -53,7 +53,7 @@ final class WebSocketSession: EventHandler {
     }
 
     // MARK: Child side
-    var child: ChildProcess?
+    var childState = ChildState.starting
     var stdinFD: Int32 = -1
     var stdoutFD: Int32 = -1
     var stderrFD: Int32 = -1
@@ -73,8 +73,6 @@ final class WebSocketSession: EventHandler {
     var hasLoggedReplacement = false
 
     // MARK: End of the session
-    /// The peer's close frame arrived and is answered once stdout ends or the first ladder step is over.
-    var isPeerCloseAnswerPending = false
     /// The child's stdout has ended; with the exit status known, the close frame can go.
     var hasStdoutEnded = false
     /// The child's pidfd (-1 when closed or unavailable): readable once the child exits.
@@ -85,10 +83,7 @@ final class WebSocketSession: EventHandler {
     /// The ladder has ended; the session may still wait briefly for the exit status.
     var isGroupEnded = false
     var statusGraceTimer: TimerQueue.TimerID?
-    var isChildGroupGone = false
     var isFinished = false
-    /// The spawner has not answered yet; the session cannot finish before it does.
-    var isSpawnPending = true
     var isPumpScheduled = false
     /// Counts pump passes that moved bytes, so the idle-memory timer can tell traffic happened.
     var activityCount = 0
@@ -160,7 +155,11 @@ final class WebSocketSession: EventHandler {
     func handle(_ events: PollEvents, source: UInt8) {
         switch source {
         case Self.socketSource:
-            if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { socketReadable = true }
+            if events.contains(.hangup) || events.contains(.error) {
+                socketReadiness = .peerEnded
+            } else if events.contains(.readable) && socketReadiness == .drained {
+                socketReadiness = .readable
+            }
             if events.contains(.writable) || events.contains(.error) { socketWritable = true }
         case Self.stdinSource:
             stdinWritable = true
@@ -191,14 +190,14 @@ final class WebSocketSession: EventHandler {
     private func childSpawned(_ result: Result<ChildProcess, SpawnError>) {
         switch result {
         case .failure(let error):
-            isSpawnPending = false
+            childState = .failedToStart
             log(.error, "SPAWN FAILED", [("error", error.message)])
-            isChildGroupGone = true
+            // Also the answer to a close frame that came while the spawn was under way.
             sendClose(code: .internalError, reason: CloseReason.truncated(error.message))
             pump()
+            finishIfDone()
         case .success(let child):
-            self.child = child
-            isSpawnPending = false
+            childState = .running(child)
             context.childStarted(child.pid)
             // Weak: the child's report handler outlives nothing, but a strong reference here would
             // make session → child → report handler → session a cycle that keeps every session.
@@ -209,9 +208,11 @@ final class WebSocketSession: EventHandler {
             // Logged first: adopting the pipes can run a child that already ended to its close.
             log(.access, "CONNECT")
             adoptPipes(of: child)
-            guard socketState == .open, machine.state == .open, !isPeerCloseAnswerPending else {
-                // The client left, closed or the server began shutting down while the child was
-                // starting: end it at once.
+            guard socketState == .open, machine.state == .open else {
+                // The client closed (its close frame, a FIN or an RST), broke the protocol, or the
+                // server began shutting down while the child was starting: the ladder's first
+                // step still writes the messages that came before to stdin, then closes it, and
+                // a close frame is answered once stdout ends (SPEC §3).
                 startTeardown()
                 return
             }

@@ -7,6 +7,7 @@
 #   /ignore              ignore SIGINT and SIGTERM, read stdin to its end, then sleep: only
 #                        SIGKILL ends it (ignored signals stay ignored across exec)
 #   /closed-stdout       close stdout, then sleep: only the ladder ends it
+#   /ignore-stdin        never read stdin, sleep until signalled (SIGINT ends it)
 #   /grandchild/inherit/(stay|exit)   start `sleep 300 &` holding stdout, print its pid, then
 #   /grandchild/devnull/(stay|exit)   echo stdin (stay) or exit 0 at once; devnull: the
 #                        grandchild's stdout goes to /dev/null instead
@@ -32,6 +33,7 @@ case "$PATH_INFO" in
     sleep 1000 &
     echo $!
     exec sleep 1000 ;;
+/ignore-stdin) exec sleep 300 ;;
 /grandchild/inherit/*) sleep 300 & ;;
 /grandchild/devnull/*) sleep 300 >/dev/null 2>&1 & ;;
 *)
