@@ -1,6 +1,6 @@
 /// How a child ended, and the close frame that tells the browser (SPEC §3 table): the code minus
 /// 4000 equals what a shell shows in `$?`.
-public enum ExitStatus: Sendable, Equatable {
+public enum ExitStatus: Sendable, Hashable {
     /// `exit(N)`.
     case exited(Int32)
     /// Killed by signal S.
