@@ -144,7 +144,10 @@ public final class SpawnerPool: @unchecked Sendable {
         } else {
             return
         }
-        for _ in 0..<min(room, wanted - starting) { launch(afterNanoseconds: 0, isReplacement: false) }
+        // More may be starting than are wanted now (the queue drained while they start).
+        let launches = min(room, wanted - starting)
+        guard launches > 0 else { return }
+        for _ in 0..<launches { launch(afterNanoseconds: 0, isReplacement: false) }
     }
 
     /// Starts a spawner on a thread of its own: `Process.run()` here costs more with every fd the
