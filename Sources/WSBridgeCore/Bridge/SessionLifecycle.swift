@@ -186,16 +186,25 @@ public struct SessionLifecycle: Sendable, Hashable {
 
     // MARK: Gates the session asks while moving bytes
 
-    /// Whether bytes from the socket are decoded into frames; otherwise they are read and dropped,
-    /// so the socket's end is still seen (RFC 6455 §1.4: data after a close is discarded).
-    public var decodesInbound: Bool { client == .open && socket == .open }
+    /// Whether bytes from the socket are decoded into frames (after our close, only to find the
+    /// client's answer); otherwise they are read and dropped, so the socket's end is still seen
+    /// (RFC 6455 §1.4: data after the client's close is discarded).
+    public var decodesInbound: Bool {
+        guard socket == .open else { return false }
+        switch client {
+        case .open, .closeSent: return true
+        case .peerClosing, .closed: return false
+        }
+    }
 
-    /// Whether decoded input is kept for stdin (held while the child starts); otherwise it is dropped.
+    /// Whether a decoded message is kept for stdin (held while the child starts); otherwise it is
+    /// dropped. Only messages of an open connection are delivered at all (RFC 6455 §5.5.1).
     public var keepsInput: Bool {
+        guard client == .open else { return false }
         switch child {
-        case .starting: true
-        case .running(let running): running.stdin != .closed
-        case .failedToStart: false
+        case .starting: return true
+        case .running(let running): return running.stdin != .closed
+        case .failedToStart: return false
         }
     }
 
@@ -271,8 +280,11 @@ public struct SessionLifecycle: Sendable, Hashable {
             requestLadder(&actions)
             sendEndCloseIfReady(&actions)
         case .ladderSignalling:
-            guard case .running(var running) = child, running.ladder == .closingStdin else {
-                preconditionFailure("signals follow the ladder's first step")
+            guard case .running(var running) = child else { preconditionFailure("only a started child has a ladder") }
+            switch running.ladder {
+            case .closingStdin: break
+            case .signalling: return actions  // each signal step reports; the first one counts
+            case .notStarted, .groupEnded: preconditionFailure("signals follow the ladder's first step")
             }
             running.ladder = .signalling
             child = .running(running)
@@ -440,12 +452,20 @@ public struct SessionLifecycle: Sendable, Hashable {
         }
     }
 
-    /// Our close frame, after which the connection ends without waiting for the client's answer
-    /// (RFC 6455 §7.1.7 "Fail the WebSocket Connection"; a silent client will not answer either).
+    /// Our close frame (unless one went already), after which the connection ends without waiting
+    /// for the client's answer (RFC 6455 §7.1.7 "Fail the WebSocket Connection"; a silent client
+    /// will not answer either).
     private mutating func closeWithoutWaiting(code: CloseCode, reason: String, _ actions: inout [Action]) {
-        guard socket == .open, client == .open else { return }
+        guard socket == .open else { return }
+        switch client {
+        case .open:
+            actions.append(.sendClose(code: code, reason: reason))
+        case .closeSent:
+            cancel(.closeAnswer, &actions)
+        case .peerClosing, .closed:
+            return
+        }
         client = .closed
-        actions.append(.sendClose(code: code, reason: reason))
         flushThenShutdown(&actions)
     }
 
@@ -490,7 +510,9 @@ public struct SessionLifecycle: Sendable, Hashable {
         guard socket == .closed else { return }
         switch child {
         case .failedToStart: break
-        case .running(let running): guard case .groupEnded = running.ladder else { return }
+        // An exit status still on its way (within the grace) is waited for: the log's end line
+        // carries it even when no close frame can (SPEC §8).
+        case .running(let running): guard case .groupEnded(awaitsStatus: false) = running.ladder else { return }
         case .starting: return
         }
         isFinished = true

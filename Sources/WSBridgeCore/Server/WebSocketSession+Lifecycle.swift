@@ -1,35 +1,63 @@
-/// The end of a session (SPEC §3): close handshakes, the teardown ladder, and releasing every fd.
+/// The end of a session (SPEC §3), decided by `SessionLifecycle` and carried out here: events from
+/// the socket, the pipes, the ladder and the timers go in; close frames, shutdowns, stdin's and
+/// the output's end, the ladder and the final release come out.
 extension WebSocketSession {
-    // MARK: What ends a session
+    /// Whether the session is over and everything is released.
+    var isFinished: Bool { lifecycle.isFinished }
 
-    /// The client sent its close frame: close stdin (after what is queued for it), keep delivering
-    /// the child's output until stdout ends or the ladder's first step is over, then answer.
-    func peerClosed(code: CloseCode?) {
-        inbound = .discarding
-        switch childState {
-        case .starting:
-            // Issue 10: answering now would drop the messages that came before the close. The
-            // ladder starts once the child runs (`childSpawned`), so they reach stdin first and
-            // their echoes come back before the answer (SPEC §3).
-            break
-        case .running:
-            startTeardown()
-        case .failedToStart, .groupEnded:
-            answerPeerClose()
+    /// Feeds an event to the lifecycle and carries out its actions. An event that an action
+    /// causes (stdin drained at once, a flush that completes, a group found gone) waits until the
+    /// actions of the event before it are all done, so they run in the order the machine gave.
+    func feed(_ event: SessionLifecycle.Event) {
+        guard !lifecycle.isFinished else { return }
+        pendingEvents.append(event)
+        guard !isFeeding else { return }
+        isFeeding = true
+        while !pendingEvents.isEmpty && !lifecycle.isFinished {
+            let next = pendingEvents.removeFirst()
+            for action in lifecycle.handle(next) { perform(action) }
+        }
+        pendingEvents.removeAll()
+        isFeeding = false
+    }
+
+    private func perform(_ action: SessionLifecycle.Action) {
+        switch action {
+        case .startLadder:
+            startLadder()
+        case .closeStdinWhenDrained:
+            closeStdinWhenDrained = true
+            _ = flushStdin()
+        case .closeStdinNow:
+            closeStdin()
+        case .closeOutput:
+            // Complete messages the codec holds still go out before the close frame that follows;
+            // the rest of the output is read and dropped (`discardStdout`).
+            if stdoutFD >= 0 { drainOutbound() }
+        case .sendClose(let code, let reason):
+            queueClose(code: code, reason: reason)
+        case .flushSocketThenReport:
+            flushSocket()
+        case .shutdownSocketWrite:
+            Syscalls.shutdownWrite(socketFD)
+            drainLingeringSocket()
+        case .closeSocket:
+            loop.close(socketFD, registeredAs: socketRegistration)
+            socketRegistration = nil
+            socketOut.clear()
+        case .startTimer(let timer):
+            start(timer)
+        case .cancelTimer(let timer):
+            if let id = timers.removeValue(forKey: timer) { loop.cancel(id) }
+        case .finish:
+            finish()
         }
     }
 
-    /// Sends the answer to the client's close frame, then stops reading the child's output.
-    func answerPeerClose() {
-        guard isPeerCloseAnswerPending else { return }
-        if stdoutFD >= 0 { drainOutbound() }
-        queueClose(machine.answerPeerClose())
-        closeStdout()
-        closeSocketAfterFlush()
-    }
+    // MARK: Events
 
-    /// The child's stdout ended: deliver what is left, then (unless the client is closing) send a
-    /// close frame with the exit status once it is known.
+    /// The child's stdout ended: every message it held goes out, then the lifecycle decides (with
+    /// `--passstderr`, the output ends with stderr too).
     func stdoutEnded() {
         do {
             while let message = try framing.nextOutbound() { send(message) }
@@ -42,14 +70,7 @@ extension WebSocketSession {
         noteReplacements()
         closeStdout()
         hasStdoutEnded = true
-        if isPeerCloseAnswerPending {
-            answerPeerClose()
-            return
-        }
-        // The ladder ends what is left of the group (SPEC §3), and tells us how the child ended.
-        startTeardown()
-        checkChild()
-        sendExitCloseIfReady()
+        if !configuration.passesStderr || stderrFD < 0 { feed(.outputEnded) }
     }
 
     /// The child itself exited (its pidfd became readable). Its status usually comes from /proc
@@ -57,83 +78,37 @@ extension WebSocketSession {
     /// session does not end here: the ladder ends the rest of the group, whose last member
     /// closes stdout, and the close frame follows the last byte.
     func childExited() {
-        startTeardown()
         checkChild()
         if exitStatus == nil, let child { child.spawner.queryExit(of: child.pid) }
     }
 
-    /// Sends the close frame with the exit status once both stdout has ended and the status is known.
-    func sendExitCloseIfReady() {
-        // With --passstderr, stderr's last lines belong before the close too.
-        guard hasStdoutEnded, !configuration.passesStderr || stderrFD < 0,
-              machine.state == .open, socketState == .open else { return }
-        if let exitStatus {
-            sendClose(code: exitStatus.closeCode, reason: exitStatus.closeReason)
-        } else if hasChildGroupEnded {
-            sendClose(code: .internalError, reason: "child ended without an exit status")
-        }
+    /// Reports the child's exit status once it is known.
+    func checkChild() {
+        guard !isFinished, let child, exitStatus == nil, let status = child.exitStatus(pidFD: exitFD) else { return }
+        exitStatus = status
+        feed(.exitStatusKnown(status))
+        teardown?.checkNow()
+        pump()
     }
 
     /// The child broke its framing (a line over the limit, a bad length record): close with the
     /// codec's code (1009 or 1011) and end the child.
     func childOutputFailed(_ error: WebSocketError) {
         log(.error, "child output refused", [("error", error.reason), ("code", String(error.closeCode.rawValue))])
-        closeStdout()
-        if isPeerCloseAnswerPending {
-            answerPeerClose()
-        } else {
-            sendClose(code: error.closeCode, reason: error.reason)
-        }
-        startTeardown()
+        feed(.outputViolated(code: error.closeCode, reason: error.reason))
     }
 
     /// The client broke the protocol: fail the connection with the error's close code (RFC 6455 §7.1.7).
     func fail(_ error: WebSocketError) {
         log(.info, "protocol error", [("error", error.reason), ("code", String(error.closeCode.rawValue))])
-        inbound = .discarding
-        queueClose(machine.fail(error))
-        closeStdout()
-        closeSocketAfterFlush()
-        startTeardown()
+        feed(.protocolViolated(code: error.closeCode, reason: error.reason))
     }
 
     /// Server shutdown (SPEC §3): 1001 to the client, and the ladder for the child.
     func shutdown() {
         guard !isFinished else { return }
-        if socketState == .open && machine.state == .open {
-            sendClose(code: .goingAway, reason: "server shutting down")
-        }
-        closeStdout()
-        startTeardown()
+        feed(.shutdownBegan)
         pump()
-    }
-
-    /// Queues the close frame the state machine asks for, if any; true when one was queued.
-    @discardableResult
-    private func queueClose(_ action: ConnectionStateMachine.CloseAction) -> Bool {
-        switch action {
-        case .send(let code, let reason):
-            closeCodeSent = code
-            FrameEncoder.appendClose(code: code, reason: reason, to: &socketOut)
-            return true
-        case .none:
-            return false
-        }
-    }
-
-    /// Sends our close frame (if none was sent) and waits a bounded time for the client's answer;
-    /// when the client's close came first, ours is the answer and the connection ends after it.
-    func sendClose(code: CloseCode, reason: String) {
-        let isAnswer = isPeerCloseAnswerPending
-        if queueClose(machine.close(code: code, reason: reason)) {
-            if isAnswer {
-                closeSocketAfterFlush()
-                return
-            }
-            let timeout = UInt64(configuration.closeAnswerTimeoutMilliseconds) * 1_000_000
-            closeTimer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.closeSocketAfterFlush() }
-        }
-        flushSocket()
     }
 
     /// The socket failed or the client vanished without a close: nothing more can be sent.
@@ -144,11 +119,9 @@ extension WebSocketSession {
     /// output is read and dropped from here on (`readStdout`), so a child that echoes does not
     /// die of SIGPIPE before it has read its input.
     func socketFailed() {
-        guard socketState != .closed else { return }
+        guard lifecycle.socket != .closed else { return }
         salvageInput()
-        inbound = .discarding
-        closeSocketNow()
-        startTeardown()
+        feed(.socketEnded)
     }
 
     /// Decodes what the client sent before the socket ended: the frames buffered and the bytes
@@ -156,33 +129,29 @@ extension WebSocketSession {
     /// while the stdin buffer has room. A full buffer means the child is not reading; what it
     /// did not take is dropped with the socket, as the ladder would drop it.
     private func salvageInput() {
-        while inbound == .frames && socketState != .closed {
+        while lifecycle.decodesInbound {
             _ = processInbound()
-            guard inbound == .frames, socketState != .closed,
-                  stdinBuffer.readableCount < configuration.stdinHighWatermark else { return }
+            guard lifecycle.decodesInbound, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return }
             guard case .bytes = loop.readThroughScratch(socketFD, { decoder.append($0) }) else { return }
         }
     }
 
-    // MARK: Socket shutdown
+    // MARK: Carrying out actions
 
-    func closeSocketAfterFlush() {
-        guard socketState == .open else { return }
-        socketState = .flushingThenShutdown
+    /// Queues our close frame, keeping the connection's frame-level machine in step: an empty
+    /// close (code nil) is the echo of an empty one (RFC 6455 §5.5.1).
+    private func queueClose(code: CloseCode?, reason: String) {
+        let action = if let code { machine.close(code: code, reason: reason) } else { machine.answerPeerClose() }
+        if case .send(let sent, let text) = action {
+            closeCodeSent = sent
+            FrameEncoder.appendClose(code: sent, reason: text, to: &socketOut)
+        }
         flushSocket()
-    }
-
-    func shutdownSocketWrite() {
-        Syscalls.shutdownWrite(socketFD)
-        socketState = .lingering
-        if let closeTimer { loop.cancel(closeTimer) }
-        closeTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocketNow() }
-        drainLingeringSocket()
     }
 
     /// After our last frame, reads (and drops) until the client closes its side.
     func drainLingeringSocket() {
-        guard socketState == .lingering, socketReadiness != .drained else { return }
+        guard lifecycle.socket == .lingering, socketReadiness != .drained else { return }
         while true {
             switch loop.readThroughScratch(socketFD, { _ in }) {
             case .bytes: continue
@@ -190,29 +159,41 @@ extension WebSocketSession {
                 if socketReadiness == .readable { socketReadiness = .drained }
                 return
             case .endOfFile, .failed:
-                closeSocketNow()
+                feed(.socketEnded)
                 return
             }
         }
     }
 
-    func closeSocketNow() {
-        guard socketState != .closed else { return }
-        socketState = .closed
-        if let closeTimer { loop.cancel(closeTimer) }
-        loop.close(socketFD, registeredAs: socketRegistration)
-        socketRegistration = nil
-        socketOut.clear()
-        finishIfDone()
+    private func start(_ timer: SessionLifecycle.Timer) {
+        let milliseconds = switch timer {
+        case .closeAnswer: configuration.closeAnswerTimeoutMilliseconds
+        case .linger: Self.lingerMilliseconds
+        case .statusGrace: Self.statusGraceMilliseconds
+        }
+        if let old = timers[timer] { loop.cancel(old) }
+        timers[timer] = loop.schedule(afterNanoseconds: UInt64(milliseconds) * 1_000_000) { [weak self] in
+            guard let self else { return }
+            self.timers[timer] = nil
+            self.feed(.timerFired(timer))
+            self.pump()
+        }
     }
+
+    /// How long a socket whose write side is shut waits for the client's FIN.
+    static let lingerMilliseconds = 1_000
+    /// How long an ended group's close frame waits for the exit status the spawner reports.
+    static let statusGraceMilliseconds = 2_000
 
     // MARK: Child pipes
 
+    /// Closes stdin, dropping what is queued for it, and tells the lifecycle (which may have asked).
     func closeStdin() {
-        closeStdinWhenFlushed = false
+        closeStdinWhenDrained = false
+        stdinBuffer.clear()
         guard stdinFD >= 0 else { return }
         loop.close(&stdinFD, &stdinRegistration)
-        stdinBuffer.clear()
+        feed(.stdinClosed)
     }
 
     func closeStdout() { loop.close(&stdoutFD, &stdoutRegistration) }
@@ -221,79 +202,43 @@ extension WebSocketSession {
 
     // MARK: The teardown ladder
 
-    /// Starts the ladder of SPEC §3 on the child's process group (once).
-    func startTeardown() {
+    /// Starts the ladder of SPEC §3 on the child's process group; its first step, closing stdin
+    /// once drained, is the lifecycle's own action.
+    private func startLadder() {
         guard teardown == nil, let child else { return }
         let runner = TeardownRunner(
             loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
-            closeStdin: { [weak self] in
-                guard let self else { return }
-                self.closeStdinWhenFlushed = true
-                _ = self.flushStdin()
-                self.pump()
-            },
+            closeStdin: {},
             signalling: { [weak self] in
-                // The first step is over: whatever was not written to stdin is dropped, and the
-                // client's close is answered now at the latest (SPEC §3).
                 guard let self else { return }
-                self.closeStdin()
-                self.answerPeerClose()
+                self.feed(.ladderSignalling)
                 self.pump()
             },
-            finished: { [weak self] isGone in self?.groupEnded(isGone: isGone) })
+            finished: { [weak self] isGone in
+                guard let self else { return }
+                if !isGone { self.log(.error, "child process group survived SIGKILL; giving up on it") }
+                self.feed(.groupEnded(isGone: isGone))
+                self.pump()
+            })
         teardown = runner
         runner.start()
     }
 
-    /// Records the child's exit status once reported (and sends the close frame that waits for
-    /// it); a child that exited starts the ladder for the rest of its group.
-    func checkChild() {
-        guard let child, exitStatus == nil, let status = child.exitStatus(pidFD: exitFD) else { return }
-        exitStatus = status
-        sendExitCloseIfReady()
-        startTeardown()
-        teardown?.checkNow()
-        if isGroupEnded { finishTeardown() }
-    }
-
-    /// The ladder is over: the group is gone (or survived SIGKILL's wait). The close frame may
-    /// still wait for the exit status, which the spawner reports a moment after the group went.
-    private func groupEnded(isGone: Bool) {
-        isGroupEnded = true
-        if !isGone { log(.error, "child process group survived SIGKILL; giving up on it") }
-        guard exitStatus == nil, isGone else {
-            finishTeardown()
-            return
-        }
-        statusGraceTimer = loop.schedule(afterNanoseconds: 2_000_000_000) { [weak self] in self?.finishTeardown() }
-    }
-
-    private func finishTeardown() {
-        guard case .running(let child) = childState else { return }
-        childState = .groupEnded(child)
-        if let statusGraceTimer { loop.cancel(statusGraceTimer) }
-        sendExitCloseIfReady()
-        closeStdin()
-        answerPeerClose()
-        pump()
-        finishIfDone()
-    }
-
     // MARK: Done
 
-    /// Ends the session once the socket is closed and the child's group is gone.
-    func finishIfDone() {
-        guard !isFinished, socketState == .closed, hasChildGroupEnded else { return }
+    /// Releases everything once the socket is closed and the child's group has ended.
+    private func finish() {
         // A child group that is gone may still have unread stderr; log what is there.
         readStderr()
-        isFinished = true
         loop.close(&exitFD, &exitRegistration)
-        closeStdin()
+        closeStdinWhenDrained = false
+        stdinBuffer.clear()
+        loop.close(&stdinFD, &stdinRegistration)
         closeStdout()
         closeStderr()
         teardown?.cancel()
-        if let statusGraceTimer { loop.cancel(statusGraceTimer) }
-        if let closeTimer { loop.cancel(closeTimer) }
+        for id in timers.values { loop.cancel(id) }
+        timers.removeAll()
         if let pingTimer { loop.cancel(pingTimer) }
         if let idleReleaseTimer { loop.cancel(idleReleaseTimer) }
         registry.remove(self)

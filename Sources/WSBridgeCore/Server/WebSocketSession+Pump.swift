@@ -61,8 +61,8 @@ extension WebSocketSession {
 
     /// Reads the socket into the frame decoder while the stdin buffer has room.
     func readSocket() -> Bool {
-        switch socketState {
-        case .closed, .flushingThenShutdown:
+        switch lifecycle.socket {
+        case .closed, .flushing:
             return false
         case .lingering:
             drainLingeringSocket()
@@ -72,7 +72,7 @@ extension WebSocketSession {
         }
         guard socketReadiness != .drained else { return false }
         let result: Syscalls.IOResult
-        if inbound == .discarding {
+        if !lifecycle.decodesInbound {
             // After the client's close frame or a protocol error nothing it sends is used (RFC
             // 6455 §1.4); reading on keeps memory bounded and still sees the socket's end.
             result = loop.readThroughScratch(socketFD) { _ in }
@@ -107,7 +107,7 @@ extension WebSocketSession {
     /// Decodes frames and hands their data to the framing codec, until the stdin buffer is full.
     func processInbound() -> Bool {
         var progressed = false
-        while inbound == .frames && stdinBuffer.readableCount < configuration.stdinHighWatermark {
+        while lifecycle.decodesInbound && stdinBuffer.readableCount < configuration.stdinHighWatermark {
             let frame: Frame?
             do {
                 frame = try decoder.next()
@@ -135,7 +135,7 @@ extension WebSocketSession {
                     bytesIn += fragment.payload.count
                     // Held while the child starts; after stdin closed (the child stopped reading, or
                     // it never started), input has nowhere to go.
-                    if stdinFD >= 0 || isChildStarting {
+                    if lifecycle.keepsInput {
                         try framing.encodeInbound(fragment, into: &stdinBuffer)
                     }
                 case .sendPong(let payload):
@@ -143,10 +143,9 @@ extension WebSocketSession {
                 case .none:
                     break
                 case .peerClosed(let code, _):
-                    peerClosed(code: code)
+                    feed(.peerCloseReceived(code: code))
                 case .closeCompleted:
-                    inbound = .discarding
-                    closeSocketAfterFlush()
+                    feed(.peerCloseReceived(code: nil))
                 }
             } catch {
                 fail(error)
@@ -160,7 +159,7 @@ extension WebSocketSession {
     func flushStdin() -> Bool {
         guard stdinFD >= 0 else {
             // Before the spawn, input waits for the child; after stdin closed, it has nowhere to go.
-            if !isChildStarting && !stdinBuffer.isEmpty { stdinBuffer.clear() }
+            if child != nil && !stdinBuffer.isEmpty { stdinBuffer.clear() }
             return false
         }
         var drained = Syscalls.DrainResult()
@@ -171,7 +170,7 @@ extension WebSocketSession {
             closeStdin()
             return true
         }
-        if stdinBuffer.isEmpty && closeStdinWhenFlushed { closeStdin() }
+        if stdinBuffer.isEmpty && closeStdinWhenDrained { closeStdin() }
         return drained.wroteBytes
     }
 
@@ -180,9 +179,8 @@ extension WebSocketSession {
     /// Reads stdout into the framing codec while the socket buffer has room, and frames what it yields.
     func readStdout() -> Bool {
         guard stdoutFD >= 0, stdoutReadable else { return false }
-        if socketState == .closed { return discardStdout() }
-        guard socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
-              socketOut.readableCount < configuration.socketHighWatermark else { return false }
+        guard lifecycle.deliversOutput else { return discardStdout() }
+        guard socketOut.readableCount < configuration.socketHighWatermark else { return false }
         let result: Syscalls.IOResult
         if isStdoutReadBulk {
             var read = Syscalls.ReadInto(stdoutFD)
@@ -205,9 +203,9 @@ extension WebSocketSession {
         }
     }
 
-    /// The client is gone: the child's output is read and dropped until the ladder ends the group,
-    /// so that a child echoing its input reads all of it and sees its end (SPEC §3, issue 10)
-    /// instead of dying of SIGPIPE on the first write.
+    /// Nobody takes the child's output any more (the client is gone or closing): it is read and
+    /// dropped until the ladder ends the group, so that a child echoing its input reads all of
+    /// it and sees its end (SPEC §3, issue 10) instead of dying of SIGPIPE on the first write.
     private func discardStdout() -> Bool {
         switch loop.readThroughScratch(stdoutFD, { _ in }) {
         case .bytes:
@@ -262,7 +260,7 @@ extension WebSocketSession {
     /// Writes queued frames to the socket.
     @discardableResult
     func flushSocket() -> Bool {
-        guard socketState == .open || socketState == .flushingThenShutdown else { return false }
+        guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
         var drained = Syscalls.DrainResult()
         if socketWritable && !socketOut.isEmpty { drained = Syscalls.drain(&socketOut, to: socketFD, isSocket: true) }
         if drained.wouldBlock { socketWritable = false }
@@ -270,12 +268,11 @@ extension WebSocketSession {
             socketFailed()
             return true
         }
-        let progressed = drained.wroteBytes
-        if socketOut.isEmpty && socketState == .flushingThenShutdown {
-            shutdownSocketWrite()
+        if socketOut.isEmpty && lifecycle.socket == .flushing {
+            feed(.socketFlushed)
             return true
         }
-        return progressed
+        return drained.wroteBytes
     }
 
     // MARK: Keepalive
@@ -286,14 +283,10 @@ extension WebSocketSession {
         let interval = UInt64(configuration.pingMilliseconds) * 1_000_000
         guard interval > 0 else { return }
         pingTimer = loop.schedule(afterNanoseconds: interval) { [weak self] in
-            guard let self, self.socketState == .open, self.machine.state == .open else { return }
+            guard let self, !self.isFinished, self.lifecycle.client == .open, self.lifecycle.socket == .open else { return }
             if Syscalls.monotonicNanoseconds() - self.lastFrameReceivedAt >= 2 * interval {
                 self.log(.access, "client silent for two ping intervals; closing")
-                self.inbound = .discarding
-                self.sendClose(code: .goingAway, reason: "ping timeout")
-                self.closeStdout()
-                self.closeSocketAfterFlush()
-                self.startTeardown()
+                self.feed(.clientSilent)
                 self.pump()
                 return
             }
@@ -311,7 +304,8 @@ extension WebSocketSession {
     @discardableResult
     func readStderr() -> Bool {
         guard stderrFD >= 0, stderrReadable else { return false }
-        if configuration.passesStderr {
+        // Passed to the client while it takes output; logged once nobody does.
+        if configuration.passesStderr && lifecycle.deliversOutput {
             return passStderr()
         }
         var hasRead = false
@@ -335,8 +329,7 @@ extension WebSocketSession {
     }
 
     private func passStderr() -> Bool {
-        guard socketState == .open, machine.state == .open || isPeerCloseAnswerPending,
-              socketOut.readableCount < configuration.socketHighWatermark else { return false }
+        guard socketOut.readableCount < configuration.socketHighWatermark else { return false }
         var read = Syscalls.ReadInto(stderrFD)
         _ = stderrFraming.readStdout(minimumWritable: 4096) { read.into($0) }
         do {
@@ -350,7 +343,8 @@ extension WebSocketSession {
             case .endOfFile, .failed:
                 while let line = try stderrFraming.finishOutbound() { sendTagged(stream: "stderr", line.payload) }
                 closeStderr()
-                sendExitCloseIfReady()
+                // With --passstderr the output ends with both streams (SPEC §1).
+                if hasStdoutEnded { feed(.outputEnded) }
                 return true
             }
         } catch {

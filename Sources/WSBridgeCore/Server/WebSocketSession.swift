@@ -29,31 +29,18 @@ final class WebSocketSession: EventHandler {
     /// Starts readable: a socket handed over from its HTTP connection gets no fresh edge.
     var socketReadiness = SocketReadiness.readable
     var socketWritable = true
-    var socketState = SocketState.open
     /// Frames waiting for the socket (the stdout → socket buffer).
     var socketOut = ByteBuffer()
     var decoder: FrameDecoder
     var machine: ConnectionStateMachine
     var framing: Framing
-    var inbound = InboundState.frames
-    var closeTimer: TimerQueue.TimerID?
     /// `--pingms`: when the client last sent a frame of any kind, and the next ping.
     var lastFrameReceivedAt = Syscalls.monotonicNanoseconds()
     var pingTimer: TimerQueue.TimerID?
 
-    enum SocketState {
-        /// Frames flow.
-        case open
-        /// The last frame is queued: flush, then shut the write side.
-        case flushingThenShutdown
-        /// The write side is shut; reading until the client closes (or a timer fires).
-        case lingering
-        /// The socket fd is closed.
-        case closed
-    }
-
     // MARK: Child side
-    var childState = ChildState.starting
+    /// The child, once the spawner started it.
+    var child: ChildProcess?
     var stdinFD: Int32 = -1
     var stdoutFD: Int32 = -1
     var stderrFD: Int32 = -1
@@ -65,7 +52,8 @@ final class WebSocketSession: EventHandler {
     var stderrReadable = true
     /// Bytes waiting for the child's stdin (the socket → stdin buffer).
     var stdinBuffer = ByteBuffer()
-    var closeStdinWhenFlushed = false
+    /// The ladder's first step: stdin closes once what is queued for it is written.
+    var closeStdinWhenDrained = false
     var stderrLine = ByteBuffer()
     /// With `--passstderr`, stderr lines become messages too, split and repaired as stdout's are.
     var stderrFraming: Framing
@@ -73,17 +61,20 @@ final class WebSocketSession: EventHandler {
     var hasLoggedReplacement = false
 
     // MARK: End of the session
-    /// The child's stdout has ended; with the exit status known, the close frame can go.
+    /// When stdout ends, when the close frame goes, when the ladder starts, when it is all over.
+    var lifecycle = SessionLifecycle()
+    /// Events that actions of the lifecycle caused, waiting for those actions to be done.
+    var pendingEvents: [SessionLifecycle.Event] = []
+    var isFeeding = false
+    /// The lifecycle's running timers.
+    var timers: [SessionLifecycle.Timer: TimerQueue.TimerID] = [:]
+    /// The child's stdout has ended (with `--passstderr` the output ends with stderr too).
     var hasStdoutEnded = false
     /// The child's pidfd (-1 when closed or unavailable): readable once the child exits.
     var exitFD: Int32 = -1
     var exitRegistration: EventLoop.Registration?
     /// The teardown ladder, once started.
     var teardown: TeardownRunner?
-    /// The ladder has ended; the session may still wait briefly for the exit status.
-    var isGroupEnded = false
-    var statusGraceTimer: TimerQueue.TimerID?
-    var isFinished = false
     var isPumpScheduled = false
     /// Counts pump passes that moved bytes, so the idle-memory timer can tell traffic happened.
     var activityCount = 0
@@ -190,14 +181,11 @@ final class WebSocketSession: EventHandler {
     private func childSpawned(_ result: Result<ChildProcess, SpawnError>) {
         switch result {
         case .failure(let error):
-            childState = .failedToStart
             log(.error, "SPAWN FAILED", [("error", error.message)])
-            // Also the answer to a close frame that came while the spawn was under way.
-            sendClose(code: .internalError, reason: CloseReason.truncated(error.message))
+            feed(.childFailedToStart(reason: CloseReason.truncated(error.message)))
             pump()
-            finishIfDone()
         case .success(let child):
-            childState = .running(child)
+            self.child = child
             context.childStarted(child.pid)
             // Weak: the child's report handler outlives nothing, but a strong reference here would
             // make session → child → report handler → session a cycle that keeps every session.
@@ -208,14 +196,10 @@ final class WebSocketSession: EventHandler {
             // Logged first: adopting the pipes can run a child that already ended to its close.
             log(.access, "CONNECT")
             adoptPipes(of: child)
-            guard socketState == .open, machine.state == .open else {
-                // The client closed (its close frame, a FIN or an RST), broke the protocol, or the
-                // server began shutting down while the child was starting: the ladder's first
-                // step still writes the messages that came before to stdin, then closes it, and
-                // a close frame is answered once stdout ends (SPEC §3).
-                startTeardown()
-                return
-            }
+            // Whatever the client did while the child was starting takes effect now, in order
+            // (SPEC §3): the lifecycle starts the ladder if it was asked for, whose first step
+            // still writes the messages that came before to stdin.
+            feed(.childStarted)
             pump()
         }
     }
