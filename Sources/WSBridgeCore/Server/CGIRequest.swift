@@ -9,7 +9,8 @@ final class CGIRequest: EventHandler {
     /// The largest request body passed to a script.
     static let maxBodyBytes = 16 * 1024 * 1024
 
-    private let fd: Int32
+    private let transport: any Transport
+    private var fd: Int32 { transport.fd }
     private let id: UInt64
     private let peer: SocketAddress
     private let local: SocketAddress
@@ -56,9 +57,9 @@ final class CGIRequest: EventHandler {
     private var isFinished = false
     private var status = HTTPStatus.ok
 
-    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, body: RequestBodyFraming,
+    init(transport: any Transport, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, body: RequestBodyFraming,
          script: ScriptTarget, bodyBytes: [UInt8], loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
-        self.fd = fd
+        self.transport = transport
         self.id = id
         self.peer = peer
         self.local = local
@@ -183,7 +184,7 @@ final class CGIRequest: EventHandler {
         if bodyRemaining == 0 { watchForDeparture() }
         guard !isSocketClosed, !isLingering, bodyRemaining > 0, socketReadable,
               stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
-        var read = Syscalls.ReadInto(fd)
+        var read = TransportRead(transport)
         let want = min(bodyRemaining, configuration.readChunkBytes)
         stdinBuffer.writeWithUnsafeMutableBytes(minimumWritable: want) { read.into(UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
         switch read.result {
@@ -203,9 +204,8 @@ final class CGIRequest: EventHandler {
     /// script is ended rather than left running for nobody (as Go's CloseNotify lets websocketd do).
     private func watchForDeparture() {
         guard !isSocketClosed, !isLingering, socketReadable else { return }
-        var scratch = [UInt8](repeating: 0, count: 1024)
         while true {
-            switch scratch.withUnsafeMutableBytes({ Syscalls.read(fd, into: $0) }) {
+            switch loop.readThroughScratch(transport, { _ in }) {
             case .bytes: continue  // bytes past the body are not for the script
             case .wouldBlock:
                 socketReadable = false
@@ -292,7 +292,7 @@ final class CGIRequest: EventHandler {
     private func flushOutput() -> Bool {
         guard !isSocketClosed, !isLingering else { return false }
         var drained = Syscalls.DrainResult()
-        if socketWritable && !output.isEmpty { drained = Syscalls.drain(&output, to: fd, isSocket: true) }
+        if socketWritable && !output.isEmpty { drained = transport.drain(&output) }
         if drained.wouldBlock { socketWritable = false }
         if drained.failed {
             abort()
@@ -300,7 +300,7 @@ final class CGIRequest: EventHandler {
         }
         let progressed = drained.wroteBytes
         if output.isEmpty && closesAfterOutput {
-            Syscalls.shutdownWrite(fd)
+            transport.shutdownWrite()
             isLingering = true
             lingerTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocket() }
             drainLingering()
@@ -370,7 +370,7 @@ final class CGIRequest: EventHandler {
     private func drainLingering() {
         guard isLingering, socketReadable else { return }
         while true {
-            switch loop.readThroughScratch(fd, { _ in }) {
+            switch loop.readThroughScratch(transport, { _ in }) {
             case .bytes: continue
             case .wouldBlock:
                 socketReadable = false

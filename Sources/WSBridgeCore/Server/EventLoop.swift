@@ -87,6 +87,15 @@ public final class EventLoop: @unchecked Sendable {
         freeSlots.append(registration.slot)
     }
 
+    /// Reads `transport` into the loop's scratch buffer and hands `append` the bytes that came.
+    func readThroughScratch(_ transport: any Transport, _ append: (UnsafeRawBufferPointer) -> Void) -> Syscalls.IOResult {
+        scratch.withUnsafeMutableBytes { raw in
+            let result = transport.read(into: raw)
+            if case .bytes(let count) = result { append(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+            return result
+        }
+    }
+
     /// Reads `fd` into the loop's scratch buffer and hands `append` the bytes that came.
     public func readThroughScratch(_ fd: Int32, _ append: (UnsafeRawBufferPointer) -> Void) -> Syscalls.IOResult {
         scratch.withUnsafeMutableBytes { raw in

@@ -2,7 +2,8 @@
 /// `--staticdir` files, errors; keep-alive between them), and hands an accepted WebSocket upgrade
 /// to a `WebSocketSession` (SPEC §5).
 final class HTTPConnection: EventHandler {
-    private let fd: Int32
+    private let transport: any Transport
+    private var fd: Int32 { transport.fd }
     private let peer: SocketAddress
     private let local: SocketAddress
     private unowned let loop: EventLoop
@@ -42,7 +43,7 @@ final class HTTPConnection: EventHandler {
     private var configuration: ServerConfiguration { context.configuration }
 
     init(fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
-        self.fd = fd
+        self.transport = SocketTransport(fd: fd)
         self.peer = peer
         self.local = local
         self.loop = loop
@@ -86,12 +87,9 @@ final class HTTPConnection: EventHandler {
     private func readHead() {
         // A head may already be buffered behind the previous keep-alive request.
         if parseBufferedHead() { return }
-        var buffer = [UInt8](repeating: 0, count: 4096)
         while state == .readingHead && isReadable {
-            let result = buffer.withUnsafeMutableBytes { Syscalls.read(fd, into: $0) }
-            switch result {
-            case .bytes(let count):
-                buffer.withUnsafeBytes { parser.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            switch loop.readThroughScratch(transport, { parser.append($0) }) {
+            case .bytes:
                 if parseBufferedHead() { return }
             case .wouldBlock:
                 isReadable = false
@@ -294,7 +292,7 @@ final class HTTPConnection: EventHandler {
                                                       supported: configuration.subprotocols)
         let response = acceptance.response(subprotocol: subprotocol, extraHeaders: configuration.webSocketHeaders)
         let session = WebSocketSession(
-            fd: fd, id: id, peer: peer, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
+            transport: transport, id: id, peer: peer, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
             context: context, registry: registry, handshakeResponse: response.serialized(),
             bytesAfterHead: parser.takeRemainingBytes())
         session.start(taking: socketRegistration)
@@ -305,7 +303,7 @@ final class HTTPConnection: EventHandler {
         registration = nil
         state = .done
         registry.remove(self)
-        let request = CGIRequest(fd: fd, id: id, peer: peer, local: local, head: head, body: body, script: script,
+        let request = CGIRequest(transport: transport, id: id, peer: peer, local: local, head: head, body: body, script: script,
                                  bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
         request.start(taking: socketRegistration)
     }
@@ -329,7 +327,7 @@ final class HTTPConnection: EventHandler {
             if output.readableCount < 64 * 1024, fileBody != nil { readFileChunk() }
             guard !output.isEmpty else { break }
             guard isWritable else { return }
-            let result = output.withUnsafeReadableBytes { Syscalls.write(fd, from: $0, isSocket: true) }
+            let result = output.withUnsafeReadableBytes { transport.write(from: $0) }
             switch result {
             case .bytes(let count): output.moveReaderIndex(forwardBy: count)
             case .wouldBlock: isWritable = false
@@ -353,7 +351,7 @@ final class HTTPConnection: EventHandler {
         }
         // Shutting the write side and reading until the client closes lets it read the whole
         // answer; closing with unread input would send a reset that can destroy the answer.
-        Syscalls.shutdownWrite(fd)
+        transport.shutdownWrite()
         state = .lingering
         if let timer { loop.cancel(timer) }
         timer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.close() }
@@ -377,15 +375,14 @@ final class HTTPConnection: EventHandler {
             Syscalls.close(body.fd)
             fileBody = nil
             keepsAlive = false
-            Syscalls.setResetOnClose(fd)
+            transport.abortOnClose()
             close()
         }
     }
 
     private func drainUntilClosed() {
-        var scratch = [UInt8](repeating: 0, count: 4096)
         while state == .lingering {
-            switch scratch.withUnsafeMutableBytes({ Syscalls.read(fd, into: $0) }) {
+            switch loop.readThroughScratch(transport, { _ in }) {
             case .bytes: continue
             case .wouldBlock: return
             case .endOfFile, .failed: close()

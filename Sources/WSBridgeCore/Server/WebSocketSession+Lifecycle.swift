@@ -39,10 +39,10 @@ extension WebSocketSession {
         case .flushSocketThenReport:
             flushSocket()
         case .shutdownSocketWrite:
-            Syscalls.shutdownWrite(socketFD)
+            transport.shutdownWrite()
             drainLingeringSocket()
         case .closeSocket:
-            loop.close(socketFD, registeredAs: socketRegistration)
+            loop.close(transport.fd, registeredAs: socketRegistration)
             socketRegistration = nil
             socketOut.clear()
         case .startTimer(let timer):
@@ -132,7 +132,7 @@ extension WebSocketSession {
         while lifecycle.decodesInbound {
             _ = processInbound()
             guard lifecycle.decodesInbound, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return }
-            guard case .bytes = loop.readThroughScratch(socketFD, { decoder.append($0) }) else { return }
+            guard case .bytes = loop.readThroughScratch(transport, { decoder.append($0) }) else { return }
         }
     }
 
@@ -153,7 +153,7 @@ extension WebSocketSession {
     func drainLingeringSocket() {
         guard lifecycle.socket == .lingering, socketReadiness != .drained else { return }
         while true {
-            switch loop.readThroughScratch(socketFD, { _ in }) {
+            switch loop.readThroughScratch(transport, { _ in }) {
             case .bytes: continue
             case .wouldBlock:
                 if socketReadiness == .readable { socketReadiness = .drained }

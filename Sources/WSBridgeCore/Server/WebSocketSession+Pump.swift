@@ -75,7 +75,7 @@ extension WebSocketSession {
         if !lifecycle.decodesInbound {
             // After the client's close frame or a protocol error nothing it sends is used (RFC
             // 6455 §1.4); reading on keeps memory bounded and still sees the socket's end.
-            result = loop.readThroughScratch(socketFD) { _ in }
+            result = loop.readThroughScratch(transport) { _ in }
         } else if stdinBuffer.readableCount >= configuration.stdinHighWatermark {
             // Paused for backpressure (SPEC §7). A client that left meanwhile is noticed all the
             // same (SPEC §3, issue 10): its FIN or RST sits behind the unread bytes, where no read
@@ -85,11 +85,11 @@ extension WebSocketSession {
             socketFailed()
             return true
         } else if isSocketReadBulk {
-            var read = Syscalls.ReadInto(socketFD)
+            var read = TransportRead(transport)
             decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
             result = read.result
         } else {
-            result = loop.readThroughScratch(socketFD) { decoder.append($0) }
+            result = loop.readThroughScratch(transport) { decoder.append($0) }
         }
         if case .bytes(let count) = result { isSocketReadBulk = count >= Self.bulkReadBytes }
         switch result {
@@ -262,7 +262,7 @@ extension WebSocketSession {
     func flushSocket() -> Bool {
         guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
         var drained = Syscalls.DrainResult()
-        if socketWritable && !socketOut.isEmpty { drained = Syscalls.drain(&socketOut, to: socketFD, isSocket: true) }
+        if socketWritable && !socketOut.isEmpty { drained = transport.drain(&socketOut) }
         if drained.wouldBlock { socketWritable = false }
         if drained.failed {
             socketFailed()

@@ -24,7 +24,8 @@ final class WebSocketSession: EventHandler {
     var configuration: ServerConfiguration { context.configuration }
 
     // MARK: Socket side
-    let socketFD: Int32
+    /// The client's byte stream.
+    let transport: any Transport
     var socketRegistration: EventLoop.Registration?
     /// Starts readable: a socket handed over from its HTTP connection gets no fresh edge.
     var socketReadiness = SocketReadiness.readable
@@ -92,10 +93,10 @@ final class WebSocketSession: EventHandler {
     static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
     static let exitSource: UInt8 = 4
 
-    init(fd: Int32, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
+    init(transport: any Transport, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
          loop: EventLoop,
          context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
-        self.socketFD = fd
+        self.transport = transport
         self.id = id
         self.peer = peer
         self.local = local
@@ -122,7 +123,7 @@ final class WebSocketSession: EventHandler {
         if let socketRegistration {
             self.socketRegistration = self.loop.transfer(socketRegistration, to: self)
         } else {
-            self.socketRegistration = self.loop.register(socketFD, handler: self, source: Self.socketSource, interest: .readWrite)
+            self.socketRegistration = self.loop.register(transport.fd, handler: self, source: Self.socketSource, interest: .readWrite)
         }
         flushSocket()
         schedulePing()
