@@ -81,9 +81,14 @@ public enum Syscalls {
 
     /// Writes as much of `buffer` to `fd` as it takes without blocking, consuming what was written.
     public static func drain(_ buffer: inout ByteBuffer, to fd: Int32, isSocket: Bool) -> DrainResult {
+        drain(&buffer) { write(fd, from: $0, isSocket: isSocket) }
+    }
+
+    /// Writes as much of `buffer` as `write` takes without blocking, consuming what was written.
+    public static func drain(_ buffer: inout ByteBuffer, through write: (UnsafeRawBufferPointer) -> IOResult) -> DrainResult {
         var outcome = DrainResult()
         while !buffer.isEmpty {
-            switch buffer.withUnsafeReadableBytes({ write(fd, from: $0, isSocket: isSocket) }) {
+            switch buffer.withUnsafeReadableBytes(write) {
             case .bytes(let count):
                 buffer.moveReaderIndex(forwardBy: count)
                 outcome.wroteBytes = true

@@ -23,21 +23,7 @@ protocol Transport: AnyObject {
 extension Transport {
     /// Writes as much of `buffer` as the transport takes without blocking, consuming what was written.
     func drain(_ buffer: inout ByteBuffer) -> Syscalls.DrainResult {
-        var outcome = Syscalls.DrainResult()
-        while !buffer.isEmpty {
-            switch buffer.withUnsafeReadableBytes({ write(from: $0) }) {
-            case .bytes(let count):
-                buffer.moveReaderIndex(forwardBy: count)
-                outcome.wroteBytes = true
-            case .wouldBlock:
-                outcome.wouldBlock = true
-                return outcome
-            case .endOfFile, .failed:
-                outcome.failed = true
-                return outcome
-            }
-        }
-        return outcome
+        Syscalls.drain(&buffer) { write(from: $0) }
     }
 }
 
