@@ -105,31 +105,21 @@ extension WebSocketSession {
     }
 
     /// Decodes frames and hands their data to the framing codec, until the stdin buffer is full.
+    /// A large frame's payload comes in pieces as it arrives, so it too stops here at the watermark.
     func processInbound() -> Bool {
         var progressed = false
         while lifecycle.decodesInbound && stdinBuffer.readableCount < configuration.stdinHighWatermark {
-            let frame: Frame?
             do {
-                frame = try decoder.next()
-            } catch {
-                fail(error)
-                return true
-            }
-            guard let frame else {
-                if let partial = decoder.partialFrame {
-                    do {
-                        try machine.receivedPartialFrame(opcode: partial.opcode, prefix: partial.payload)
-                    } catch {
-                        fail(error)
-                        return true
-                    }
+                guard let event = try decoder.next() else { break }
+                progressed = true
+                if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
+                let action: ConnectionStateMachine.FrameAction
+                switch event {
+                case .frame(let frame): action = try machine.receivedFrame(frame)
+                case .head(let head): action = try machine.receivedFrameHead(head)
+                case .payload(let piece, let isFrameEnd): action = try machine.receivedPayload(piece, isFrameEnd: isFrameEnd)
                 }
-                break
-            }
-            progressed = true
-            if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
-            do {
-                switch try machine.receivedFrame(frame) {
+                switch action {
                 case .deliver(let fragment):
                     // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
                     bytesIn += fragment.payload.count

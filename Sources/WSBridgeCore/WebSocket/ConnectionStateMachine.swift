@@ -61,14 +61,35 @@ public struct ConnectionStateMachine: Sendable {
     /// Whether a fragmented inbound message has started and not finished.
     public var isInsideMessage: Bool { assembler.isInsideMessage }
 
-    /// A data frame is still arriving: fail fast on text that can no longer be valid UTF-8
-    /// (see `MessageAssembler.checkPartialFrame`). Ignored once the close handshake has begun.
-    public mutating func receivedPartialFrame(opcode: Opcode, prefix: ArraySlice<UInt8>) throws(WebSocketError) {
-        guard state == .open, !opcode.isControl else { return }
-        try assembler.checkPartialFrame(opcode: opcode, prefix: prefix)
+    /// The head of a data frame whose payload arrives in pieces (`FrameEvent.head`): the frame's
+    /// place in its message and the message's size limit are checked now, before its payload
+    /// (1002, 1009). Nothing is delivered yet; once the close handshake has begun the frame is
+    /// discarded, as a whole data frame would be.
+    public mutating func receivedFrameHead(_ head: FrameHead) throws(WebSocketError) -> FrameAction {
+        switch state {
+        case .open:
+            try assembler.receiveHead(head)
+            return .none
+        case .closeReceived, .closeSent, .closed:
+            // RFC 6455 §1.4, §5.5.1: data after a close is discarded (see `receivedFrame(_:)`).
+            return .none
+        }
     }
 
-    /// Every frame from the decoder goes here; protocol errors throw (the caller then calls fail(_:)).
+    /// The next piece of the streamed frame's payload (`FrameEvent.payload`): delivered as a
+    /// fragment once text is checked to stay valid UTF-8 (1007 as soon as it cannot, RFC 6455
+    /// §8.1). Discarded once the close handshake has begun, including the rest of a frame that was
+    /// arriving when it began.
+    public mutating func receivedPayload(_ piece: ArraySlice<UInt8>, isFrameEnd: Bool) throws(WebSocketError) -> FrameAction {
+        switch state {
+        case .open:
+            return .deliver(try assembler.receivePiece(piece, isFrameEnd: isFrameEnd))
+        case .closeReceived, .closeSent, .closed:
+            return .none
+        }
+    }
+
+    /// Every whole frame from the decoder goes here (`FrameEvent.frame`); protocol errors throw (the caller then calls fail(_:)).
     public mutating func receivedFrame(_ frame: Frame) throws(WebSocketError) -> FrameAction {
         switch state {
         case .open:

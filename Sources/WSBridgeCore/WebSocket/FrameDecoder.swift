@@ -2,10 +2,12 @@
 /// must be masked, and each one comes out unmasked.
 ///
 /// Feed bytes with `append`, then call `next()` until it returns `nil`. The header is parsed in
-/// stages kept in a state enum, so bytes are looked at once however the input is split. Payload bytes
-/// are unmasked in place as they arrive, and a frame's payload is handed out as a slice of the
-/// decoder's buffer without copying. After an error the decoder stays failed: `next()` throws the
-/// same error again and appended bytes are dropped.
+/// stages kept in a state enum, so bytes are looked at once however the input is split. A frame
+/// whose payload is all there when its header is read comes out whole (`FrameEvent.frame`); a data
+/// frame still arriving comes out as its head and then its payload piece by piece, each piece
+/// unmasked in place and handed out as a slice of the decoder's buffer as soon as it arrives, so the
+/// decoder never holds more than one read however large the frame (SPEC §7). After an error the
+/// decoder stays failed: `next()` throws the same error again and appended bytes are dropped.
 public struct FrameDecoder: Sendable {
     /// The fields of a frame's first header byte.
     private struct FrameStart: Sendable {
@@ -22,8 +24,12 @@ public struct FrameDecoder: Sendable {
         case extendedLength(FrameStart, byteCount: Int)
         /// Waiting for the 4-byte masking key.
         case maskingKey(FrameStart, payloadLength: Int)
-        /// Waiting for the payload, whose first `unmaskedCount` bytes have been unmasked already.
-        case payload(FrameStart, payloadLength: Int, maskingKey: Masking.Key, unmaskedCount: Int)
+        /// Waiting for the whole payload of a control frame (at most 125 bytes: a pong echoes it and
+        /// a close reason is parsed from it, whole).
+        case wholePayload(FrameStart, payloadLength: Int, maskingKey: Masking.Key)
+        /// Handing out a data frame's payload as it arrives: `remainingCount` bytes are still to
+        /// come, the first of them at position `keyOffset` (mod 4) of the masking key.
+        case streamingPayload(remainingCount: Int, maskingKey: Masking.Key, keyOffset: Int)
         /// The input broke the protocol; nothing more is decoded.
         case failed(WebSocketError)
     }
@@ -44,16 +50,11 @@ public struct FrameDecoder: Sendable {
         self.allowedReservedBits = allowedReservedBits & 0b111
     }
 
-    /// The frame still arriving, once its header is read: its opcode and the unmasked payload bytes
-    /// so far (a slice of the buffer, valid until the next append); nil between frames.
-    public var partialFrame: (opcode: Opcode, payload: ArraySlice<UInt8>)? {
-        guard case .payload(let start, _, _, let unmaskedCount) = state, unmaskedCount > 0 else { return nil }
-        let readable = buffer.readableBytes
-        return (start.opcode, readable[readable.startIndex..<(readable.startIndex + unmaskedCount)])
-    }
-
     /// The bytes received and not yet returned as part of a frame (header bytes already parsed excluded).
     public var bufferedByteCount: Int { buffer.readableCount }
+
+    /// Bytes allocated for the buffer (for tests of memory use).
+    var bufferCapacity: Int { buffer.capacity }
 
     /// Appends received bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
@@ -84,8 +85,10 @@ public struct FrameDecoder: Sendable {
         buffer.releaseCapacityIfEmpty(keeping: bytes)
     }
 
-    /// The next complete frame, unmasked; nil = need more bytes. Its payload is a slice of the decoder's buffer (valid until the next append).
-    public mutating func next() throws(WebSocketError) -> Frame? {
+    /// The next event: a whole frame, the head of a data frame still arriving, or the next piece of
+    /// its payload; nil = need more bytes. Payloads are slices of the decoder's buffer, valid until
+    /// the decoder is next fed or asked.
+    public mutating func next() throws(WebSocketError) -> FrameEvent? {
         while true {
             switch state {
             case .header:
@@ -130,32 +133,50 @@ public struct FrameDecoder: Sendable {
                 guard buffer.readableCount >= 4 else { return nil }
                 let key = (buffer[0], buffer[1], buffer[2], buffer[3])
                 buffer.moveReaderIndex(forwardBy: 4)
-                state = .payload(start, payloadLength: payloadLength, maskingKey: key, unmaskedCount: 0)
+                // A frame that arrived whole (the common case: a small frame in one read) comes out
+                // as one event without a copy; only a data frame still arriving is streamed.
+                if start.opcode.isControl || buffer.readableCount >= payloadLength {
+                    state = .wholePayload(start, payloadLength: payloadLength, maskingKey: key)
+                } else {
+                    state = .streamingPayload(remainingCount: payloadLength, maskingKey: key, keyOffset: 0)
+                    return .head(FrameHead(isFinal: start.isFinal, reservedBits: start.reservedBits,
+                                           opcode: start.opcode, payloadLength: payloadLength))
+                }
 
-            case .payload(let start, let payloadLength, let key, let unmaskedCount):
-                let available = Swift.min(buffer.readableCount, payloadLength)
-                if available > unmaskedCount {
-                    buffer.withUnsafeMutableReadableBytes { bytes in
-                        Masking.apply(key: key,
-                                      to: UnsafeMutableRawBufferPointer(rebasing: bytes[unmaskedCount..<available]),
-                                      keyOffset: unmaskedCount)
-                    }
-                }
-                guard available == payloadLength else {
-                    state = .payload(start, payloadLength: payloadLength, maskingKey: key, unmaskedCount: available)
-                    return nil
-                }
-                let readable = buffer.readableBytes
-                let payload = readable[readable.startIndex..<(readable.startIndex + payloadLength)]
-                buffer.moveReaderIndex(forwardBy: payloadLength)
+            case .wholePayload(let start, let payloadLength, let key):
+                guard buffer.readableCount >= payloadLength else { return nil }
+                let payload = unmaskAndConsume(payloadLength, key: key, keyOffset: 0)
                 state = .header
-                return Frame(isFinal: start.isFinal, reservedBits: start.reservedBits, opcode: start.opcode,
-                             payload: payload)
+                return .frame(Frame(isFinal: start.isFinal, reservedBits: start.reservedBits, opcode: start.opcode,
+                                    payload: payload))
+
+            case .streamingPayload(let remainingCount, let key, let keyOffset):
+                let count = Swift.min(buffer.readableCount, remainingCount)
+                guard count > 0 else { return nil }
+                let piece = unmaskAndConsume(count, key: key, keyOffset: keyOffset)
+                let isFrameEnd = count == remainingCount
+                state = isFrameEnd
+                    ? .header
+                    : .streamingPayload(remainingCount: remainingCount - count, maskingKey: key,
+                                        keyOffset: (keyOffset + count) & 3)
+                return .payload(piece, isFrameEnd: isFrameEnd)
 
             case .failed(let error):
                 throw error
             }
         }
+    }
+
+    /// Unmasks the first `count` buffered bytes in place and consumes them; returns them as a slice
+    /// of the buffer (the storage stays alive, and unchanged, until the buffer is next written).
+    private mutating func unmaskAndConsume(_ count: Int, key: Masking.Key, keyOffset: Int) -> ArraySlice<UInt8> {
+        buffer.withUnsafeMutableReadableBytes { bytes in
+            Masking.apply(key: key, to: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<count]), keyOffset: keyOffset)
+        }
+        let readable = buffer.readableBytes
+        let bytes = readable[readable.startIndex..<(readable.startIndex + count)]
+        buffer.moveReaderIndex(forwardBy: count)
+        return bytes
     }
 
     /// Checks the FIN, RSV and opcode fields of a frame's first byte (RFC 6455 §5.2).

@@ -1,5 +1,6 @@
-/// A piece of an inbound data message, in order, as the message assembler hands it on: the frames of
-/// a fragmented message arrive one by one, so a consumer can stream a message without holding it whole.
+/// A piece of an inbound data message, in order, as the message assembler hands it on: a whole frame,
+/// or part of a frame's payload as it arrives, so a consumer can stream a message of any size without
+/// holding it whole (SPEC §7).
 public struct MessageFragment: Sendable, Equatable {
     /// The message's type, `.text` or `.binary` (also on the fragments carried by continuation frames).
     public var kind: Opcode
@@ -9,12 +10,25 @@ public struct MessageFragment: Sendable, Equatable {
     public var isFirst: Bool
     /// Whether this is the message's last fragment.
     public var isLast: Bool
+    /// The whole message's length in bytes, when it is known at its first fragment: a message sent
+    /// as a single frame declares it in that frame's header (RFC 6455 §5.2). `nil` on every later
+    /// fragment, and on the first one of a fragmented message, whose length is known only at its end.
+    public var messageLength: Int?
+
+    /// Creates a fragment whose message length is known exactly when it is a whole message (first
+    /// and last).
+    public init(kind: Opcode, payload: ArraySlice<UInt8>, isFirst: Bool, isLast: Bool) {
+        self.init(kind: kind, payload: payload, isFirst: isFirst, isLast: isLast,
+                  messageLength: isFirst && isLast ? payload.count : nil)
+    }
 
     /// Creates a fragment.
-    public init(kind: Opcode, payload: ArraySlice<UInt8>, isFirst: Bool, isLast: Bool) {
+    public init(kind: Opcode, payload: ArraySlice<UInt8>, isFirst: Bool, isLast: Bool, messageLength: Int?) {
+        precondition(isFirst || messageLength == nil, "only a message's first fragment carries its length")
         self.kind = kind
         self.payload = payload
         self.isFirst = isFirst
         self.isLast = isLast
+        self.messageLength = messageLength
     }
 }

@@ -22,6 +22,10 @@ struct SessionSimulator {
     private var outcome = Outcome()
     private var output = ByteBuffer()
     private var isTCPClosed = false
+    /// The pieces so far of a streamed frame, joined.
+    private var streamedFragment: MessageFragment?
+    /// A streamed frame's head arrived and its last piece has not.
+    private var isFrameInProgress = false
 
     init(maxMessageBytes: Int? = nil) {
         machine = ConnectionStateMachine(maxMessageBytes: maxMessageBytes)
@@ -31,11 +35,18 @@ struct SessionSimulator {
         guard !isTCPClosed else { return }
         decoder.append(contentsOf: bytes)
         do throws(WebSocketError) {
-            while let frame = try decoder.next() {
-                switch try machine.receivedFrame(frame) {
+            while let event = try decoder.next() {
+                let action: ConnectionStateMachine.FrameAction
+                switch event {
+                case .frame(let frame): action = try machine.receivedFrame(frame)
+                case .head(let head): action = try machine.receivedFrameHead(head)
+                case .payload(let piece, let isFrameEnd):
+                    action = try machine.receivedPayload(piece, isFrameEnd: isFrameEnd)
+                    isFrameInProgress = !isFrameEnd
+                }
+                switch action {
                 case .deliver(let fragment):
-                    outcome.delivered.append(MessageFragment(kind: fragment.kind, payload: Array(fragment.payload)[...],
-                                                             isFirst: fragment.isFirst, isLast: fragment.isLast))
+                    deliver(fragment)
                 case .sendPong(let payload):
                     FrameEncoder.append(opcode: .pong, payload: payload, to: &output)
                 case .none:
@@ -52,6 +63,24 @@ struct SessionSimulator {
             send(machine.fail(error))
             isTCPClosed = true
         }
+    }
+
+    /// Records a delivered fragment. The pieces of a streamed frame are joined into the one fragment
+    /// the whole frame would have given, so every split of the input gives the same outcome; a frame
+    /// cut short by an error delivers nothing here (the bridge has passed its valid start on).
+    private mutating func deliver(_ fragment: MessageFragment) {
+        if var joined = streamedFragment {
+            joined.payload += fragment.payload
+            joined.isLast = fragment.isLast
+            streamedFragment = joined
+        } else {
+            streamedFragment = MessageFragment(kind: fragment.kind, payload: Array(fragment.payload)[...],
+                                               isFirst: fragment.isFirst, isLast: fragment.isLast,
+                                               messageLength: fragment.messageLength)
+        }
+        guard !isFrameInProgress, let joined = streamedFragment else { return }
+        outcome.delivered.append(joined)
+        streamedFragment = nil
     }
 
     /// Ends the input: answers a pending peer close and returns what happened.

@@ -39,23 +39,70 @@ struct DecodeOutcome: Equatable {
     var error: WebSocketError?
 }
 
+/// Turns the decoder's events back into the frames they describe (payloads copied), checking that
+/// they are well formed: a whole frame, or a head followed by non-empty pieces that add up to its
+/// length, the last one marked; control frames never streamed.
+struct FrameCollector {
+    /// The streamed frame in progress: its head and its payload so far.
+    private(set) var streamed: (head: FrameHead, payload: [UInt8])?
+    /// How many `.payload` events the collector took (to show that a test exercised streaming).
+    private(set) var pieceCount = 0
+
+    /// Takes the next event; returns the frame it completes, if any.
+    mutating func take(_ event: FrameEvent, sourceLocation: SourceLocation = #_sourceLocation) -> Frame? {
+        switch event {
+        case .frame(let frame):
+            #expect(streamed == nil, "a whole frame inside a streamed one", sourceLocation: sourceLocation)
+            return Frame(isFinal: frame.isFinal, reservedBits: frame.reservedBits, opcode: frame.opcode,
+                         payload: Array(frame.payload))
+        case .head(let head):
+            #expect(streamed == nil, "a head inside a streamed frame", sourceLocation: sourceLocation)
+            #expect(!head.opcode.isControl && head.payloadLength > 0, "\(head) streamed", sourceLocation: sourceLocation)
+            streamed = (head, [])
+            return nil
+        case .payload(let piece, let isFrameEnd):
+            pieceCount += 1
+            guard var (head, payload) = streamed else {
+                Issue.record("a payload piece without a head", sourceLocation: sourceLocation)
+                return nil
+            }
+            #expect(!piece.isEmpty, "an empty piece", sourceLocation: sourceLocation)
+            payload += piece
+            #expect(isFrameEnd == (payload.count == head.payloadLength) && payload.count <= head.payloadLength,
+                    "pieces of \(payload.count) bytes for a \(head.payloadLength)-byte frame, end \(isFrameEnd)",
+                    sourceLocation: sourceLocation)
+            guard isFrameEnd else {
+                streamed = (head, payload)
+                return nil
+            }
+            streamed = nil
+            head.payloadLength = payload.count
+            return Frame(isFinal: head.isFinal, reservedBits: head.reservedBits, opcode: head.opcode, payload: payload)
+        }
+    }
+}
+
 /// Runs the decoder over input cut in every way a socket might deliver it.
 enum DecoderHarness {
-    /// Feeds `chunks` one at a time, draining the decoder after each.
+    /// Feeds `chunks` one at a time, draining the decoder after each; the events are turned back
+    /// into frames, so any split must give the same frames.
     static func run(_ chunks: [ArraySlice<UInt8>], maxPayloadBytes: Int?, allowedReservedBits: UInt8) -> DecodeOutcome {
         var decoder = FrameDecoder(maxPayloadBytes: maxPayloadBytes, allowedReservedBits: allowedReservedBits)
+        var collector = FrameCollector()
         var outcome = DecodeOutcome()
         for chunk in chunks {
             decoder.append(contentsOf: chunk)
             do throws(WebSocketError) {
-                while let frame = try decoder.next() {
-                    outcome.frames.append(Frame(isFinal: frame.isFinal, reservedBits: frame.reservedBits,
-                                                opcode: frame.opcode, payload: Array(frame.payload)))
+                while let event = try decoder.next() {
+                    if let frame = collector.take(event) { outcome.frames.append(frame) }
                 }
             } catch {
                 outcome.error = error
                 return outcome
             }
+            // Drained, the decoder holds at most a header in progress or a control frame still
+            // arriving: a data frame's payload leaves as it comes (SPEC §7).
+            #expect(decoder.bufferedByteCount <= FrameDecoder.maxControlPayloadBytes)
         }
         return outcome
     }
@@ -259,8 +306,8 @@ struct FrameDecoderTests {
                 return chunk.count
             }
         }
-        let frame = try #require(try decoder.next())
-        #expect(Array(frame.payload) == Self.hello)
+        // The first read ended inside the header, so the frame was whole when its header was read.
+        #expect(try decoder.next() == .frame(Frame(opcode: .text, payload: Self.hello)))
         #expect(try decoder.next() == nil)
         #expect(decoder.bufferedByteCount == 0)
     }
@@ -269,7 +316,12 @@ struct FrameDecoderTests {
     func bufferedCount() throws {
         var decoder = FrameDecoder(maxPayloadBytes: nil)
         decoder.append(contentsOf: masked(hex("81 05 48 65 6c 6c 6f")).prefix(9))
-        #expect(try decoder.next() == nil)
+        #expect(try decoder.next() == .head(FrameHead(opcode: .text, payloadLength: 5)))
         #expect(decoder.bufferedByteCount == 3)
+        // A control frame is held until whole: its 3 bytes stay buffered.
+        var controlDecoder = FrameDecoder(maxPayloadBytes: nil)
+        controlDecoder.append(contentsOf: masked(hex("89 05 48 65 6c 6c 6f")).prefix(9))
+        #expect(try controlDecoder.next() == nil)
+        #expect(controlDecoder.bufferedByteCount == 3)
     }
 }

@@ -40,9 +40,13 @@ public struct Framing: Sendable {
 
     /// Encodes one inbound message fragment into the bytes the child reads on stdin.
     ///
-    /// Line framing writes text as it comes and "\n" after the last fragment, and refuses binary with
-    /// 1003; raw writes every payload byte for byte; length writes a 5-byte header and the payload,
-    /// collecting a fragmented message (up to `maxMessageBytes`, else 1009) until its last fragment.
+    /// Line framing writes text and "\n" after the last fragment, and refuses binary with 1003; raw
+    /// writes every payload byte for byte; length writes a 5-byte header and the payload. A message
+    /// that arrives whole is written at once; one arriving in pieces is held until whole while it
+    /// fits one pipe write (64 KiB), so the child reads it in one piece, and a larger one is written
+    /// as it comes, so memory stays bounded whatever the message's size. Length framing alone must
+    /// collect a fragmented message (up to `maxMessageBytes`, else 1009), whose length its header
+    /// needs; a message sent as one frame has its length in that frame's header and streams too.
     public mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
         try withCodec(
             line: { (codec) throws(WebSocketError) in try codec.encodeInbound(fragment, into: &stdin) },
@@ -126,6 +130,16 @@ public struct Framing: Sendable {
         case .line(let codec): codec.stdoutCapacity
         case .raw(let codec): codec.stdoutCapacity
         case .length(let codec): codec.stdoutCapacity
+        case .modifying: preconditionFailure("Framing used while it is being modified")
+        }
+    }
+
+    /// Bytes allocated to hold an inbound message arriving in pieces (for tests of memory use).
+    var inboundHeldCapacity: Int {
+        switch codec {
+        case .line(let codec): codec.hold.capacity
+        case .raw(let codec): codec.hold.capacity
+        case .length(let codec): codec.hold.capacity
         case .modifying: preconditionFailure("Framing used while it is being modified")
         }
     }

@@ -19,6 +19,9 @@ struct LengthFraming: StdoutBuffering, Sendable {
     private enum InboundState: Sendable {
         /// Between messages.
         case idle
+        /// Writing a message sent as one frame, whose header declared its length: the record's
+        /// header is written and the payload follows as it arrives.
+        case streaming
         /// Collecting the fragments of a fragmented message, whose total length the header needs.
         case accumulating(kind: Opcode)
     }
@@ -30,6 +33,8 @@ struct LengthFraming: StdoutBuffering, Sendable {
     private var inboundState = InboundState.idle
     /// The fragments so far of a fragmented inbound message.
     private var inboundMessage = ByteBuffer()
+    /// The record of a single-frame message arriving in pieces, until it is whole or known to be large.
+    private(set) var hold = InboundMessageHold()
     /// The longest payload accepted either way; `nil` means no limit beyond the header's 32 bits.
     let maxMessageBytes: Int?
 
@@ -45,8 +50,11 @@ struct LengthFraming: StdoutBuffering, Sendable {
         Swift.min(maxMessageBytes ?? Int.max, Int(UInt32.max))
     }
 
-    /// Writes an unfragmented message to stdin at once; collects the fragments of a fragmented one
-    /// and writes it when the last arrives, since the header needs the total length.
+    /// Writes a message that arrives whole at once. A message sent as one frame still arriving has
+    /// its length in the frame's header: its record's header is written first and the payload
+    /// follows as it arrives (held until whole while the record fits one pipe write, see
+    /// `InboundMessageHold`). A fragmented message's length is known only at its end, so its
+    /// fragments are collected, up to the limit (1009 beyond it), and written when the last arrives.
     mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
         switch fragment.kind {
         case .text, .binary: break
@@ -59,10 +67,24 @@ struct LengthFraming: StdoutBuffering, Sendable {
             if fragment.isLast {
                 Self.writeHeader(opcode: fragment.kind, length: fragment.payload.count, into: &stdin)
                 stdin.append(contentsOf: fragment.payload)
+            } else if let length = fragment.messageLength {
+                if length > inboundLimit { throw .messageTooBig(limit: inboundLimit) }
+                if Self.headerBytes + length > InboundMessageHold.maxHeldBytes { hold.passThrough(into: &stdin) }
+                var header = ByteBuffer(capacity: Self.headerBytes)
+                Self.writeHeader(opcode: fragment.kind, length: length, into: &header)
+                hold.append(contentsOf: header.readableBytes, into: &stdin)
+                hold.append(contentsOf: fragment.payload, into: &stdin)
+                inboundState = .streaming
             } else {
                 inboundMessage.append(contentsOf: fragment.payload)
                 inboundState = .accumulating(kind: fragment.kind)
             }
+        case .streaming:
+            precondition(!fragment.isFirst, "a message started inside another")
+            hold.append(contentsOf: fragment.payload, into: &stdin)
+            guard fragment.isLast else { return }
+            hold.endMessage(into: &stdin)
+            inboundState = .idle
         case .accumulating(let kind):
             precondition(!fragment.isFirst, "a message started inside another")
             let total = inboundMessage.readableCount + fragment.payload.count
@@ -81,6 +103,13 @@ struct LengthFraming: StdoutBuffering, Sendable {
             inboundMessage.releaseCapacityIfEmpty(keeping: Self.retainedInboundCapacity)
             inboundState = .idle
         }
+    }
+
+    /// Frees the buffers' storage while they hold nothing, so idle sessions cost little memory.
+    mutating func releaseIdleMemory() {
+        stdout.releaseCapacityIfEmpty(keeping: 0)
+        inboundMessage.releaseCapacityIfEmpty(keeping: 0)
+        hold.releaseIdleMemory()
     }
 
     /// Appends the 5-byte record header.

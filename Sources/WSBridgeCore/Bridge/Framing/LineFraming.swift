@@ -24,6 +24,8 @@ struct LineFraming: StdoutBuffering, Sendable {
     let maxLineBytes: Int?
     /// How many U+FFFD characters replaced invalid UTF-8 so far.
     private(set) var replacedInvalidUTF8Count = 0
+    /// The inbound message arriving in pieces, until it is whole or known to be large.
+    private(set) var hold = InboundMessageHold()
 
     /// Creates the codec of one session.
     init(maxLineBytes: Int?) {
@@ -32,19 +34,38 @@ struct LineFraming: StdoutBuffering, Sendable {
 
 
 
-    /// Writes a text fragment to stdin as it comes, and "\n" after the message's last fragment.
+    /// Writes a text message to stdin followed by "\n": at once when it arrives whole, otherwise
+    /// held until whole while it fits one pipe write, and beyond that streamed as it comes (see
+    /// `InboundMessageHold`).
     mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
         switch fragment.kind {
         case .text:
             // Newlines inside the message pass through unchanged, as websocketd does.
-            stdin.append(contentsOf: fragment.payload)
-            if fragment.isLast { stdin.append(Self.newline) }
+            if fragment.isFirst && fragment.isLast {
+                stdin.append(contentsOf: fragment.payload)
+                stdin.append(Self.newline)
+                return
+            }
+            if let length = fragment.messageLength, length + 1 > InboundMessageHold.maxHeldBytes {
+                hold.passThrough(into: &stdin)
+            }
+            hold.append(contentsOf: fragment.payload, into: &stdin)
+            if fragment.isLast {
+                hold.append(Self.newline, into: &stdin)
+                hold.endMessage(into: &stdin)
+            }
         case .binary:
             // RFC 6455 §7.4.1: 1003 for data the endpoint cannot accept (websocketd writes it raw).
             throw .unsupportedData("binary message in line framing")
         case .continuation, .close, .ping, .pong:
             preconditionFailure("a message fragment is text or binary")
         }
+    }
+
+    /// Frees the buffers' storage while they hold nothing, so idle sessions cost little memory.
+    mutating func releaseIdleMemory() {
+        stdout.releaseCapacityIfEmpty(keeping: 0)
+        hold.releaseIdleMemory()
     }
 
     /// The next complete line as a text message, or `nil` until a newline arrives.

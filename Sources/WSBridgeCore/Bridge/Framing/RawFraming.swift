@@ -9,6 +9,8 @@ struct RawFraming: StdoutBuffering, Sendable {
     var stdout = ByteBuffer()
     /// The largest outbound message; more buffered stdout is split into several.
     let maxChunkBytes: Int
+    /// The inbound message arriving in pieces, until it is whole or known to be large.
+    private(set) var hold = InboundMessageHold()
 
     /// Creates the codec of one session; `maxMessageBytes` caps each outbound chunk.
     init(maxMessageBytes: Int?) {
@@ -17,14 +19,30 @@ struct RawFraming: StdoutBuffering, Sendable {
 
 
 
-    /// Writes the payload to stdin unchanged, whatever the message's type.
+    /// Writes the payload to stdin unchanged, whatever the message's type: at once when the message
+    /// arrives whole, otherwise held until whole while it fits one pipe write, and beyond that
+    /// streamed as it comes (see `InboundMessageHold`).
     mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) {
         switch fragment.kind {
         case .text, .binary:
-            stdin.append(contentsOf: fragment.payload)
+            if fragment.isFirst && fragment.isLast {
+                stdin.append(contentsOf: fragment.payload)
+                return
+            }
+            if let length = fragment.messageLength, length > InboundMessageHold.maxHeldBytes {
+                hold.passThrough(into: &stdin)
+            }
+            hold.append(contentsOf: fragment.payload, into: &stdin)
+            if fragment.isLast { hold.endMessage(into: &stdin) }
         case .continuation, .close, .ping, .pong:
             preconditionFailure("a message fragment is text or binary")
         }
+    }
+
+    /// Frees the buffers' storage while they hold nothing, so idle sessions cost little memory.
+    mutating func releaseIdleMemory() {
+        stdout.releaseCapacityIfEmpty(keeping: 0)
+        hold.releaseIdleMemory()
     }
 
     /// All buffered stdout, up to `maxChunkBytes`, as one binary message; `nil` when none is buffered.
