@@ -18,6 +18,10 @@ public struct Framing: Sendable {
     }
 
     private var codec: Codec
+    /// The inbound message arriving in pieces, until it is whole or known to be large. Kept out of
+    /// the codec, so the stateless line and raw encoders run without moving the codec in and out
+    /// of its enum (a copy of each of its buffers' references) for every message.
+    private var inboundHold = InboundMessageHold()
     /// How messages map to the child's stdin and stdout.
     public let mode: FramingMode
     /// The largest inbound length-framed message, outbound line or outbound length-framed record;
@@ -48,11 +52,18 @@ public struct Framing: Sendable {
     /// collect a fragmented message (up to `maxMessageBytes`, else 1009), whose length its header
     /// needs; a message sent as one frame has its length in that frame's header and streams too.
     public mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
-        try withCodec(
-            line: { (codec) throws(WebSocketError) in try codec.encodeInbound(fragment, into: &stdin) },
-            raw: { (codec) throws(WebSocketError) in codec.encodeInbound(fragment, into: &stdin) },
-            length: { (codec) throws(WebSocketError) in try codec.encodeInbound(fragment, into: &stdin) }
-        )
+        switch codec {
+        case .line:
+            try LineFraming.encodeInbound(fragment, hold: &inboundHold, into: &stdin)
+        case .raw:
+            RawFraming.encodeInbound(fragment, hold: &inboundHold, into: &stdin)
+        case .length(var codec):
+            self.codec = .modifying
+            defer { self.codec = .length(codec) }
+            try codec.encodeInbound(fragment, hold: &inboundHold, into: &stdin)
+        case .modifying:
+            preconditionFailure("Framing used while it is being modified")
+        }
     }
 
     // MARK: stdout side
@@ -135,20 +146,14 @@ public struct Framing: Sendable {
     }
 
     /// Bytes allocated to hold an inbound message arriving in pieces (for tests of memory use).
-    var inboundHeldCapacity: Int {
-        switch codec {
-        case .line(let codec): codec.hold.capacity
-        case .raw(let codec): codec.hold.capacity
-        case .length(let codec): codec.hold.capacity
-        case .modifying: preconditionFailure("Framing used while it is being modified")
-        }
-    }
+    var inboundHeldCapacity: Int { inboundHold.capacity }
 
     /// Runs the closure for the session's codec on the codec moved out of `self`, then puts it back.
     @inline(__always)
     /// Frees buffers that hold nothing (between bursts, an idle session keeps no read buffer).
     public mutating func releaseIdleMemory() {
         withCodec(line: { $0.releaseIdleMemory() }, raw: { $0.releaseIdleMemory() }, length: { $0.releaseIdleMemory() })
+        inboundHold.releaseIdleMemory()
     }
 
     private mutating func withCodec<Result, Failure: Error>(

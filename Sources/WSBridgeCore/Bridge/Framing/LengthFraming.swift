@@ -33,8 +33,6 @@ struct LengthFraming: StdoutBuffering, Sendable {
     private var inboundState = InboundState.idle
     /// The fragments so far of a fragmented inbound message.
     private var inboundMessage = ByteBuffer()
-    /// The record of a single-frame message arriving in pieces, until it is whole or known to be large.
-    private(set) var hold = InboundMessageHold()
     /// The longest payload accepted either way; `nil` means no limit beyond the header's 32 bits.
     let maxMessageBytes: Int?
 
@@ -55,7 +53,8 @@ struct LengthFraming: StdoutBuffering, Sendable {
     /// follows as it arrives (held until whole while the record fits one pipe write, see
     /// `InboundMessageHold`). A fragmented message's length is known only at its end, so its
     /// fragments are collected, up to the limit (1009 beyond it), and written when the last arrives.
-    mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
+    mutating func encodeInbound(_ fragment: MessageFragment, hold: inout InboundMessageHold,
+                                into stdin: inout ByteBuffer) throws(WebSocketError) {
         switch fragment.kind {
         case .text, .binary: break
         case .continuation, .close, .ping, .pong: preconditionFailure("a message fragment is text or binary")
@@ -109,7 +108,6 @@ struct LengthFraming: StdoutBuffering, Sendable {
     mutating func releaseIdleMemory() {
         stdout.releaseCapacityIfEmpty(keeping: 0)
         inboundMessage.releaseCapacityIfEmpty(keeping: 0)
-        hold.releaseIdleMemory()
     }
 
     /// Appends the 5-byte record header.

@@ -24,8 +24,6 @@ struct LineFraming: StdoutBuffering, Sendable {
     let maxLineBytes: Int?
     /// How many U+FFFD characters replaced invalid UTF-8 so far.
     private(set) var replacedInvalidUTF8Count = 0
-    /// The inbound message arriving in pieces, until it is whole or known to be large.
-    private(set) var hold = InboundMessageHold()
 
     /// Creates the codec of one session.
     init(maxLineBytes: Int?) {
@@ -36,8 +34,10 @@ struct LineFraming: StdoutBuffering, Sendable {
 
     /// Writes a text message to stdin followed by "\n": at once when it arrives whole, otherwise
     /// held until whole while it fits one pipe write, and beyond that streamed as it comes (see
-    /// `InboundMessageHold`).
-    mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) throws(WebSocketError) {
+    /// `InboundMessageHold`). It needs none of the codec's stdout state, so the session's hot path
+    /// calls it without moving the codec (see `Framing.encodeInbound`).
+    static func encodeInbound(_ fragment: MessageFragment, hold: inout InboundMessageHold,
+                              into stdin: inout ByteBuffer) throws(WebSocketError) {
         switch fragment.kind {
         case .text:
             // Newlines inside the message pass through unchanged, as websocketd does.
@@ -60,12 +60,6 @@ struct LineFraming: StdoutBuffering, Sendable {
         case .continuation, .close, .ping, .pong:
             preconditionFailure("a message fragment is text or binary")
         }
-    }
-
-    /// Frees the buffers' storage while they hold nothing, so idle sessions cost little memory.
-    mutating func releaseIdleMemory() {
-        stdout.releaseCapacityIfEmpty(keeping: 0)
-        hold.releaseIdleMemory()
     }
 
     /// The next complete line as a text message, or `nil` until a newline arrives.

@@ -9,8 +9,6 @@ struct RawFraming: StdoutBuffering, Sendable {
     var stdout = ByteBuffer()
     /// The largest outbound message; more buffered stdout is split into several.
     let maxChunkBytes: Int
-    /// The inbound message arriving in pieces, until it is whole or known to be large.
-    private(set) var hold = InboundMessageHold()
 
     /// Creates the codec of one session; `maxMessageBytes` caps each outbound chunk.
     init(maxMessageBytes: Int?) {
@@ -21,8 +19,8 @@ struct RawFraming: StdoutBuffering, Sendable {
 
     /// Writes the payload to stdin unchanged, whatever the message's type: at once when the message
     /// arrives whole, otherwise held until whole while it fits one pipe write, and beyond that
-    /// streamed as it comes (see `InboundMessageHold`).
-    mutating func encodeInbound(_ fragment: MessageFragment, into stdin: inout ByteBuffer) {
+    /// streamed as it comes (see `InboundMessageHold`). Stateless, as line framing's (see there).
+    static func encodeInbound(_ fragment: MessageFragment, hold: inout InboundMessageHold, into stdin: inout ByteBuffer) {
         switch fragment.kind {
         case .text, .binary:
             if fragment.isFirst && fragment.isLast {
@@ -37,12 +35,6 @@ struct RawFraming: StdoutBuffering, Sendable {
         case .continuation, .close, .ping, .pong:
             preconditionFailure("a message fragment is text or binary")
         }
-    }
-
-    /// Frees the buffers' storage while they hold nothing, so idle sessions cost little memory.
-    mutating func releaseIdleMemory() {
-        stdout.releaseCapacityIfEmpty(keeping: 0)
-        hold.releaseIdleMemory()
     }
 
     /// All buffered stdout, up to `maxChunkBytes`, as one binary message; `nil` when none is buffered.
