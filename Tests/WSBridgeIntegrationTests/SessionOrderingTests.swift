@@ -195,12 +195,14 @@ extension LifecycleTimingTests {
         func disconnectNoticedUnderBackpressure() async throws {
             try await withServer(flags: ["--maxforks=3"], command: [TestPaths.fixture("lifecycle.sh")]) { server in
                 let footprint = try ServerFootprint(of: server, warmingUpOn: "/cat")
-                // 16 KiB text messages: 1 MiB for a reset; for a FIN 640 KiB, which the server's
-                // receive buffer takes whole (a FIN queued behind unsent bytes would never arrive),
-                // while the session holds at most about 400 KiB (stdin buffer, pipe, one read).
+                // 16 KiB text messages: 1 MiB for a reset; for a FIN 352 KiB. The session pauses
+                // once 256 KiB wait in its stdin buffer behind a full pipe (64 KiB), so it takes
+                // 320 KiB or more; the rest must fit the window of the server's kernel, which
+                // grows only as fast as the session reads (about 50 KiB here), since a FIN
+                // queued behind bytes the server never acknowledges would never arrive.
                 let message = WebSocketTestClient.encodeText(String(repeating: "x", count: 16 * 1024 - 1))
                 let mebibyte = (0..<64).flatMap { _ in message }
-                let finPush = Array(mebibyte.prefix(40 * message.count))
+                let finPush = Array(mebibyte.prefix(22 * message.count))
                 var pids: Set<pid_t> = []
                 var finRemotes: [String] = []
                 let batch = 3
