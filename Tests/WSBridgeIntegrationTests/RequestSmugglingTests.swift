@@ -272,6 +272,24 @@ struct RequestSmugglingTests {
         }
     }
 
+    @Test("RFC 9112 §9.6: a body still trickling in after a closing answer is read to its end, not reset")
+    func slowBodyAfterClosingAnswer() async throws {
+        try await withServer(flags: ["--staticdir=\(Self.site)"], command: ["cat"]) { server in
+            let client = try WebSocketTestClient(port: server.port)
+            try client.sendRaw(Array("GET /a.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 300\r\n\r\n".utf8))
+            let response = try client.readResponse()
+            #expect(response.statusCode == 200)
+            // Longer in all than the second a closing connection waits after its last byte.
+            for _ in 0..<3 {
+                usleep(600_000)
+                try client.sendRaw(Array(repeating: UInt8(ascii: "x"), count: 100))
+            }
+            client.shutdownWrite()
+            #expect(try client.waitForEndOfStream().isEmpty)
+            #expect(!client.sawReset)
+        }
+    }
+
     @Test("RFC 9112 §6.3 differential: crafted framings (GET, HEAD, POST) to --staticdir, answers and their count as the RFC requires")
     func differentialStatic() async throws {
         try await withServer(flags: ["--staticdir=\(Self.site)"], command: ["cat"]) { server in
@@ -357,25 +375,36 @@ struct RequestSmugglingTests {
                         body = random.below(2) == 0 ? Self.smuggled : (0..<random.below(200)).map { _ in UInt8(random.below(94) + 33) }
                         fields.append("Content-Length: \(body.count)")
                     }
+                    // Nothing is sent after a request whose answer closes the connection: the
+                    // server stops reading a second after that answer, and a client still
+                    // writing then would see a reset (RFC 9112 §9.6).
+                    guard !closed else { break }
                     let request = Case(method: method, fields: fields, body: body)
                     wire += request.head(target: target) + body
                     methods.append(method)
-                    if !closed { expected.append(answer) }
+                    expected.append(answer)
                     // A 405 closes the connection (every error answer of ours says `Connection: close`,
                     // RFC 9112 §9.6); a 404 for a missing file is an ordinary answer and keeps it.
                     if answer == "405" { closed = true }
                 }
-                let client = try WebSocketTestClient(port: server.port)
-                // Random writes, so that heads and bodies are split anywhere.
-                var offset = 0
-                while offset < wire.count {
-                    let size = min(wire.count - offset, random.below(64) + 1 + (random.below(4) == 0 ? 4096 : 0))
-                    try client.sendRaw(Array(wire[offset..<(offset + size)]))
-                    offset += size
-                    if random.below(8) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+                do {
+                    let client = try WebSocketTestClient(port: server.port)
+                    // Random writes, so that heads and bodies are split anywhere.
+                    var offset = 0
+                    while offset < wire.count {
+                        let size = min(wire.count - offset, random.below(64) + 1 + (random.below(4) == 0 ? 4096 : 0))
+                        try client.sendRaw(Array(wire[offset..<(offset + size)]))
+                        offset += size
+                        // Blocking, as the rest of the client: an await could wait seconds for a
+                        // thread of the test pool while other tests block theirs.
+                        if random.below(8) == 0 { usleep(1000) }
+                    }
+                    let answers = try Self.readAnswers(client, methods: methods)
+                    if answers != expected { failures.append("sequence \(index): got \(answers), want \(expected)") }
+                } catch {
+                    failures.append("sequence \(index): \(error); want \(expected); sent \(String(decoding: wire, as: UTF8.self).debugDescription)")
+                    break
                 }
-                let answers = try Self.readAnswers(client, methods: methods)
-                if answers != expected { failures.append("sequence \(index): got \(answers), want \(expected)") }
             }
             #expect(failures.isEmpty, "seed \(seed) (replay with WSBRIDGE_TEST_SEED=\(seed)), \(failures.count) of \(sequences) sequences:\n\(failures.prefix(5).joined(separator: "\n"))")
         }

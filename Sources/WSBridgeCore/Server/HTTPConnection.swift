@@ -23,6 +23,8 @@ final class HTTPConnection: EventHandler {
     private var keepsAlive = false
     /// Whether the current request's body may or may not follow, so the connection must close after the answer.
     private var bodyForbidsReuse = false
+    /// When a closing connection stops waiting for the client, however busy it is.
+    private var lingerEndsAt: UInt64 = 0
 
     private struct FileBody {
         var fd: Int32
@@ -353,9 +355,24 @@ final class HTTPConnection: EventHandler {
         // answer; closing with unread input would send a reset that can destroy the answer.
         transport.shutdownWrite()
         state = .lingering
-        if let timer { loop.cancel(timer) }
-        timer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.close() }
+        lingerEndsAt = Syscalls.monotonicNanoseconds() + Self.maxLingerNanoseconds
+        restartLingerTimer()
         drainUntilClosed()
+    }
+
+    /// How long a closing connection waits for the client after its last byte: the rest of a
+    /// request body it is still sending (the answer may come before the body, e.g. a 413 or a
+    /// `Connection: close` request) is read and dropped, so that the close does not reset the
+    /// connection under an answer the client has not read yet (RFC 9112 §9.6).
+    static let lingerIdleNanoseconds: UInt64 = 1_000_000_000
+    /// The longest a closing connection lingers however slowly bytes trickle in.
+    static let maxLingerNanoseconds: UInt64 = 10_000_000_000
+
+    private func restartLingerTimer() {
+        if let timer { loop.cancel(timer) }
+        let now = Syscalls.monotonicNanoseconds()
+        let delay = min(Self.lingerIdleNanoseconds, lingerEndsAt > now ? lingerEndsAt - now : 0)
+        timer = loop.schedule(afterNanoseconds: delay) { [weak self] in self?.close() }
     }
 
     /// Moves the next piece of a file being served into the output buffer.
@@ -381,10 +398,13 @@ final class HTTPConnection: EventHandler {
     }
 
     private func drainUntilClosed() {
+        var hasRead = false
         while state == .lingering {
             switch loop.readThroughScratch(transport, { _ in }) {
-            case .bytes: continue
-            case .wouldBlock: return
+            case .bytes: hasRead = true
+            case .wouldBlock:
+                if hasRead { restartLingerTimer() }
+                return
             case .endOfFile, .failed: close()
             }
         }
