@@ -137,4 +137,27 @@ struct CGITests {
             #expect(try client.waitForEndOfStream().isEmpty)
         }
     }
+
+    @Test("A CGI request whose client left never reads its closed socket again, whose fd number the next connection may hold")
+    func closedSocketIsNotReadAgain() async throws {
+        // --loglevel=fatal: the script's stderr flood is read (that is the point) but not logged.
+        try await withServer(flags: ["--cgidir=\(Self.cgiDir)", "--loglevel=fatal"], command: [TestPaths.fixture("echo-cat.sh")]) { server in
+            for round in 0..<10 {
+                let first = try WebSocketTestClient(port: server.port)
+                try first.sendRaw(Array("GET /lingers.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                let answer = try first.readResponse()
+                #expect(String(decoding: answer.body, as: UTF8.self) == "done\n")
+                first.close()
+                // The script lives on for most of a second, flooding stderr; meanwhile new
+                // connections come, one of which most likely gets the closed socket's fd number.
+                for _ in 0..<5 {
+                    usleep(30_000)
+                    let next = try WebSocketTestClient(port: server.port)
+                    try next.sendRaw(Array("GET /status.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                    let response = try next.readResponse(timeout: .seconds(3))
+                    #expect(response.statusCode == 418, "round \(round)")
+                }
+            }
+        }
+    }
 }

@@ -22,6 +22,17 @@ final class CGIRequest: EventHandler {
     private let registry: ConnectionRegistry
     private var configuration: ServerConfiguration { context.configuration }
 
+    /// Where the client's socket stands.
+    private enum SocketPhase {
+        /// Bytes flow both ways.
+        case open
+        /// The answer is out and the write side shut; reading (and dropping) until the client's FIN.
+        case lingering
+        /// Closed: its fd number may already belong to another connection, so nothing reads it
+        /// again (a lingering read after the close once took a new connection's request).
+        case closed
+    }
+
     /// Whose answer the client gets.
     private enum Answer {
         /// The script's CGI head has not been read yet.
@@ -35,8 +46,7 @@ final class CGIRequest: EventHandler {
     private var registration: EventLoop.Registration?
     private var socketReadable = true
     private var socketWritable = true
-    private var isSocketClosed = false
-    private var isLingering = false
+    private var socket = SocketPhase.open
     private var output = ByteBuffer()
     private var closesAfterOutput = false
 
@@ -152,7 +162,7 @@ final class CGIRequest: EventHandler {
             teardown = TeardownRunner(loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
                                       closeStdin: { [weak self] in self?.closeStdin() },
                                       finished: { [weak self] _ in self?.groupEnded() })
-            if isSocketClosed { teardown?.start() }
+            if socket == .closed { teardown?.start() }
             pump()
         }
     }
@@ -180,9 +190,9 @@ final class CGIRequest: EventHandler {
     }
 
     private func readBody() -> Bool {
-        if isLingering { drainLingering() }
+        if socket == .lingering { drainLingering() }
         if bodyRemaining == 0 { watchForDeparture() }
-        guard !isSocketClosed, !isLingering, bodyRemaining > 0, socketReadable,
+        guard socket == .open, bodyRemaining > 0, socketReadable,
               stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
         var read = TransportRead(transport)
         let want = min(bodyRemaining, configuration.readChunkBytes)
@@ -203,7 +213,7 @@ final class CGIRequest: EventHandler {
     /// After the body, the client has nothing more to send; EOF or a reset means it left, and the
     /// script is ended rather than left running for nobody (as Go's CloseNotify lets websocketd do).
     private func watchForDeparture() {
-        guard !isSocketClosed, !isLingering, socketReadable else { return }
+        guard socket == .open, socketReadable else { return }
         while true {
             switch loop.readThroughScratch(transport, { _ in }) {
             case .bytes: continue  // bytes past the body are not for the script
@@ -232,7 +242,7 @@ final class CGIRequest: EventHandler {
     }
 
     private func readStdout() -> Bool {
-        guard stdoutFD >= 0, stdoutReadable, !isSocketClosed, answer != .own,
+        guard stdoutFD >= 0, stdoutReadable, socket != .closed, answer != .own,
               output.readableCount < configuration.socketHighWatermark else {
             return false
         }
@@ -290,7 +300,7 @@ final class CGIRequest: EventHandler {
     }
 
     private func flushOutput() -> Bool {
-        guard !isSocketClosed, !isLingering else { return false }
+        guard socket == .open else { return false }
         var drained = Syscalls.DrainResult()
         if socketWritable && !output.isEmpty { drained = transport.drain(&output) }
         if drained.wouldBlock { socketWritable = false }
@@ -301,7 +311,7 @@ final class CGIRequest: EventHandler {
         let progressed = drained.wroteBytes
         if output.isEmpty && closesAfterOutput {
             transport.shutdownWrite()
-            isLingering = true
+            socket = .lingering
             lingerTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocket() }
             drainLingering()
             return true
@@ -368,7 +378,7 @@ final class CGIRequest: EventHandler {
     }
 
     private func drainLingering() {
-        guard isLingering, socketReadable else { return }
+        guard socket == .lingering, socketReadable else { return }
         while true {
             switch loop.readThroughScratch(transport, { _ in }) {
             case .bytes: continue
@@ -383,8 +393,8 @@ final class CGIRequest: EventHandler {
     }
 
     private func closeSocket() {
-        guard !isSocketClosed else { return }
-        isSocketClosed = true
+        guard socket != .closed else { return }
+        socket = .closed
         if let lingerTimer { loop.cancel(lingerTimer) }
         loop.close(fd, registeredAs: registration)
         registration = nil
@@ -408,7 +418,7 @@ final class CGIRequest: EventHandler {
 
     private func finishIfDone() {
         // Done once the socket is closed and, if a child was (or is being) started, its group is gone.
-        guard !isFinished, isSocketClosed, !holdsChildSlot || isGroupGone else { return }
+        guard !isFinished, socket == .closed, !holdsChildSlot || isGroupGone else { return }
         isFinished = true
         readStderr()
         closeStdin()
