@@ -96,6 +96,7 @@ struct LifecycleWorld: Hashable {
     var ladderStarted = false
     var ladderSignalling = false
     var groupHasEnded = false
+    var outputHasEnded = false
 
     // The socket.
     var outbound: [Outbound] = []
@@ -233,6 +234,7 @@ struct LifecycleWorld: Hashable {
             outbound.append(.line(outputPipe.removeFirst()))
         case .serverSeesOutputEnd:
             outputIsReadable = false
+            outputHasEnded = true
             feed(.outputEnded)
         case .statusArrives:
             statusReported = true
@@ -349,6 +351,11 @@ struct LifecycleWorld: Hashable {
         }
         if !allowed.contains(code?.rawValue) {
             violations.append("close \(String(describing: code?.rawValue)) after \(cause), allowed \(allowed)")
+        }
+        // SPEC §3: the client's close is answered once the child's output ended, or once the
+        // first step is over (or nothing is left to wait for), never while output may still come.
+        if case .peerCloseReceived = cause, childStarted, !outputHasEnded, !ladderSignalling, !groupHasEnded {
+            violations.append("answered the client's close while the child's output was still open")
         }
         // Every line the child printed before its output ended goes out before the close that
         // its end sends (SPEC §3), whether that close carries the status or answers the client's.
