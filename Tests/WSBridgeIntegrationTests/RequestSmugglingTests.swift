@@ -350,7 +350,7 @@ struct RequestSmugglingTests {
     @Test("RFC 9112 §9.3: seeded keep-alive sequences get exactly one answer per request, in order")
     func keepAliveFuzz() async throws {
         let seed = ProcessInfo.processInfo.environment["WSBRIDGE_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let sequences = 150
         try await withServer(flags: ["--staticdir=\(Self.site)"], command: ["cat"]) { server in
             var failures: [String] = []
@@ -409,22 +409,4 @@ struct RequestSmugglingTests {
             #expect(failures.isEmpty, "seed \(seed) (replay with WSBRIDGE_TEST_SEED=\(seed)), \(failures.count) of \(sequences) sequences:\n\(failures.prefix(5).joined(separator: "\n"))")
         }
     }
-}
-
-/// SplitMix64, so that a failing keep-alive sequence can be replayed from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in `0..<bound`.
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
