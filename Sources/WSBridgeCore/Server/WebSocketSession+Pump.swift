@@ -113,13 +113,7 @@ extension WebSocketSession {
                 guard let event = try decoder.next() else { break }
                 progressed = true
                 if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
-                let action: ConnectionStateMachine.FrameAction
-                switch event {
-                case .frame(let frame): action = try machine.receivedFrame(frame)
-                case .head(let head): action = try machine.receivedFrameHead(head)
-                case .payload(let piece, let isFrameEnd): action = try machine.receivedPayload(piece, isFrameEnd: isFrameEnd)
-                }
-                switch action {
+                switch try machine.received(event) {
                 case .deliver(let fragment):
                     // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
                     bytesIn += fragment.payload.count

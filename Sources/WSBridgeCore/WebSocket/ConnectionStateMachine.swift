@@ -61,6 +61,16 @@ public struct ConnectionStateMachine: Sendable {
     /// Whether a fragmented inbound message has started and not finished.
     public var isInsideMessage: Bool { assembler.isInsideMessage }
 
+    /// Whatever the decoder produced: a whole frame, or the head or a payload piece of a frame
+    /// still arriving.
+    public mutating func received(_ event: FrameEvent) throws(WebSocketError) -> FrameAction {
+        switch event {
+        case .frame(let frame): try receivedFrame(frame)
+        case .head(let head): try receivedFrameHead(head)
+        case .payload(let piece, let isFrameEnd): try receivedPayload(piece, isFrameEnd: isFrameEnd)
+        }
+    }
+
     /// The head of a data frame whose payload arrives in pieces (`FrameEvent.head`): the frame's
     /// place in its message and the message's size limit are checked now, before its payload
     /// (1002, 1009). Nothing is delivered yet; once the close handshake has begun the frame is

@@ -36,14 +36,8 @@ struct SessionSimulator {
         decoder.append(contentsOf: bytes)
         do throws(WebSocketError) {
             while let event = try decoder.next() {
-                let action: ConnectionStateMachine.FrameAction
-                switch event {
-                case .frame(let frame): action = try machine.receivedFrame(frame)
-                case .head(let head): action = try machine.receivedFrameHead(head)
-                case .payload(let piece, let isFrameEnd):
-                    action = try machine.receivedPayload(piece, isFrameEnd: isFrameEnd)
-                    isFrameInProgress = !isFrameEnd
-                }
+                let action = try machine.received(event)
+                if case .payload(_, let isFrameEnd) = event { isFrameInProgress = !isFrameEnd }
                 switch action {
                 case .deliver(let fragment):
                     deliver(fragment)

@@ -182,13 +182,7 @@ struct FrameFuzzTests {
                     guard let event = try decoder.next() else { break }
                     isDecoding = false
                     if let frame = collector.take(event) { outcome.frames.append(frame) }
-                    let action: ConnectionStateMachine.FrameAction
-                    switch event {
-                    case .frame(let frame): action = try machine.receivedFrame(frame)
-                    case .head(let head): action = try machine.receivedFrameHead(head)
-                    case .payload(let piece, let isFrameEnd): action = try machine.receivedPayload(piece, isFrameEnd: isFrameEnd)
-                    }
-                    switch action {
+                    switch try machine.received(event) {
                     case .deliver(let fragment):
                         #expect(fragment.kind == .text || fragment.kind == .binary)
                         #expect(fragment.isFirst == (messageKind == nil))
