@@ -121,10 +121,12 @@ public struct SessionLifecycle: Sendable, Hashable {
         case closingStdin
         /// Its signals are under way.
         case signalling
-        /// The group is gone, or survived SIGKILL's wait. `awaitsStatus`: the exit status may still
-        /// arrive a moment later (it comes from the spawner when /proc cannot vouch for it), and
-        /// the close frame waits for it until the grace timer fires.
-        case groupEnded(awaitsStatus: Bool)
+        /// The group is gone, or survived SIGKILL's wait. `inGrace`: what the group left behind may
+        /// still come a moment later, and the close frame waits for it until the grace timer
+        /// fires: the exit status (from the spawner when /proc cannot vouch for it), and the last
+        /// output still in the pipe when the client's close waits for it (its EOF is due, every
+        /// writer being gone).
+        case groupEnded(inGrace: Bool)
     }
 
     /// The child's stdin.
@@ -270,12 +272,8 @@ public struct SessionLifecycle: Sendable, Hashable {
         case .exitStatusKnown(let status):
             guard case .running(var running) = child, running.status == nil else { break }
             running.status = status
-            if case .groupEnded(awaitsStatus: true) = running.ladder {
-                // It came within the grace the ended group's close frame waits for.
-                running.ladder = .groupEnded(awaitsStatus: false)
-                cancel(.statusGrace, &actions)
-            }
             child = .running(running)
+            endGraceIfSettled(&actions)
             // The child is gone; the ladder ends whatever is left of its group.
             requestLadder(&actions)
             sendEndCloseIfReady(&actions)
@@ -359,6 +357,7 @@ public struct SessionLifecycle: Sendable, Hashable {
         guard case .running(var running) = child, running.output == .open else { return }
         running.output = .ended
         child = .running(running)
+        endGraceIfSettled(&actions)
         if case .peerClosing = client {
             answerPeerClose(&actions)
             return
@@ -374,12 +373,15 @@ public struct SessionLifecycle: Sendable, Hashable {
         case .closingStdin, .signalling: break
         case .notStarted, .groupEnded: preconditionFailure("a group ends once, through its ladder")
         }
-        let awaitsStatus = running.status == nil && isGone
-        running.ladder = .groupEnded(awaitsStatus: awaitsStatus)
+        // Every writer is gone, so output still in the pipe reaches its EOF at once: the client's
+        // close waits for it rather than dropping it (SPEC §3).
+        let awaitsOutput = isGone && running.output == .open && isPeerClosing
+        let inGrace = isGone && running.status == nil || awaitsOutput
+        running.ladder = .groupEnded(inGrace: inGrace)
         child = .running(running)
         closeStdinNow(&actions)
-        answerPeerClose(&actions)
-        if awaitsStatus { actions.append(.startTimer(.statusGrace)) }
+        if !awaitsOutput { answerPeerClose(&actions) }
+        if inGrace { actions.append(.startTimer(.statusGrace)) }
         sendEndCloseIfReady(&actions)
     }
 
@@ -394,9 +396,10 @@ public struct SessionLifecycle: Sendable, Hashable {
             socket = .closed
             actions.append(.closeSocket)
         case .statusGrace:
-            guard case .running(var running) = child, case .groupEnded(awaitsStatus: true) = running.ladder else { break }
-            running.ladder = .groupEnded(awaitsStatus: false)
+            guard case .running(var running) = child, case .groupEnded(inGrace: true) = running.ladder else { break }
+            running.ladder = .groupEnded(inGrace: false)
             child = .running(running)
+            answerPeerClose(&actions)
             sendEndCloseIfReady(&actions)
         }
     }
@@ -419,6 +422,21 @@ public struct SessionLifecycle: Sendable, Hashable {
         case .failedToStart:
             break
         }
+    }
+
+    /// Whether the client's close frame came and waits for our answer.
+    private var isPeerClosing: Bool {
+        if case .peerClosing = client { true } else { false }
+    }
+
+    /// Ends the ended group's grace once nothing it waits for is missing: the status is known and
+    /// no output the client's close waits for is left.
+    private mutating func endGraceIfSettled(_ actions: inout [Action]) {
+        guard case .running(var running) = child, case .groupEnded(inGrace: true) = running.ladder,
+              running.status != nil, running.output != .open || !isPeerClosing else { return }
+        running.ladder = .groupEnded(inGrace: false)
+        child = .running(running)
+        cancel(.statusGrace, &actions)
     }
 
     private mutating func closeStdinNow(_ actions: inout [Action]) {
@@ -485,7 +503,7 @@ public struct SessionLifecycle: Sendable, Hashable {
         guard case .running(let running) = child, running.output == .ended else { return }
         if let status = running.status {
             sendClose(code: status.closeCode, reason: status.closeReason, &actions)
-        } else if case .groupEnded(awaitsStatus: false) = running.ladder {
+        } else if case .groupEnded(inGrace: false) = running.ladder {
             sendClose(code: .internalError, reason: "child ended without an exit status", &actions)
         }
     }
@@ -512,7 +530,7 @@ public struct SessionLifecycle: Sendable, Hashable {
         case .failedToStart: break
         // An exit status still on its way (within the grace) is waited for: the log's end line
         // carries it even when no close frame can (SPEC §8).
-        case .running(let running): guard case .groupEnded(awaitsStatus: false) = running.ladder else { return }
+        case .running(let running): guard case .groupEnded(inGrace: false) = running.ladder else { return }
         case .starting: return
         }
         isFinished = true
