@@ -31,3 +31,27 @@ static inline struct cmsghdr *wsbridge_cmsg_nxthdr(struct msghdr *message, struc
     return CMSG_NXTHDR(message, header);
 }
 static inline unsigned char *wsbridge_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(header); }
+
+#include <stdint.h>
+#include <sys/ioctl.h>
+
+// PIDFD_GET_INFO (Linux 6.15) with PIDFD_INFO_EXIT: the wait status of the process a pidfd names,
+// kept by the kernel once the process is reaped, whoever reaped it. The struct is the ioctl's
+// first version (64 bytes); newer kernels accept it as it is.
+struct wsbridge_pidfd_info {
+    uint64_t mask;
+    uint64_t cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+
+// 1 and the wait status in *status once the process was reaped; 0 while it is not (running or a
+// zombie); -1 where the kernel has no such ioctl (before 6.15) or the fd is no pidfd.
+static inline int wsbridge_pidfd_wait_status(int pidfd, int *status) {
+    struct wsbridge_pidfd_info info = {0};
+    info.mask = 0x8;  // PIDFD_INFO_EXIT
+    if (ioctl(pidfd, _IOWR(0xFF, 11, struct wsbridge_pidfd_info), &info) != 0) return -1;
+    if (!(info.mask & 0x8)) return 0;
+    *status = info.exit_code;
+    return 1;
+}

@@ -20,16 +20,17 @@ struct ExitStatusTests {
         Case(arguments: ["signal", "TERM"], code: 4143, reason: "signal 15 (SIGTERM)"),
     ]
 
-    /// Where the server learns the status: from /proc as the child becomes a zombie (the usual
-    /// way), or only from the spawner process, as when the kernel does not vouch for the /proc
-    /// line (a child that ran a set-user-ID program, a kernel before 5.16).
+    /// Where the server learns the status: from the kernel (the child's pidfd once the spawner
+    /// reaped it, /proc while it is a zombie: the usual way), or only from the spawner process,
+    /// as when the kernel vouches for neither (a kernel before 6.15 and a child that ran a
+    /// set-user-ID program, or one before 5.16).
     enum Source: String, CaseIterable, Sendable {
-        case proc = "/proc", spawner = "the spawner only"
+        case kernel = "the kernel", spawner = "the spawner only"
 
         var environment: [String: String]? {
             guard self == .spawner else { return nil }
             var environment = ProcessInfo.processInfo.environment
-            environment["WSBRIDGE_INTERNAL_NO_PROC_STATUS"] = "1"
+            environment["WSBRIDGE_INTERNAL_STATUS_FROM_SPAWNER"] = "1"
             return environment
         }
     }

@@ -81,17 +81,24 @@ public final class ChildProcess: Sendable {
         reportedExit.status.withLock { $0 }
     }
 
-    /// How the child ended: as the spawner reported it, or, before that report arrives, as /proc
-    /// shows it while the child is an unreaped zombie (checked through `pidFD`, the child's
-    /// pidfd, which the caller keeps open); nil while it runs.
+    /// How the child ended: as the spawner reported it, or, before that report arrives, as the
+    /// kernel tells through `pidFD` (the child's pidfd, which the caller keeps open): from the
+    /// pidfd once the spawner's Foundation has reaped the child, which it does within moments of
+    /// the exit, or from /proc while the child is still an unreaped zombie. The pidfd is asked
+    /// again after /proc, since the reap may fall between the two reads. nil while it runs, and
+    /// where neither vouches (kernels before 6.15 once the child is reaped): then the session
+    /// asks the spawner, a round trip of a few hundred microseconds the end of every connection
+    /// used to pay.
     public func exitStatus(pidFD: Int32) -> ExitStatus? {
         if let reported = reportedExitStatus() { return reported }
-        return pidFD >= 0 && Self.readsProcStatus ? Syscalls.exitStatusFromProc(pid, pidFD: pidFD) : nil
+        guard pidFD >= 0, Self.readsKernelStatus else { return nil }
+        return Syscalls.exitStatusFromProcessFD(pidFD) ?? Syscalls.exitStatusFromProc(pid, pidFD: pidFD)
+            ?? Syscalls.exitStatusFromProcessFD(pidFD)
     }
 
-    /// Off only in tests (`WSBRIDGE_INTERNAL_NO_PROC_STATUS` set), which prove that every status
-    /// also arrives when /proc does not vouch for it, through the spawner.
-    private static let readsProcStatus = ProcessInfo.processInfo.environment["WSBRIDGE_INTERNAL_NO_PROC_STATUS"] == nil
+    /// Off only in tests (`WSBRIDGE_INTERNAL_STATUS_FROM_SPAWNER` set), which prove that every
+    /// status also arrives when neither the pidfd nor /proc vouches for it, through the spawner.
+    private static let readsKernelStatus = ProcessInfo.processInfo.environment["WSBRIDGE_INTERNAL_STATUS_FROM_SPAWNER"] == nil
 
     /// Runs `action` when the spawner reports the exit (on the spawner pool's loop), or at once
     /// (on the caller's thread) if it has; it may run twice, so it must be idempotent.

@@ -66,7 +66,7 @@ public enum Launcher {
         configuration.originPolicy = originPolicy
         configuration.reverseLookup = options.reverseLookup
         configuration.pingMilliseconds = options.pingMilliseconds
-        // Test-only, like WSBRIDGE_INTERNAL_NO_PROC_STATUS: the suite cannot wait a minute for the CGI deadline.
+        // Test-only, like WSBRIDGE_INTERNAL_STATUS_FROM_SPAWNER: the suite cannot wait a minute for the CGI deadline.
         if let milliseconds = environment["WSBRIDGE_INTERNAL_CGI_TIMEOUT_MS"].flatMap({ Int($0) }), milliseconds > 0 {
             configuration.cgiTimeoutMilliseconds = milliseconds
         }

@@ -257,6 +257,15 @@ public enum Syscalls {
         }
     }
 
+    /// The exit status of the process `pidFD` names once it has been reaped, by whoever reaped it
+    /// (the spawner's Foundation, usually within moments of the exit): the kernel keeps it with
+    /// the pidfd (PIDFD_GET_INFO, Linux 6.15). nil while the process is unreaped, and on kernels
+    /// without the ioctl.
+    public static func exitStatusFromProcessFD(_ pidFD: Int32) -> ExitStatus? {
+        var waitStatus: Int32 = 0
+        return wsbridge_pidfd_wait_status(pidFD, &waitStatus) == 1 ? ExitStatus(waitStatus: waitStatus) : nil
+    }
+
     /// The exit status of `pid`, which `pidFD` names, read from /proc while it is an unreaped
     /// zombie (`ProcStat`); nil while it runs, once it is reaped, or where /proc does not say.
     /// The pidfd check after the read proves the line was this process's and not a later one's

@@ -70,4 +70,37 @@ struct ExitFromProcTests {
         #expect(process.terminationStatus == 3)
         #expect(Syscalls.exitStatusFromProc(pid, pidFD: pidFD) == nil)
     }
+
+    @Test("once reaped, the pidfd keeps the status (Linux 6.15+); nothing from it before the reap")
+    func fromProcessFD() throws {
+        for (script, expected) in [("read line; exit 3", ExitStatus.exited(3)), ("read line; kill -KILL $$", .signalled(SIGKILL))] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script]
+            let input = Pipe()
+            process.standardInput = input
+            try process.run()
+            let pidFD = Syscalls.openProcessFD(process.processIdentifier)
+            try #require(pidFD >= 0, "no pidfd on this kernel")
+            defer { Syscalls.close(pidFD) }
+            #expect(Syscalls.exitStatusFromProcessFD(pidFD) == nil, "the shell still runs")
+            try input.fileHandleForWriting.close()
+            process.waitUntilExit()  // Foundation reaps it
+            // This project's machines run Linux 6.18; an older kernel has no such report at all.
+            if Self.kernelReportsExitThroughPidfd {
+                #expect(Syscalls.exitStatusFromProcessFD(pidFD) == expected, "\(script)")
+            } else {
+                #expect(Syscalls.exitStatusFromProcessFD(pidFD) == nil)
+            }
+        }
+    }
+
+    /// Linux 6.15 or later, from uname.
+    static var kernelReportsExitThroughPidfd: Bool {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return numbers.count == 2 && (numbers[0], numbers[1]) >= (6, 15)
+    }
 }
