@@ -10,7 +10,9 @@ public enum SpawnMessage: Sendable, Equatable {
     /// Spawner → server: the child could not be started.
     case failed(id: UInt64, message: String)
     /// Spawner → server: a child it started has ended.
-    case exited(pid: Int32, status: ExitStatus)
+    /// `id` is the request that started it: the report may overtake the answer to that request
+    /// (it comes on another socket), and the server keeps it until the answer arrives.
+    case exited(id: UInt64, pid: Int32, status: ExitStatus)
     /// Server → spawner: the child exited (its pidfd turned readable) and /proc did not show its
     /// status; report it now, without waiting for Foundation, which reaps only once every
     /// descendant has closed its internal socket.
@@ -18,9 +20,10 @@ public enum SpawnMessage: Sendable, Equatable {
     /// Spawner → server: warmed up and taking requests (a request sent before this would wait
     /// for the spawner's whole startup instead of going to a spawner that is ready).
     case ready
-    /// Server → spawner: the session of this child is over and its group is gone (or survived
-    /// SIGKILL), so the spawner stops counting it among the groups to end if the server dies.
-    case release(pid: Int32)
+    /// Server → spawner: the sessions of these children are over and their groups gone (or
+    /// survived SIGKILL), so the spawner stops counting them among the groups to end if the
+    /// server dies. Sent in batches (`Spawner.forget`), not one datagram per session.
+    case release(pids: [Int32])
 
     private enum Tag: UInt8 {
         case spawn = 1, spawned = 2, failed = 3, exitedWithCode = 4, killedBySignal = 5, queryExit = 6, ready = 7, release = 8
@@ -55,17 +58,20 @@ public enum SpawnMessage: Sendable, Equatable {
             Self.append(UInt32(bitPattern: pid), to: &bytes)
         case .ready:
             bytes.append(Tag.ready.rawValue)
-        case .release(let pid):
+        case .release(let pids):
             bytes.append(Tag.release.rawValue)
-            Self.append(UInt32(bitPattern: pid), to: &bytes)
-        case .exited(let pid, let status):
+            Self.append(UInt32(pids.count), to: &bytes)
+            for pid in pids { Self.append(UInt32(bitPattern: pid), to: &bytes) }
+        case .exited(let id, let pid, let status):
             switch status {
             case .exited(let code):
                 bytes.append(Tag.exitedWithCode.rawValue)
+                Self.append(id, to: &bytes)
                 Self.append(UInt32(bitPattern: pid), to: &bytes)
                 Self.append(UInt32(bitPattern: code), to: &bytes)
             case .signalled(let signal):
                 bytes.append(Tag.killedBySignal.rawValue)
+                Self.append(id, to: &bytes)
                 Self.append(UInt32(bitPattern: pid), to: &bytes)
                 Self.append(UInt32(bitPattern: signal), to: &bytes)
             }
@@ -108,12 +114,18 @@ public enum SpawnMessage: Sendable, Equatable {
         case .ready:
             return reader.isAtEnd ? .ready : nil
         case .release:
-            guard let pid = reader.uint32(), reader.isAtEnd else { return nil }
-            return .release(pid: Int32(bitPattern: pid))
+            guard let count = reader.uint32(), Int(count) * 4 == reader.bytes.count else { return nil }
+            var pids: [Int32] = []
+            pids.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                guard let pid = reader.uint32() else { return nil }
+                pids.append(Int32(bitPattern: pid))
+            }
+            return .release(pids: pids)
         case .exitedWithCode, .killedBySignal:
-            guard let pid = reader.uint32(), let value = reader.uint32(), reader.isAtEnd else { return nil }
+            guard let id = reader.uint64(), let pid = reader.uint32(), let value = reader.uint32(), reader.isAtEnd else { return nil }
             let number = Int32(bitPattern: value)
-            return .exited(pid: Int32(bitPattern: pid), status: tag == .exitedWithCode ? .exited(number) : .signalled(number))
+            return .exited(id: id, pid: Int32(bitPattern: pid), status: tag == .exitedWithCode ? .exited(number) : .signalled(number))
         }
     }
 

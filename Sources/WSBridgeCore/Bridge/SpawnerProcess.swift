@@ -31,16 +31,22 @@ public enum SpawnerProcess {
         // few the largest request fills.
         var buffer = [UInt8](unsafeUninitializedCapacity: 256 * 1024) { _, count in count = 256 * 1024 }
         while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
-            fds.forEach(Syscalls.close)
             switch SpawnMessage.decode(buffer[0..<count]) {
             case .spawn(let id, let request):
-                starter.start(request, id: id)
+                // The answer goes to the socket that came with the request, which the asking
+                // event loop reads itself (`SpawnReplyChannel`); to this one if none came.
+                fds.dropFirst().forEach(Syscalls.close)
+                let replyFD = fds.first ?? socketFD
+                starter.start(request, id: id, replyingTo: replyFD)
+                if replyFD != socketFD { Syscalls.close(replyFD) }
             case .queryExit(let pid):
+                fds.forEach(Syscalls.close)
                 starter.reportExit(of: pid)
-            case .release(let pid):
-                starter.release(pid)
+            case .release(let pids):
+                fds.forEach(Syscalls.close)
+                pids.forEach(starter.release)
             case .spawned, .failed, .exited, .ready, nil:
-                continue
+                fds.forEach(Syscalls.close)
             }
         }
         // A server that closed the socket on purpose (retiring an idle spawner, or exiting after
@@ -79,35 +85,34 @@ public enum SpawnerProcess {
 private final class ChildStarter {
     private let socketFD: Int32
     private let reporter: ExitReporter?
-    /// Children the server may still ask about, with when they were first seen reaped.
-    private var children: [Int32: (process: Process, reapedSince: UInt64?)] = [:]
+    /// Children the server may still ask about: until it releases them, which it does once
+    /// their session is over.
+    private var children: [Int32: (process: Process, id: UInt64)] = [:]
     /// The process groups (each child's pid) whose sessions the server has not released: what
     /// must not outlive the server.
     private(set) var unreleasedGroups: Set<Int32> = []
-    /// Requests mostly name a handful of directories; their URLs are made once.
-    private var directoryURLs: [String: URL] = [:]
-    /// How long a reaped child stays answerable: the server asks within moments of the exit.
-    private static let answerableNanoseconds: UInt64 = 5_000_000_000
+    /// Requests mostly name a handful of executables and directories; their URLs are made once.
+    private var urls: [String: URL] = [:]
 
     init(socketFD: Int32, hasProcessFDs: Bool) {
         self.socketFD = socketFD
         reporter = hasProcessFDs ? nil : ExitReporter(socketFD: socketFD)
     }
 
-    func start(_ request: SpawnRequest, id: UInt64) {
-        forgetOldChildren()
+    /// Starts `request`'s child and answers on `replyFD`.
+    func start(_ request: SpawnRequest, id: UInt64, replyingTo replyFD: Int32) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: request.executable)
+        process.executableURL = url(request.executable, isDirectory: false)
         process.arguments = request.arguments
         process.environment = request.environment
-        process.currentDirectoryURL = directoryURL(request.workingDirectory)
+        process.currentDirectoryURL = url(request.workingDirectory, isDirectory: true)
         // Our own close-on-exec pipes rather than Foundation's `Pipe`: Foundation moves the
         // child's ends onto its fds 0, 1 and 2, and no copy leaks into a later child.
         var pipes: [(read: Int32, write: Int32)] = []
         defer { for pipe in pipes { Syscalls.close(pipe.read); Syscalls.close(pipe.write) } }
         while pipes.count < 3, let pipe = Syscalls.makePipe() { pipes.append(pipe) }
         guard pipes.count == 3 else {
-            fail(id, "cannot start \(request.executable): \(Syscalls.describe(Syscalls.lastError))")
+            fail(id, replyFD, "cannot start \(request.executable): \(Syscalls.describe(Syscalls.lastError))")
             return
         }
         process.standardInput = FileHandle(fileDescriptor: pipes[0].read, closeOnDealloc: false)
@@ -115,7 +120,7 @@ private final class ChildStarter {
         process.standardError = FileHandle(fileDescriptor: pipes[2].write, closeOnDealloc: false)
         if let reporter {
             process.terminationHandler = { finished in
-                reporter.report(pid: finished.processIdentifier, status: Self.status(of: finished))
+                reporter.report(id: id, pid: finished.processIdentifier, status: Self.status(of: finished))
             }
         }
         // Held until the child is announced, so that a handler's report (on Foundation's thread)
@@ -125,7 +130,7 @@ private final class ChildStarter {
         do {
             try process.run()
         } catch {
-            fail(id, "cannot start \(request.executable): \(Self.describe(error))")
+            fail(id, replyFD, "cannot start \(request.executable): \(Self.describe(error))")
             return
         }
         let pid = process.processIdentifier
@@ -135,11 +140,15 @@ private final class ChildStarter {
         // The server's ends share their file status flags with the copies it receives.
         passed.forEach(Syscalls.setNonBlocking)
         if pidFD >= 0 { passed.append(pidFD) }
-        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed)
+        if !Syscalls.sendMessage(replyFD, bytes: SpawnMessage.spawned(id: id, pid: pid).encoded(), passing: passed) {
+            // Nobody took the child (the asking loop's socket is gone, or this process is out
+            // of fds for the pipes): nothing may run that no session watches.
+            Syscalls.signalGroup(pid, Syscalls.forceKill)
+        }
         guard reporter == nil else { return }
         if pidFD >= 0 {
             Syscalls.close(pidFD)
-            children[pid] = (process, nil)
+            children[pid] = (process, id)
         } else {
             // No pidfd: the child was already reaped (a child that exits at once), or this
             // process is out of fds. The server has nothing to watch, so the status goes to it
@@ -153,14 +162,15 @@ private final class ChildStarter {
                     pause = min(pause * 2, 100_000)
                 }
                 let status = Self.status(of: finished.value)
-                Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+                Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(id: id, pid: pid, status: status).encoded())
             }
         }
     }
 
-    /// The server is done with the session of `pid`: its group is gone.
+    /// The server is done with the session of `pid`: its group is gone and its status known.
     func release(_ pid: Int32) {
         unreleasedGroups.remove(pid)
+        children[pid] = nil
     }
 
     /// Answers the server's query about a child whose pidfd turned readable.
@@ -180,35 +190,23 @@ private final class ChildStarter {
             guard !process.isRunning else { return }
             status = Self.status(of: process)
         }
-        children[pid] = nil
-        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
-    }
-
-    /// Children whose status the server read from /proc are never asked about: forget them a
-    /// while after Foundation reaped them.
-    private func forgetOldChildren() {
-        let now = Syscalls.monotonicNanoseconds()
-        for (pid, child) in children where !child.process.isRunning {
-            if let since = child.reapedSince {
-                if now - since > Self.answerableNanoseconds { children[pid] = nil }
-            } else {
-                children[pid]?.reapedSince = now
-            }
-        }
+        guard let id = children.removeValue(forKey: pid)?.id else { return }
+        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(id: id, pid: pid, status: status).encoded())
     }
 
     private static func status(of finished: Process) -> ExitStatus {
         finished.terminationReason == .uncaughtSignal ? .signalled(finished.terminationStatus) : .exited(finished.terminationStatus)
     }
 
-    private func fail(_ id: UInt64, _ message: String) {
-        Syscalls.sendMessage(socketFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
+    private func fail(_ id: UInt64, _ replyFD: Int32, _ message: String) {
+        Syscalls.sendMessage(replyFD, bytes: SpawnMessage.failed(id: id, message: message).encoded())
     }
 
-    private func directoryURL(_ path: String) -> URL {
-        if let url = directoryURLs[path] { return url }
-        let url = URL(fileURLWithPath: path, isDirectory: true)
-        if directoryURLs.count < 64 { directoryURLs[path] = url }
+    /// A file URL, made once per path (Foundation's URLs cost microseconds each).
+    private func url(_ path: String, isDirectory: Bool) -> URL {
+        if let url = urls[path] { return url }
+        let url = URL(fileURLWithPath: path, isDirectory: isDirectory)
+        if urls.count < 128 { urls[path] = url }
         return url
     }
 
@@ -230,9 +228,9 @@ private final class ExitReporter: Sendable {
 
     init(socketFD: Int32) { self.socketFD = socketFD }
 
-    func report(pid: Int32, status: ExitStatus) {
+    func report(id: UInt64, pid: Int32, status: ExitStatus) {
         announcing.lock()
         defer { announcing.unlock() }
-        _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(pid: pid, status: status).encoded())
+        _ = Syscalls.sendMessage(socketFD, bytes: SpawnMessage.exited(id: id, pid: pid, status: status).encoded())
     }
 }

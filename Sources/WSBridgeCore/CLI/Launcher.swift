@@ -127,6 +127,7 @@ public enum Launcher {
         announce(server, options: options, logger: logger)
         ShutdownSignals.wait()
         drain(server, closeMilliseconds: options.closeMilliseconds, logger: logger)
+        spawners.releaseFinishedGroups()
         return 0
     }
 

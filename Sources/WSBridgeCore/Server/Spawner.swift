@@ -3,9 +3,10 @@ import Foundation
 import Glibc
 #endif
 
-/// The server's end of one spawner process (`SpawnerProcess`): requests out, children and exit
-/// reports in. Driven by the `SpawnerPool`'s loop; only `queryExit(of:)` and `forget(_:)` may be
-/// called from other threads (sessions call them from their own loops).
+/// The server's end of one spawner process (`SpawnerProcess`): spawn requests and releases go
+/// out from any loop, under the pool's lock; its socket is watched on the pool's loop for its
+/// readiness, exit reports and its end. Answers to requests come back on the asking loop's own
+/// channel (`SpawnReplyChannel`).
 ///
 /// Why a separate process: Foundation's `Process.run()` adds one close action for every fd up to
 /// the highest one open, so in a server holding thousands of connections each spawn would cost
@@ -14,31 +15,40 @@ import Glibc
 /// back the pipes over a Unix socket (SCM_RIGHTS). Its own cost still grows by one Foundation
 /// socket per live child, which is why the pool counts each spawner's `load`.
 public final class Spawner: EventHandler, @unchecked Sendable {
+    /// How long a finished session's release may wait for a request to ride along with: the
+    /// spawner only needs it before the server's end, and a datagram per session woke the
+    /// spawner and the pool's loop once more for every connection.
+    static let releaseDelayNanoseconds: UInt64 = 100_000_000
+
     private let socketFD: Int32
-    private let loop: EventLoop
-    private weak var pool: SpawnerPool?
+    private unowned let pool: SpawnerPool
+    /// On the pool's loop.
     private var registration: EventLoop.Registration?
-    private var pending: [UInt64: (Result<ChildProcess, SpawnError>) -> Void] = [:]
-    /// Children whose sessions go on (until `forget`), with where their exit report goes.
-    private var children: [Int32: ReportedExit] = [:]
-    private var nextID: UInt64 = 0
-    /// Requests the socket could not take yet (it is non-blocking).
-    private var outbox: [[UInt8]] = []
     /// Replies are small; the buffer is never written before use, so only the pages they fill cost memory.
     private var receiveBuffer = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
+
+    // Guarded by the pool's lock.
+    /// Requests sent and not answered yet, by id.
+    var pending: [UInt64: SpawnerRequest] = [:]
+    /// Children whose sessions go on (until `forget`), with where their exit report goes.
+    var children: [Int32: ReportedExit] = [:]
+    /// Finished sessions' children not yet released to the spawner.
+    var releases: [Int32] = []
+    private var releaseFlushScheduled = false
+    /// Datagrams the socket could not take yet (it is non-blocking), with the fds they pass.
+    private var outbox: [(bytes: [UInt8], fds: [Int32])] = []
     /// The spawner has warmed up and said so; requests sent earlier would wait for its startup.
-    private(set) var isReady = false
+    var isReady = false
     private var isClosed = false
     /// When it last started a child or answered (monotonic ns), for retiring idle spawners.
-    private(set) var lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
+    var lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
 
-    /// Takes over `socketFD`, the server's end of a spawner launched with `launch`. Call on
-    /// `loop`'s thread.
-    init(socketFD: Int32, loop: EventLoop, pool: SpawnerPool) {
+    /// Takes over `socketFD`, the server's end of a spawner launched with `launch`. Call on the
+    /// pool's loop.
+    init(socketFD: Int32, pool: SpawnerPool) {
         self.socketFD = socketFD
-        self.loop = loop
         self.pool = pool
-        registration = loop.register(socketFD, handler: self, source: 0, interest: .readWrite)
+        registration = pool.loop.register(socketFD, handler: self, source: 0, interest: .readWrite)
     }
 
     /// Starts a spawner process from `executable` (this program) and returns the server's
@@ -74,75 +84,93 @@ public final class Spawner: EventHandler, @unchecked Sendable {
     /// sockets, so how slow to spawn) this spawner is. Zero means it can be retired.
     var load: Int { children.count + pending.count }
 
-    /// Spawn requests sent and not answered yet.
-    var requestsInFlight: Int { pending.count }
-
     /// The session of `pid` is over and its group gone: no report for it is awaited any more, it
     /// no longer counts towards `load`, and the spawner need not end it if the server dies.
-    /// Callable from any thread.
+    /// The release goes with the next request to this spawner, or within
+    /// `releaseDelayNanoseconds`. Callable from any thread.
     public func forget(_ pid: Int32) {
+        let needsTimer = pool.lock.withLock { () -> Bool in
+            guard children.removeValue(forKey: pid) != nil, !isClosed else { return false }
+            releases.append(pid)
+            guard !releaseFlushScheduled else { return false }
+            releaseFlushScheduled = true
+            return true
+        }
+        guard needsTimer else { return }
+        let loop = pool.loop
         loop.execute { [self] in
-            guard children.removeValue(forKey: pid) != nil, !isClosed else { return }
-            send(SpawnMessage.release(pid: pid).encoded())
+            loop.schedule(afterNanoseconds: Self.releaseDelayNanoseconds) { [self] in
+                pool.lock.withLock {
+                    releaseFlushScheduled = false
+                    sendReleasesLocked()
+                }
+            }
         }
     }
 
-    /// Asks for the exit report of `pid` now that its pidfd says it has exited. Callable from
-    /// any thread.
+    /// Asks for the exit report of `pid` now that its pidfd says it has exited and the kernel
+    /// did not tell the status. Callable from any thread.
     public func queryExit(of pid: Int32) {
-        loop.execute { [self] in
-            guard !isClosed else { return }
-            send(SpawnMessage.queryExit(pid: pid).encoded())
+        pool.lock.withLock { sendLocked(SpawnMessage.queryExit(pid: pid).encoded()) }
+    }
+
+    // MARK: Under the pool's lock
+
+    func sendReleasesLocked() {
+        guard !releases.isEmpty else { return }
+        sendLocked(SpawnMessage.release(pids: releases).encoded())
+        releases.removeAll(keepingCapacity: true)
+    }
+
+    /// Sends a datagram now, or queues it behind those the socket could not take yet. A socket
+    /// that fails otherwise belongs to a spawner that is dying: the pool's loop sees its end.
+    func sendLocked(_ bytes: [UInt8], passing fds: [Int32] = []) {
+        guard !isClosed else { return }
+        if outbox.isEmpty {
+            if Syscalls.sendMessage(socketFD, bytes: bytes, passing: fds) { return }
+            let error = Syscalls.lastError
+            guard error == EAGAIN || error == EWOULDBLOCK else { return }
         }
+        // Edge-triggered: the pool's loop hears when the socket drains, and flushes under the lock.
+        outbox.append((bytes, fds))
     }
 
-    /// Starts a child; `completion` runs on the pool's loop with the result.
-    func spawn(_ request: SpawnRequest, completion: @escaping (Result<ChildProcess, SpawnError>) -> Void) {
-        precondition(isReady && !isClosed, "the pool sends requests only to ready spawners")
-        lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
-        nextID += 1
-        pending[nextID] = completion
-        send(SpawnMessage.spawn(id: nextID, request: request).encoded())
+    /// Closes the socket: the spawner sees EOF and exits, ending every group not released.
+    /// On the pool's loop, which owns the registration.
+    func closeLocked() {
+        guard !isClosed else { return }
+        isClosed = true
+        if let registration { pool.loop.deregister(registration) }
+        registration = nil
+        Syscalls.close(socketFD)
+        outbox.removeAll()
     }
 
-    /// Closes the socket of an idle spawner (`load` 0): it sees EOF, has no group to end, and exits.
-    func retire() {
-        precondition(load == 0, "a spawner with children is never retired: closing its socket would end them")
-        close()
-    }
+    // MARK: On the pool's loop
 
     public func handle(_ events: PollEvents, source: UInt8) {
-        if events.contains(.writable) { flushOutbox() }
+        if events.contains(.writable) { pool.lock.withLock { flushOutboxLocked() } }
         receiveReports()
     }
 
-    private func send(_ message: [UInt8]) {
-        outbox.append(message)
-        flushOutbox()
-    }
-
-    private func flushOutbox() {
-        while !isClosed, let message = outbox.first {
-            if Syscalls.sendMessage(socketFD, bytes: message) {
-                outbox.removeFirst()
-                continue
-            }
-            let error = Syscalls.lastError
-            if error == EAGAIN || error == EWOULDBLOCK { return }  // the loop calls again when writable
-            spawnerEnded()
-            return
+    private func flushOutboxLocked() {
+        while !isClosed, let next = outbox.first {
+            guard Syscalls.sendMessage(socketFD, bytes: next.bytes, passing: next.fds) else { return }
+            outbox.removeFirst()
         }
     }
 
     private func receiveReports() {
-        while !isClosed {
+        while pool.lock.withLock({ !isClosed }) {
             switch Syscalls.receiveMessage(socketFD, into: &receiveBuffer, isNonBlocking: true) {
             case .message(let count, let fds):
                 dispatch(SpawnMessage.decode(receiveBuffer[0..<count]), fds: fds)
             case .wouldBlock:
                 return
             case .closed:
-                spawnerEnded()
+                // The spawner process died (it never should).
+                pool.spawnerEnded(self)
+                return
             }
         }
     }
@@ -151,66 +179,17 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         switch message {
         case .ready:
             fds.forEach(Syscalls.close)
-            isReady = true
-            lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
-            pool?.spawnerBecameAvailable()
-        case .spawned(let id, let pid):
-            lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
-            guard let completion = pending.removeValue(forKey: id) else {
-                fds.forEach(Syscalls.close)
-                return
-            }
-            guard fds.count >= 3 else {
-                // The pipes did not arrive (this process is out of fds, so the kernel dropped
-                // them): the child cannot be talked to, so it is ended at once.
-                fds.forEach(Syscalls.close)
-                Syscalls.signalGroup(pid, Syscalls.forceKill)
-                send(SpawnMessage.release(pid: pid).encoded())
-                completion(.failure(SpawnError(message: "out of file descriptors")))
-                pool?.spawnerBecameAvailable()
-                return
-            }
-            let reportedExit = ReportedExit()
-            children[pid] = reportedExit
-            fds.dropFirst(4).forEach(Syscalls.close)
-            completion(.success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
-                                             exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit,
-                                             spawner: self)))
-            pool?.spawnerBecameAvailable()
-        case .failed(let id, let message):
-            lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
-            fds.forEach(Syscalls.close)
-            pending.removeValue(forKey: id)?(.failure(SpawnError(message: message)))
-            pool?.spawnerBecameAvailable()
-        case .exited(let pid, let status):
+            pool.spawnerBecameReady(self)
+        case .spawned, .failed:
+            // A request that could not carry its loop's channel is answered here.
+            pool.answerArrived(message, fds: fds, onRequesterLoop: false)
+        case .exited(let id, let pid, let status):
             fds.forEach(Syscalls.close)
             // Still counted until `forget`: its group may live on, and so does Foundation's
             // socket for it in the spawner.
-            children[pid]?.report(status)
+            pool.exitReported(id: id, pid: pid, status: status, by: self)
         case .spawn, .queryExit, .release, nil:
             fds.forEach(Syscalls.close)
         }
-    }
-
-    private func close() {
-        guard !isClosed else { return }
-        isClosed = true
-        if let registration { loop.deregister(registration) }
-        registration = nil
-        Syscalls.close(socketFD)
-        outbox.removeAll()
-    }
-
-    /// The spawner process died (it never should): fail what waited for it and let the pool
-    /// replace it. Exits of its children can no longer be reported; their sessions end without
-    /// a status after their grace period.
-    private func spawnerEnded() {
-        let wasReady = isReady
-        close()
-        children.removeAll()
-        let waiting = pending.values
-        pending.removeAll()
-        for completion in waiting { completion(.failure(SpawnError(message: "the spawner process is gone"))) }
-        pool?.spawnerEnded(self, wasReady: wasReady)
     }
 }

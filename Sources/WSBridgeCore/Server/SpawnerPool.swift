@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The server's spawner processes, sized by load rather than by core count: one from launch,
 /// another while spawn requests queue or every spawner holds many children, up to
@@ -9,10 +10,14 @@ import Foundation
 /// spawners than cores add no throughput. Four per core, as wsbridge once started, held 256
 /// processes on a 64-core machine and most of an idle server's memory.
 ///
-/// The pool runs on a loop of its own ("wsbridge-spawn"), which drives every spawner's socket:
-/// a spawner serves every event loop, so no loop's spawns queue behind a busy spawner while
-/// another sits idle. Requests arrive through `spawn(_:on:completion:)` from any loop, and each
-/// answer goes back to the loop that asked.
+/// Any spawner serves any event loop, so no loop's spawns queue behind a busy spawner while
+/// another sits idle. A session's loop sends its request straight to a spawner, under the pool's
+/// lock, and the answer (the child's pipes) comes back on that loop's own socket
+/// (`SpawnReplyChannel`): no other thread stands between a connection and its child. The pool's
+/// own loop ("wsbridge-spawn") only watches the spawners' sockets (readiness, exit reports,
+/// death), launches spawners and retires idle ones. It once carried every request and answer:
+/// two thread hops per spawn, each a wake-up that on two cores waited for a core (0.05–1 ms
+/// measured at the spawn's p50 and worse under load).
 public final class SpawnerPool: @unchecked Sendable {
     /// The most spawner processes a server runs, on any machine: two per core, at most eight.
     /// Measured on 2 cores with 16 concurrent spawns (spawn c16 of `scripts/bench`, alternating
@@ -54,11 +59,24 @@ public final class SpawnerPool: @unchecked Sendable {
     private let executable: String
     private let closeMilliseconds: Int
     private let logger: Logger
-    private let loop = EventLoop(poller: EpollPoller())
+    /// The pool's own loop: spawners' sockets, launches, retirements.
+    let loop = EventLoop(poller: EpollPoller())
     private var firstSocketFD: Int32
+    private let nextID = Atomic<UInt64>(0)
+
+    /// Guards everything below, and each spawner's bookkeeping (see `Spawner`): session loops
+    /// send requests and take answers under it; the pool's loop manages spawners under it.
+    let lock = NSLock()
     private var spawners: [Spawner] = []
-    private var waiting: [(request: SpawnRequest, completion: (Result<ChildProcess, SpawnError>) -> Void)] = []
+    private var waiting: [SpawnerRequest] = []
     private var launchesUnderWay = 0
+    /// The spawner each request in flight went to, by request id.
+    private var inFlight: [UInt64: Spawner] = [:]
+    /// Exit reports that overtook the answer to their request (they come on the spawner's own
+    /// socket, the answer on the requesting loop's): kept until the answer arrives.
+    private var earlyExits: [UInt64: ExitStatus] = [:]
+    private var replyChannels: [ObjectIdentifier: SpawnReplyChannel] = [:]
+    /// Touched on the pool's loop only.
     private var retirementTimer: TimerQueue.TimerID?
 
     /// Starts the first spawner process from `executable` (this program) now, while the caller
@@ -74,7 +92,8 @@ public final class SpawnerPool: @unchecked Sendable {
     /// Starts the pool's thread.
     public func start() {
         let thread = Thread { [self] in
-            spawners.append(Spawner(socketFD: firstSocketFD, loop: loop, pool: self))
+            let first = Spawner(socketFD: firstSocketFD, pool: self)
+            lock.withLock { spawners.append(first) }
             firstSocketFD = -1
             loop.run()
         }
@@ -84,33 +103,155 @@ public final class SpawnerPool: @unchecked Sendable {
     }
 
     /// Starts a child for a session of `requester`; `completion` runs on `requester`'s thread.
-    /// Callable from any thread.
+    /// Call on `requester`'s thread.
     public func spawn(_ request: SpawnRequest, on requester: EventLoop,
                       completion: @escaping (Result<ChildProcess, SpawnError>) -> Void) {
-        let reply = UncheckedSendable(completion)
-        loop.execute { [self] in
-            waiting.append((request, { result in requester.execute { reply.value(result) } }))
-            dispatch()
+        let channel = replyChannel(for: requester)
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
+        // Encoded here, outside the lock, on the requester's own thread.
+        let message = SpawnMessage.spawn(id: id, request: request).encoded()
+        lock.withLock {
+            waiting.append(SpawnerRequest(id: id, message: message, channel: channel, requester: requester,
+                                          completion: completion))
+            dispatchLocked()
+        }
+    }
+
+    /// The loop's answer socket, made on its first spawn (on its thread, which registers it).
+    /// nil if it cannot be made: the spawner then answers on its own socket, through this loop.
+    private func replyChannel(for requester: EventLoop) -> SpawnReplyChannel? {
+        let key = ObjectIdentifier(requester)
+        if let channel = lock.withLock({ replyChannels[key] }) { return channel }
+        guard let channel = SpawnReplyChannel(loop: requester, pool: self) else { return nil }
+        lock.withLock { replyChannels[key] = channel }
+        return channel
+    }
+
+    /// A spawner's answer to a request: on the requesting loop's channel (`onRequesterLoop`), or
+    /// on the spawner's own socket when the request could not carry one.
+    func answerArrived(_ message: SpawnMessage?, fds: [Int32], onRequesterLoop: Bool) {
+        let request: SpawnerRequest
+        let result: Result<ChildProcess, SpawnError>
+        switch message {
+        case .spawned(let id, let pid):
+            lock.lock()
+            guard let spawner = inFlight.removeValue(forKey: id), let asked = spawner.pending.removeValue(forKey: id) else {
+                lock.unlock()
+                // Its spawner died and the request failed already: no session will watch this child.
+                fds.forEach(Syscalls.close)
+                Syscalls.signalGroup(pid, Syscalls.forceKill)
+                return
+            }
+            request = asked
+            let earlyExit = earlyExits.removeValue(forKey: id)
+            if fds.count >= 3 {
+                fds.dropFirst(4).forEach(Syscalls.close)
+                let reportedExit = ReportedExit()
+                if let earlyExit { reportedExit.report(earlyExit) }
+                spawner.children[pid] = reportedExit
+                result = .success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
+                                               exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit,
+                                               spawner: spawner))
+            } else {
+                // The pipes did not arrive (this process is out of fds, so the kernel dropped
+                // them): the child cannot be talked to, so it is ended at once.
+                fds.forEach(Syscalls.close)
+                Syscalls.signalGroup(pid, Syscalls.forceKill)
+                spawner.releases.append(pid)
+                result = .failure(SpawnError(message: "out of file descriptors"))
+            }
+            dispatchLocked()
+            lock.unlock()
+        case .failed(let id, let reason):
+            fds.forEach(Syscalls.close)
+            lock.lock()
+            guard let spawner = inFlight.removeValue(forKey: id), let asked = spawner.pending.removeValue(forKey: id) else {
+                lock.unlock()
+                return
+            }
+            request = asked
+            earlyExits[id] = nil
+            result = .failure(SpawnError(message: reason))
+            dispatchLocked()
+            lock.unlock()
+        default:
+            fds.forEach(Syscalls.close)
+            return
+        }
+        deliver(result, to: request, onRequesterLoop: onRequesterLoop)
+    }
+
+    private func deliver(_ result: Result<ChildProcess, SpawnError>, to request: SpawnerRequest, onRequesterLoop: Bool) {
+        if onRequesterLoop {
+            request.completion(result)
+        } else {
+            let completion = UncheckedSendable(request.completion)
+            request.requester.execute { completion.value(result) }
+        }
+    }
+
+    /// Sends every release still held back, so that the spawners, seeing the server's end,
+    /// leave the groups of finished sessions alone. Called as the server exits.
+    public func releaseFinishedGroups() {
+        lock.withLock {
+            for spawner in spawners { spawner.sendReleasesLocked() }
         }
     }
 
     // MARK: On the pool's loop
 
-    /// A spawner became ready or answered a request: it may take another.
-    func spawnerBecameAvailable() {
-        dispatch()
+    /// A child of `spawner` exited, as the spawner reports when the kernel could not tell the
+    /// session (see `ChildProcess.exitStatus(pidFD:)`).
+    func exitReported(id: UInt64, pid: Int32, status: ExitStatus, by spawner: Spawner) {
+        let reportedExit = lock.withLock { () -> ReportedExit? in
+            if let reportedExit = spawner.children[pid] { return reportedExit }
+            if inFlight[id] != nil { earlyExits[id] = status }
+            return nil
+        }
+        reportedExit?.report(status)
     }
 
-    /// A spawner process died (it never should): replace it. Its requests have failed.
-    func spawnerEnded(_ spawner: Spawner, wasReady: Bool) {
-        spawners.removeAll { $0 === spawner }
+    /// A spawner became ready: it may take requests.
+    func spawnerBecameReady(_ spawner: Spawner) {
+        lock.withLock {
+            spawner.isReady = true
+            spawner.lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
+            dispatchLocked()
+        }
+    }
+
+    /// A spawner process died (it never should): its requests fail, each on its own loop, and
+    /// it is replaced.
+    func spawnerEnded(_ spawner: Spawner) {
+        let (failed, wasReady) = lock.withLock { () -> ([SpawnerRequest], Bool) in
+            spawners.removeAll { $0 === spawner }
+            let failed = Array(spawner.pending.values)
+            for request in failed {
+                inFlight[request.id] = nil
+                earlyExits[request.id] = nil
+            }
+            spawner.pending.removeAll()
+            spawner.children.removeAll()
+            spawner.closeLocked()
+            return (failed, spawner.isReady)
+        }
+        for request in failed {
+            deliver(.failure(SpawnError(message: "the spawner process is gone")), to: request, onRequesterLoop: false)
+        }
         launch(afterNanoseconds: wasReady ? 0 : Self.restartDelayNanoseconds, isReplacement: true)
     }
 
-    private func dispatch() {
+    // MARK: Under the lock
+
+    private func dispatchLocked() {
         while !waiting.isEmpty, let spawner = nextSpawner() {
-            let next = waiting.removeFirst()
-            spawner.spawn(next.request, completion: next.completion)
+            let request = waiting.removeFirst()
+            spawner.lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
+            spawner.pending[request.id] = request
+            inFlight[request.id] = spawner
+            // Releases ride along with the request: one wake of the spawner for both.
+            spawner.sendReleasesLocked()
+            spawner.sendLocked(request.message, passing: request.channel.map { [$0.spawnerEnd] } ?? [])
         }
         growIfNeeded()
     }
@@ -120,9 +261,9 @@ public final class SpawnerPool: @unchecked Sendable {
     /// can take a request; nil when every spawner has its fill of requests.
     private func nextSpawner() -> Spawner? {
         var best: Spawner?
-        for spawner in spawners where spawner.isReady && spawner.requestsInFlight < Self.maxRequestsInFlight {
-            if spawner.requestsInFlight == 0 && spawner.load < Self.childrenPerSpawner { return spawner }
-            if let current = best, (current.requestsInFlight, current.load) <= (spawner.requestsInFlight, spawner.load) { continue }
+        for spawner in spawners where spawner.isReady && spawner.pending.count < Self.maxRequestsInFlight {
+            if spawner.pending.isEmpty && spawner.load < Self.childrenPerSpawner { return spawner }
+            if let current = best, (current.pending.count, current.load) <= (spawner.pending.count, spawner.load) { continue }
             best = spawner
         }
         return best
@@ -147,13 +288,17 @@ public final class SpawnerPool: @unchecked Sendable {
         // More may be starting than are wanted now (the queue drained while they start).
         let launches = min(room, wanted - starting)
         guard launches > 0 else { return }
-        for _ in 0..<launches { launch(afterNanoseconds: 0, isReplacement: false) }
+        for _ in 0..<launches { launchLocked(afterNanoseconds: 0, isReplacement: false) }
+    }
+
+    private func launch(afterNanoseconds delay: UInt64, isReplacement: Bool) {
+        lock.withLock { launchLocked(afterNanoseconds: delay, isReplacement: isReplacement) }
     }
 
     /// Starts a spawner on a thread of its own: `Process.run()` here costs more with every fd the
-    /// server holds (milliseconds with thousands of connections), and this loop must keep
-    /// answering meanwhile.
-    private func launch(afterNanoseconds delay: UInt64, isReplacement: Bool) {
+    /// server holds (milliseconds with thousands of connections), and no loop may wait for it.
+    /// A delay is only asked for on the pool's loop.
+    private func launchLocked(afterNanoseconds delay: UInt64, isReplacement: Bool) {
         launchesUnderWay += 1
         let (executable, closeMilliseconds, loop) = (self.executable, self.closeMilliseconds, self.loop)
         let start: @Sendable () -> Void = { [self] in
@@ -170,25 +315,32 @@ public final class SpawnerPool: @unchecked Sendable {
     }
 
     private func launched(_ result: Result<Int32, SpawnError>, isReplacement: Bool) {
-        launchesUnderWay -= 1
         switch result {
         case .success(let socketFD):
-            spawners.append(Spawner(socketFD: socketFD, loop: loop, pool: self))
+            let spawner = Spawner(socketFD: socketFD, pool: self)
+            lock.withLock {
+                launchesUnderWay -= 1
+                spawners.append(spawner)
+            }
             if isReplacement { logger.log(.error, "a spawner process ended; started a new one") }
             scheduleRetirementCheck()
         case .failure(let error):
             logger.log(.error, "cannot start a spawner process", ["error": error.message])
-            guard spawners.isEmpty else { return }
-            // Nothing can start these children now; the next request tries again.
-            let failed = waiting
-            waiting.removeAll()
-            for request in failed { request.completion(.failure(error)) }
+            let failed = lock.withLock { () -> [SpawnerRequest] in
+                launchesUnderWay -= 1
+                guard spawners.isEmpty else { return [] }
+                // Nothing can start these children now; the next request tries again.
+                let failed = waiting
+                waiting.removeAll()
+                return failed
+            }
+            for request in failed { deliver(.failure(error), to: request, onRequesterLoop: false) }
         }
     }
 
     /// While there is more than one spawner, looks for idle ones a few times per idle period.
     private func scheduleRetirementCheck() {
-        guard retirementTimer == nil, spawners.count > 1 else { return }
+        guard retirementTimer == nil, lock.withLock({ spawners.count > 1 }) else { return }
         retirementTimer = loop.schedule(afterNanoseconds: max(Self.idleNanoseconds / 4, 50_000_000)) { [self] in
             retirementTimer = nil
             retireIdleSpawners()
@@ -200,10 +352,26 @@ public final class SpawnerPool: @unchecked Sendable {
     /// the oldest, which always stays (and takes light load first, see `nextSpawner`).
     private func retireIdleSpawners() {
         let now = Syscalls.monotonicNanoseconds()
-        for spawner in spawners.dropFirst() {
-            guard spawner.isReady, spawner.load == 0, now - spawner.lastActiveNanoseconds >= Self.idleNanoseconds else { continue }
-            spawner.retire()
-            spawners.removeAll { $0 === spawner }
+        lock.withLock {
+            for spawner in spawners.dropFirst() {
+                guard spawner.isReady, spawner.load == 0,
+                      now - spawner.lastActiveNanoseconds >= Self.idleNanoseconds else { continue }
+                // Released first: a spawner whose socket closes ends every group not released.
+                spawner.sendReleasesLocked()
+                spawner.closeLocked()
+                spawners.removeAll { $0 === spawner }
+            }
         }
     }
+}
+
+/// A spawn request waiting for a spawner or in flight: encoded once, with where its answer goes.
+struct SpawnerRequest {
+    let id: UInt64
+    let message: [UInt8]
+    /// The requesting loop's answer socket (nil: answer on the spawner's own socket).
+    let channel: SpawnReplyChannel?
+    let requester: EventLoop
+    /// Runs on `requester`'s thread.
+    let completion: (Result<ChildProcess, SpawnError>) -> Void
 }

@@ -18,14 +18,15 @@ struct SpawnProtocolTests {
         .spawned(id: 0, pid: Int32.max),
         .failed(id: 9, message: "The file “app” couldn’t be opened because you don’t have permission"),
         .failed(id: 10, message: ""),
-        .exited(pid: 4242, status: .exited(0)),
-        .exited(pid: 4242, status: .exited(255)),
-        .exited(pid: 1, status: .signalled(9)),
-        .exited(pid: Int32.max, status: .signalled(64)),
+        .exited(id: 3, pid: 4242, status: .exited(0)),
+        .exited(id: .max, pid: 4242, status: .exited(255)),
+        .exited(id: 0, pid: 1, status: .signalled(9)),
+        .exited(id: 12, pid: Int32.max, status: .signalled(64)),
         .queryExit(pid: 77),
         .ready,
-        .release(pid: 4242),
-        .release(pid: Int32.max),
+        .release(pids: [4242]),
+        .release(pids: [Int32.max, 1, 77]),
+        .release(pids: []),
     ]
 
     @Test("Every message decodes to itself", arguments: messages)
@@ -41,10 +42,10 @@ struct SpawnProtocolTests {
     func wireLayout() {
         #expect(SpawnMessage.spawned(id: 0x0102, pid: 0x0304).encoded() == [2, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0x04, 0x03, 0, 0])
         #expect(SpawnMessage.failed(id: 1, message: "no").encoded() == [3, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0x6E, 0x6F])
-        #expect(SpawnMessage.exited(pid: 5, status: .exited(3)).encoded() == [4, 5, 0, 0, 0, 3, 0, 0, 0])
-        #expect(SpawnMessage.exited(pid: 5, status: .signalled(9)).encoded() == [5, 5, 0, 0, 0, 9, 0, 0, 0])
+        #expect(SpawnMessage.exited(id: 1, pid: 5, status: .exited(3)).encoded() == [4, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0])
+        #expect(SpawnMessage.exited(id: 1, pid: 5, status: .signalled(9)).encoded() == [5, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0])
         #expect(SpawnMessage.ready.encoded() == [7])
-        #expect(SpawnMessage.release(pid: 0x0102).encoded() == [8, 0x02, 0x01, 0, 0])
+        #expect(SpawnMessage.release(pids: [0x0102, 5]).encoded() == [8, 2, 0, 0, 0, 0x02, 0x01, 0, 0, 5, 0, 0, 0])
     }
 
     @Test("The environment is encoded in a fixed order, so equal requests give equal bytes")
