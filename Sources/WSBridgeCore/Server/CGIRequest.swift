@@ -45,21 +45,16 @@ final class CGIRequest: EventHandler {
 
     private var registration: EventLoop.Registration?
     private var socketReadable = true
-    private var socketWritable = true
     private var socket = SocketPhase.open
-    private var output = ByteBuffer()
+    private var output = PendingWrites()
     private var closesAfterOutput = false
 
     private var child: ChildProcess?
     private var holdsChildSlot = false
-    private var stdinFD: Int32 = -1, stdoutFD: Int32 = -1, stderrFD: Int32 = -1
-    private var stdinRegistration, stdoutRegistration, stderrRegistration: EventLoop.Registration?
-    private var stdinWritable = true, stdoutReadable = true, stderrReadable = true
-    private var stdinBuffer = ByteBuffer()
+    private var pipes = ChildPipes()
     private var bodyRemaining = 0
     private var responseParser = CGIResponseParser()
     private var answer = Answer.awaitingScriptHead
-    private var stderrLine = ByteBuffer()
     private var teardown: TeardownRunner?
     private var isGroupGone = false
     private var timer: TimerQueue.TimerID?
@@ -79,7 +74,7 @@ final class CGIRequest: EventHandler {
         self.loop = loop
         self.context = context
         self.registry = registry
-        stdinBuffer.append(contentsOf: bodyBytes)
+        pipes.stdin.bytes.append(contentsOf: bodyBytes)
     }
 
     /// Starts serving; `socketRegistration` is the connection's registration, handed over.
@@ -104,8 +99,8 @@ final class CGIRequest: EventHandler {
             return answerError(.tooManyRequests, "all \(configuration.maxChildren) processes (--maxforks) are busy")
         }
         holdsChildSlot = true
-        if stdinBuffer.readableCount > length { stdinBuffer = ByteBuffer(stdinBuffer.readableBytes.prefix(length)) }
-        bodyRemaining = length - stdinBuffer.readableCount
+        if pipes.stdin.bytes.readableCount > length { pipes.stdin.bytes = ByteBuffer(pipes.stdin.bytes.readableBytes.prefix(length)) }
+        bodyRemaining = length - pipes.stdin.bytes.readableCount
         let contentLength = head.headers.contains("Content-Length") ? String(length) : ""
         let timeout = UInt64(configuration.cgiTimeoutMilliseconds) * 1_000_000
         timer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.timedOut() }
@@ -135,10 +130,8 @@ final class CGIRequest: EventHandler {
         switch source {
         case 0:
             if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { socketReadable = true }
-            if events.contains(.writable) || events.contains(.error) { socketWritable = true }
-        case 1: stdinWritable = true
-        case 2: stdoutReadable = true
-        default: stderrReadable = true
+            if events.contains(.writable) || events.contains(.error) { output.writerBecameWritable() }
+        default: pipes.becameReady(source: source)
         }
         pump()
     }
@@ -152,13 +145,8 @@ final class CGIRequest: EventHandler {
         case .success(let child):
             self.child = child
             context.childStarted(child.pid)
-            stdinFD = child.stdinFD
-            stdoutFD = child.stdoutFD
-            stderrFD = child.stderrFD
             if child.exitFD >= 0 { Syscalls.close(child.exitFD) }  // the ladder polls the group instead
-            stdinRegistration = loop.register(stdinFD, handler: self, source: 1, interest: .write)
-            stdoutRegistration = loop.register(stdoutFD, handler: self, source: 2, interest: .read)
-            stderrRegistration = loop.register(stderrFD, handler: self, source: 3, interest: .read)
+            pipes.adopt(child, on: loop, for: self)
             teardown = TeardownRunner(loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
                                       closeStdin: { [weak self] in self?.closeStdin() },
                                       finished: { [weak self] _ in self?.groupEnded() })
@@ -177,26 +165,29 @@ final class CGIRequest: EventHandler {
     // MARK: Moving bytes
 
     private func pump() {
-        guard !isFinished else { return }
-        for _ in 0..<16 {
-            var progressed = readBody()
-            progressed = flushStdin() || progressed
-            progressed = readStdout() || progressed
-            progressed = flushOutput() || progressed
-            readStderr()
-            if isFinished || !progressed { return }
+        switch Pump.run(isFinished: { isFinished }, pass: { pumpPass() }) {
+        case .finished, .idle: return
+        case .passesSpent: loop.executeSoon { [weak self] in self?.pump() }
         }
-        loop.executeSoon { [weak self] in self?.pump() }
+    }
+
+    private func pumpPass() -> Bool {
+        var progressed = readBody()
+        progressed = flushStdin() || progressed
+        progressed = readStdout() || progressed
+        progressed = flushOutput() || progressed
+        readStderr()
+        return progressed
     }
 
     private func readBody() -> Bool {
         if socket == .lingering { drainLingering() }
         if bodyRemaining == 0 { watchForDeparture() }
         guard socket == .open, bodyRemaining > 0, socketReadable,
-              stdinBuffer.readableCount < configuration.stdinHighWatermark else { return false }
+              pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark else { return false }
         var read = TransportRead(transport)
         let want = min(bodyRemaining, configuration.readChunkBytes)
-        stdinBuffer.writeWithUnsafeMutableBytes(minimumWritable: want) { read.into(UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+        pipes.stdin.bytes.writeWithUnsafeMutableBytes(minimumWritable: want) { read.into(UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
         switch read.result {
         case .bytes(let count):
             bodyRemaining -= count
@@ -228,28 +219,26 @@ final class CGIRequest: EventHandler {
     }
 
     private func flushStdin() -> Bool {
-        guard stdinFD >= 0 else { return false }
-        var drained = Syscalls.DrainResult()
-        if stdinWritable && !stdinBuffer.isEmpty { drained = Syscalls.drain(&stdinBuffer, to: stdinFD, isSocket: false) }
-        if drained.wouldBlock { stdinWritable = false }
+        guard pipes.stdinFD >= 0 else { return false }
+        let drained = pipes.flushStdin()
         if drained.failed {
             closeStdin()
             return true
         }
         // The whole body is written: EOF tells the script there is no more (RFC 3875 §4.2).
-        if stdinBuffer.isEmpty && bodyRemaining == 0 { closeStdin() }
+        if pipes.stdin.bytes.isEmpty && bodyRemaining == 0 { closeStdin() }
         return drained.wroteBytes
     }
 
     private func readStdout() -> Bool {
-        guard stdoutFD >= 0, stdoutReadable, socket != .closed, answer != .own,
-              output.readableCount < configuration.socketHighWatermark else {
+        guard pipes.stdoutFD >= 0, pipes.stdoutReadable, socket != .closed, answer != .own,
+              output.bytes.readableCount < configuration.socketHighWatermark else {
             return false
         }
         var chunk = [UInt8](repeating: 0, count: 0)
-        var read = Syscalls.ReadInto(stdoutFD)
+        var read = Syscalls.ReadInto(pipes.stdoutFD)
         if answer == .script {
-            output.writeWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+            output.bytes.writeWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
         } else {
             chunk = [UInt8](repeating: 0, count: 4096)
             _ = chunk.withUnsafeMutableBytes { read.into($0) }
@@ -259,7 +248,7 @@ final class CGIRequest: EventHandler {
             if answer == .awaitingScriptHead { parseHead(chunk[0..<count]) }
             return true
         case .wouldBlock:
-            stdoutReadable = false
+            pipes.stdoutReadable = false
             return false
         case .endOfFile, .failed:
             if answer == .awaitingScriptHead {
@@ -281,7 +270,7 @@ final class CGIRequest: EventHandler {
             // The body's end is the end of the connection (RFC 9112 §6.3 item 8).
             response.headers.replaceOrAdd(name: "Connection", value: "close")
             status = cgiHead.status
-            output.append(contentsOf: response.serialized(includingBody: false, addsContentLength: false))
+            output.bytes.append(contentsOf: response.serialized(includingBody: false, addsContentLength: false))
             answer = .script
             if head.method == "HEAD" {
                 // RFC 9110 §9.3.2: a HEAD answer is the head alone; the rest of stdout is not read.
@@ -289,7 +278,7 @@ final class CGIRequest: EventHandler {
                 closeStdout()
                 teardown?.start()
             } else {
-                output.append(contentsOf: body)
+                output.bytes.append(contentsOf: body)
             }
         } catch {
             context.logger.log(.error, "CGI response refused", fields: logFields + [("error", error.message)])
@@ -301,37 +290,23 @@ final class CGIRequest: EventHandler {
 
     private func flushOutput() -> Bool {
         guard socket == .open else { return false }
-        var drained = Syscalls.DrainResult()
-        if socketWritable && !output.isEmpty { drained = transport.drain(&output) }
-        if drained.wouldBlock { socketWritable = false }
+        let drained = output.flush { transport.write(from: $0) }
         if drained.failed {
             abort()
             return true
         }
-        let progressed = drained.wroteBytes
-        if output.isEmpty && closesAfterOutput {
+        if output.bytes.isEmpty && closesAfterOutput {
             transport.shutdownWrite()
             socket = .lingering
             lingerTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocket() }
             drainLingering()
             return true
         }
-        return progressed
+        return drained.wroteBytes
     }
 
     private func readStderr() {
-        guard stderrFD >= 0, stderrReadable else { return }
-        var read = Syscalls.ReadInto(stderrFD)
-        stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
-        var isFinal = false
-        switch read.result {
-        case .bytes: break
-        case .wouldBlock: stderrReadable = false
-        case .endOfFile, .failed:
-            isFinal = true
-            closeStderr()
-        }
-        StderrLines.drain(&stderrLine, isFinal: isFinal) { line in
+        _ = pipes.readStderrLines(maxReads: 1, on: loop) { line in
             context.logger.log(.error, "stderr", fields: logFields + [("line", line)])
         }
     }
@@ -345,8 +320,8 @@ final class CGIRequest: EventHandler {
         answer = .own
         closeStdout()
         self.status = status
-        output.clear()
-        output.append(contentsOf: HTTPResponse.error(status, message: message,
+        output.bytes.clear()
+        output.bytes.append(contentsOf: HTTPResponse.error(status, message: message,
                                                      extraHeaders: configuration.plainHTTPHeaders).serialized())
         closesAfterOutput = true
         bodyRemaining = 0
@@ -398,18 +373,13 @@ final class CGIRequest: EventHandler {
         if let lingerTimer { loop.cancel(lingerTimer) }
         loop.close(fd, registeredAs: registration)
         registration = nil
-        output.clear()
+        output.bytes.clear()
         finishIfDone()
     }
 
-    private func closeStdin() {
-        loop.close(&stdinFD, &stdinRegistration)
-        stdinBuffer.clear()
-    }
+    private func closeStdin() { pipes.closeStdin(on: loop) }
 
-    private func closeStdout() { loop.close(&stdoutFD, &stdoutRegistration) }
-
-    private func closeStderr() { loop.close(&stderrFD, &stderrRegistration) }
+    private func closeStdout() { pipes.closeStdout(on: loop) }
 
     private func groupEnded() {
         isGroupGone = true
@@ -421,9 +391,7 @@ final class CGIRequest: EventHandler {
         guard !isFinished, socket == .closed, !holdsChildSlot || isGroupGone else { return }
         isFinished = true
         readStderr()
-        closeStdin()
-        closeStdout()
-        closeStderr()
+        pipes.closeAll(on: loop)
         teardown?.cancel()
         if let timer { loop.cancel(timer) }
         if let child {

@@ -33,7 +33,7 @@ extension WebSocketSession {
         case .closeOutput:
             // Complete messages the codec holds still go out before the close frame that follows;
             // the rest of the output is read and dropped (`discardStdout`).
-            if stdoutFD >= 0 { drainOutbound() }
+            if pipes.stdoutFD >= 0 { drainOutbound() }
         case .sendClose(let code, let reason):
             queueClose(code: code, reason: reason)
         case .flushSocketThenReport:
@@ -44,7 +44,7 @@ extension WebSocketSession {
         case .closeSocket:
             loop.close(transport.fd, registeredAs: socketRegistration)
             socketRegistration = nil
-            socketOut.clear()
+            socketOut.bytes.clear()
         case .startTimer(let timer):
             start(timer)
         case .cancelTimer(let timer):
@@ -70,7 +70,7 @@ extension WebSocketSession {
         noteReplacements()
         closeStdout()
         hasStdoutEnded = true
-        if !configuration.passesStderr || stderrFD < 0 { feed(.outputEnded) }
+        if !configuration.passesStderr || pipes.stderrFD < 0 { feed(.outputEnded) }
     }
 
     /// The child itself exited (its pidfd became readable). Its status usually comes from /proc
@@ -131,7 +131,7 @@ extension WebSocketSession {
     private func salvageInput() {
         while lifecycle.decodesInbound {
             _ = processInbound()
-            guard lifecycle.decodesInbound, stdinBuffer.readableCount < configuration.stdinHighWatermark else { return }
+            guard lifecycle.decodesInbound, pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark else { return }
             guard case .bytes = loop.readThroughScratch(transport, { decoder.append($0) }) else { return }
         }
     }
@@ -144,7 +144,7 @@ extension WebSocketSession {
         let action = if let code { machine.close(code: code, reason: reason) } else { machine.answerPeerClose() }
         if case .send(let sent, let text) = action {
             closeCodeSent = sent
-            FrameEncoder.appendClose(code: sent, reason: text, to: &socketOut)
+            FrameEncoder.appendClose(code: sent, reason: text, to: &socketOut.bytes)
         }
         flushSocket()
     }
@@ -190,15 +190,13 @@ extension WebSocketSession {
     /// Closes stdin, dropping what is queued for it, and tells the lifecycle (which may have asked).
     func closeStdin() {
         closeStdinWhenDrained = false
-        stdinBuffer.clear()
-        guard stdinFD >= 0 else { return }
-        loop.close(&stdinFD, &stdinRegistration)
+        guard pipes.closeStdin(on: loop) else { return }
         feed(.stdinClosed)
     }
 
-    func closeStdout() { loop.close(&stdoutFD, &stdoutRegistration) }
+    func closeStdout() { pipes.closeStdout(on: loop) }
 
-    func closeStderr() { loop.close(&stderrFD, &stderrRegistration) }
+    func closeStderr() { pipes.closeStderr(on: loop) }
 
     // MARK: The teardown ladder
 
@@ -232,10 +230,7 @@ extension WebSocketSession {
         readStderr()
         loop.close(&exitFD, &exitRegistration)
         closeStdinWhenDrained = false
-        stdinBuffer.clear()
-        loop.close(&stdinFD, &stdinRegistration)
-        closeStdout()
-        closeStderr()
+        pipes.closeAll(on: loop)
         teardown?.cancel()
         for id in timers.values { loop.cancel(id) }
         timers.removeAll()

@@ -3,30 +3,33 @@ extension WebSocketSession {
     /// Moves as much as readiness and the buffers allow, in both directions. Bounded per call so
     /// that one busy session cannot starve the loop; it continues after the loop's next poll.
     func pump() {
-        guard !isFinished else { return }
-        for _ in 0..<16 {
-            var progressed = readSocket()
-            progressed = processInbound() || progressed
-            progressed = flushStdin() || progressed
-            progressed = readStdout() || progressed
-            // Before the flush, and counted as progress: a stderr line passed to the client
-            // (--passstderr) once waited for unrelated traffic to flush it (issue 10).
-            progressed = readStderr() || progressed
-            progressed = flushSocket() || progressed
-            if isFinished { return }
-            if !progressed {
-                scheduleIdleMemoryRelease()
-                return
+        switch Pump.run(isFinished: { isFinished }, pass: { pumpPass() }) {
+        case .finished:
+            return
+        case .idle:
+            scheduleIdleMemoryRelease()
+        case .passesSpent:
+            guard !isPumpScheduled else { return }
+            isPumpScheduled = true
+            loop.executeSoon { [weak self] in
+                guard let self else { return }
+                self.isPumpScheduled = false
+                self.pump()
             }
-            activityCount &+= 1
         }
-        guard !isPumpScheduled else { return }
-        isPumpScheduled = true
-        loop.executeSoon { [weak self] in
-            guard let self else { return }
-            self.isPumpScheduled = false
-            self.pump()
-        }
+    }
+
+    private func pumpPass() -> Bool {
+        var progressed = readSocket()
+        progressed = processInbound() || progressed
+        progressed = flushStdin() || progressed
+        progressed = readStdout() || progressed
+        // Before the flush, and counted as progress: a stderr line passed to the client
+        // (--passstderr) once waited for unrelated traffic to flush it (issue 10).
+        progressed = readStderr() || progressed
+        progressed = flushSocket() || progressed
+        if progressed { activityCount &+= 1 }
+        return progressed
     }
 
     /// After a second without traffic, gives back the storage of every empty buffer, so that memory
@@ -51,9 +54,8 @@ extension WebSocketSession {
     func releaseIdleMemory() {
         decoder.releaseCapacityIfEmpty(keeping: 0)
         framing.releaseIdleMemory()
-        socketOut.releaseCapacityIfEmpty(keeping: 0)
-        stdinBuffer.releaseCapacityIfEmpty(keeping: 0)
-        stderrLine.releaseCapacityIfEmpty(keeping: 0)
+        socketOut.bytes.releaseCapacityIfEmpty(keeping: 0)
+        pipes.releaseIdleMemory()
         stderrFraming.releaseIdleMemory()
     }
 
@@ -76,7 +78,7 @@ extension WebSocketSession {
             // After the client's close frame or a protocol error nothing it sends is used (RFC
             // 6455 §1.4); reading on keeps memory bounded and still sees the socket's end.
             result = loop.readThroughScratch(transport) { _ in }
-        } else if stdinBuffer.readableCount >= configuration.stdinHighWatermark {
+        } else if pipes.stdin.bytes.readableCount >= configuration.stdinHighWatermark {
             // Paused for backpressure (SPEC §7). A client that left meanwhile is noticed all the
             // same (SPEC §3, issue 10): its FIN or RST sits behind the unread bytes, where no read
             // reaches it, so only the loop's report of it tells.
@@ -108,7 +110,7 @@ extension WebSocketSession {
     /// A large frame's payload comes in pieces as it arrives, so it too stops here at the watermark.
     func processInbound() -> Bool {
         var progressed = false
-        while lifecycle.decodesInbound && stdinBuffer.readableCount < configuration.stdinHighWatermark {
+        while lifecycle.decodesInbound && pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark {
             do {
                 guard let event = try decoder.next() else { break }
                 progressed = true
@@ -120,10 +122,10 @@ extension WebSocketSession {
                     // Held while the child starts; after stdin closed (the child stopped reading, or
                     // it never started), input has nowhere to go.
                     if lifecycle.keepsInput {
-                        try framing.encodeInbound(fragment, into: &stdinBuffer)
+                        try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
                     }
                 case .sendPong(let payload):
-                    FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut)
+                    FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut.bytes)
                 case .none:
                     break
                 case .peerClosed(let code, _):
@@ -141,20 +143,18 @@ extension WebSocketSession {
 
     /// Writes the stdin buffer to the child; closes stdin once drained if the ladder asked for it.
     func flushStdin() -> Bool {
-        guard stdinFD >= 0 else {
+        guard pipes.stdinFD >= 0 else {
             // Before the spawn, input waits for the child; after stdin closed, it has nowhere to go.
-            if child != nil && !stdinBuffer.isEmpty { stdinBuffer.clear() }
+            if child != nil && !pipes.stdin.bytes.isEmpty { pipes.stdin.bytes.clear() }
             return false
         }
-        var drained = Syscalls.DrainResult()
-        if stdinWritable && !stdinBuffer.isEmpty { drained = Syscalls.drain(&stdinBuffer, to: stdinFD, isSocket: false) }
-        if drained.wouldBlock { stdinWritable = false }
+        let drained = pipes.flushStdin()
         if drained.failed {
             // The child closed its stdin (EPIPE): what it did not read is dropped.
             closeStdin()
             return true
         }
-        if stdinBuffer.isEmpty && closeStdinWhenDrained { closeStdin() }
+        if pipes.stdin.bytes.isEmpty && closeStdinWhenDrained { closeStdin() }
         return drained.wroteBytes
     }
 
@@ -162,16 +162,16 @@ extension WebSocketSession {
 
     /// Reads stdout into the framing codec while the socket buffer has room, and frames what it yields.
     func readStdout() -> Bool {
-        guard stdoutFD >= 0, stdoutReadable else { return false }
+        guard pipes.stdoutFD >= 0, pipes.stdoutReadable else { return false }
         guard lifecycle.deliversOutput else { return discardStdout() }
-        guard socketOut.readableCount < configuration.socketHighWatermark else { return false }
+        guard socketOut.bytes.readableCount < configuration.socketHighWatermark else { return false }
         let result: Syscalls.IOResult
         if isStdoutReadBulk {
-            var read = Syscalls.ReadInto(stdoutFD)
+            var read = Syscalls.ReadInto(pipes.stdoutFD)
             _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
             result = read.result
         } else {
-            result = loop.readThroughScratch(stdoutFD) { framing.appendStdout($0) }
+            result = loop.readThroughScratch(pipes.stdoutFD) { framing.appendStdout($0) }
         }
         if case .bytes(let count) = result { isStdoutReadBulk = count >= Self.bulkReadBytes }
         switch result {
@@ -179,7 +179,7 @@ extension WebSocketSession {
             drainOutbound()
             return true
         case .wouldBlock:
-            stdoutReadable = false
+            pipes.stdoutReadable = false
             return false
         case .endOfFile, .failed:
             stdoutEnded()
@@ -191,11 +191,11 @@ extension WebSocketSession {
     /// dropped until the ladder ends the group, so that a child echoing its input reads all of
     /// it and sees its end (SPEC §3, issue 10) instead of dying of SIGPIPE on the first write.
     private func discardStdout() -> Bool {
-        switch loop.readThroughScratch(stdoutFD, { _ in }) {
+        switch loop.readThroughScratch(pipes.stdoutFD, { _ in }) {
         case .bytes:
             return true
         case .wouldBlock:
-            stdoutReadable = false
+            pipes.stdoutReadable = false
             return false
         case .endOfFile, .failed:
             closeStdout()
@@ -220,7 +220,7 @@ extension WebSocketSession {
             sendTagged(stream: "stdout", message.payload)
             return
         }
-        FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &socketOut)
+        FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &socketOut.bytes)
         bytesOut += message.payload.count
     }
 
@@ -229,7 +229,7 @@ extension WebSocketSession {
         var json = Array("{\"stream\":\"\(stream)\",\"data\":".utf8)
         JSON.appendQuoted(line, to: &json)
         json.append(UInt8(ascii: "}"))
-        FrameEncoder.append(opcode: .text, payload: json, to: &socketOut)
+        FrameEncoder.append(opcode: .text, payload: json, to: &socketOut.bytes)
         bytesOut += line.count
     }
 
@@ -245,14 +245,12 @@ extension WebSocketSession {
     @discardableResult
     func flushSocket() -> Bool {
         guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
-        var drained = Syscalls.DrainResult()
-        if socketWritable && !socketOut.isEmpty { drained = transport.drain(&socketOut) }
-        if drained.wouldBlock { socketWritable = false }
+        let drained = socketOut.flush { transport.write(from: $0) }
         if drained.failed {
             socketFailed()
             return true
         }
-        if socketOut.isEmpty && lifecycle.socket == .flushing {
+        if socketOut.bytes.isEmpty && lifecycle.socket == .flushing {
             feed(.socketFlushed)
             return true
         }
@@ -274,7 +272,7 @@ extension WebSocketSession {
                 self.pump()
                 return
             }
-            FrameEncoder.append(opcode: .ping, payload: EmptyCollection<UInt8>(), to: &self.socketOut)
+            FrameEncoder.append(opcode: .ping, payload: EmptyCollection<UInt8>(), to: &self.socketOut.bytes)
             self.flushSocket()
             self.schedulePing()
         }
@@ -287,34 +285,17 @@ extension WebSocketSession {
     /// (a passed line is then waiting in the socket buffer for the flush).
     @discardableResult
     func readStderr() -> Bool {
-        guard stderrFD >= 0, stderrReadable else { return false }
+        guard pipes.stderrFD >= 0, pipes.stderrReadable else { return false }
         // Passed to the client while it takes output; logged once nobody does.
         if configuration.passesStderr && lifecycle.deliversOutput {
             return passStderr()
         }
-        var hasRead = false
-        for _ in 0..<4 {
-            var read = Syscalls.ReadInto(stderrFD)
-            stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
-            switch read.result {
-            case .bytes:
-                hasRead = true
-                logStderrLines(final: false)
-            case .wouldBlock:
-                stderrReadable = false
-                return hasRead
-            case .endOfFile, .failed:
-                logStderrLines(final: true)
-                closeStderr()
-                return true
-            }
-        }
-        return hasRead
+        return pipes.readStderrLines(maxReads: 4, on: loop) { line in log(.error, "stderr", [("line", line)]) }
     }
 
     private func passStderr() -> Bool {
-        guard socketOut.readableCount < configuration.socketHighWatermark else { return false }
-        var read = Syscalls.ReadInto(stderrFD)
+        guard socketOut.bytes.readableCount < configuration.socketHighWatermark else { return false }
+        var read = Syscalls.ReadInto(pipes.stderrFD)
         _ = stderrFraming.readStdout(minimumWritable: 4096) { read.into($0) }
         do {
             switch read.result {
@@ -322,7 +303,7 @@ extension WebSocketSession {
                 while let line = try stderrFraming.nextOutbound() { sendTagged(stream: "stderr", line.payload) }
                 return true
             case .wouldBlock:
-                stderrReadable = false
+                pipes.stderrReadable = false
                 return false
             case .endOfFile, .failed:
                 while let line = try stderrFraming.finishOutbound() { sendTagged(stream: "stderr", line.payload) }
@@ -336,9 +317,5 @@ extension WebSocketSession {
             childOutputFailed(error)
             return true
         }
-    }
-
-    private func logStderrLines(final: Bool) {
-        StderrLines.drain(&stderrLine, isFinal: final) { line in log(.error, "stderr", [("line", line)]) }
     }
 }

@@ -29,9 +29,8 @@ final class WebSocketSession: EventHandler {
     var socketRegistration: EventLoop.Registration?
     /// Starts readable: a socket handed over from its HTTP connection gets no fresh edge.
     var socketReadiness = SocketReadiness.readable
-    var socketWritable = true
     /// Frames waiting for the socket (the stdout → socket buffer).
-    var socketOut = ByteBuffer()
+    var socketOut = PendingWrites()
     var decoder: FrameDecoder
     var machine: ConnectionStateMachine
     var framing: Framing
@@ -42,20 +41,9 @@ final class WebSocketSession: EventHandler {
     // MARK: Child side
     /// The child, once the spawner started it.
     var child: ChildProcess?
-    var stdinFD: Int32 = -1
-    var stdoutFD: Int32 = -1
-    var stderrFD: Int32 = -1
-    var stdinRegistration: EventLoop.Registration?
-    var stdoutRegistration: EventLoop.Registration?
-    var stderrRegistration: EventLoop.Registration?
-    var stdinWritable = true
-    var stdoutReadable = true
-    var stderrReadable = true
-    /// Bytes waiting for the child's stdin (the socket → stdin buffer).
-    var stdinBuffer = ByteBuffer()
+    var pipes = ChildPipes()
     /// The ladder's first step: stdin closes once what is queued for it is written.
     var closeStdinWhenDrained = false
-    var stderrLine = ByteBuffer()
     /// With `--passstderr`, stderr lines become messages too, split and repaired as stdout's are.
     var stderrFraming: Framing
     var exitStatus: ExitStatus?
@@ -90,8 +78,8 @@ final class WebSocketSession: EventHandler {
     var bytesOut = 0
     var closeCodeSent: CloseCode?
 
-    static let socketSource: UInt8 = 0, stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
-    static let exitSource: UInt8 = 4
+    /// The pipes' sources are `ChildPipes`'s.
+    static let socketSource: UInt8 = 0, exitSource: UInt8 = 4
 
     init(transport: any Transport, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
          loop: EventLoop,
@@ -111,7 +99,7 @@ final class WebSocketSession: EventHandler {
         machine = ConnectionStateMachine(maxMessageBytes: limit)
         framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
         stderrFraming = Framing(mode: .line, maxMessageBytes: limit)
-        socketOut.append(contentsOf: handshakeResponse)
+        socketOut.bytes.append(contentsOf: handshakeResponse)
         decoder.append(contentsOf: bytesAfterHead)
     }
 
@@ -152,13 +140,9 @@ final class WebSocketSession: EventHandler {
             } else if events.contains(.readable) && socketReadiness == .drained {
                 socketReadiness = .readable
             }
-            if events.contains(.writable) || events.contains(.error) { socketWritable = true }
-        case Self.stdinSource:
-            stdinWritable = true
-        case Self.stdoutSource:
-            stdoutReadable = true
-        case Self.stderrSource:
-            stderrReadable = true
+            if events.contains(.writable) || events.contains(.error) { socketOut.writerBecameWritable() }
+        case ChildPipes.stdinSource, ChildPipes.stdoutSource, ChildPipes.stderrSource:
+            pipes.becameReady(source: source)
         case Self.exitSource:
             childExited()
         default:
@@ -206,12 +190,7 @@ final class WebSocketSession: EventHandler {
     }
 
     private func adoptPipes(of child: ChildProcess) {
-        stdinFD = child.stdinFD
-        stdoutFD = child.stdoutFD
-        stderrFD = child.stderrFD
-        stdinRegistration = loop.register(stdinFD, handler: self, source: Self.stdinSource, interest: .write)
-        stdoutRegistration = loop.register(stdoutFD, handler: self, source: Self.stdoutSource, interest: .read)
-        stderrRegistration = loop.register(stderrFD, handler: self, source: Self.stderrSource, interest: .read)
+        pipes.adopt(child, on: loop, for: self)
         exitFD = child.exitFD
         // Without a pidfd (an old kernel), the spawner's report once Foundation reaps the child is
         // the only news of its exit; it arrives through `whenExitReported`.
