@@ -55,6 +55,9 @@ public final class Server: @unchecked Sendable {
             let loopListeners = listenFDs.map {
                 Listener(fd: $0.fd, address: $0.address, loop: loop, context: context, registry: registry)
             }
+            // Before the loop's thread runs, which is what makes registering from here safe: the
+            // loop's answer socket for spawns, so its fds are there from the start.
+            spawners.openReplyChannel(for: loop)
             loops.append(loop)
             registries.append(registry)
             listeners.append(loopListeners)

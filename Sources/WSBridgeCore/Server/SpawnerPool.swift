@@ -117,8 +117,14 @@ public final class SpawnerPool: @unchecked Sendable {
         }
     }
 
-    /// The loop's answer socket, made on its first spawn (on its thread, which registers it).
-    /// nil if it cannot be made: the spawner then answers on its own socket, through this loop.
+    /// Makes `loop`'s answer socket; call on its thread, or before it runs. The server does so
+    /// for each of its loops as it starts them; a loop without one gets it on its first spawn.
+    public func openReplyChannel(for loop: EventLoop) {
+        _ = replyChannel(for: loop)
+    }
+
+    /// The loop's answer socket, made on first use (on its thread, which registers it). nil if it
+    /// cannot be made: the spawner then answers on its own socket, through the pool's loop.
     private func replyChannel(for requester: EventLoop) -> SpawnReplyChannel? {
         let key = ObjectIdentifier(requester)
         if let channel = lock.withLock({ replyChannels[key] }) { return channel }
