@@ -255,9 +255,10 @@ public final class SpawnerPool: @unchecked Sendable {
             spawner.lastActiveNanoseconds = Syscalls.monotonicNanoseconds()
             spawner.pending[request.id] = request
             inFlight[request.id] = spawner
-            // Releases ride along with the request: one wake of the spawner for both.
-            spawner.sendReleasesLocked()
             spawner.sendLocked(request.message, passing: request.channel.map { [$0.spawnerEnd] } ?? [])
+            // Releases ride along with the request, behind it: one wake of the spawner for both,
+            // and the spawn does not wait for them.
+            spawner.sendReleasesLocked()
         }
         growIfNeeded()
     }
