@@ -48,7 +48,10 @@ public final class Spawner: EventHandler, @unchecked Sendable {
     init(socketFD: Int32, pool: SpawnerPool) {
         self.socketFD = socketFD
         self.pool = pool
-        registration = pool.loop.register(socketFD, handler: self, source: 0, interest: .readWrite)
+        // Read interest only: with write interest every request the spawner reads would wake
+        // the pool's loop (an edge each time the socket drains). A full socket is retried on a
+        // timer instead (`sendLocked`), which takes far more than two requests in flight.
+        registration = pool.loop.register(socketFD, handler: self, source: 0, interest: .read)
     }
 
     /// Starts a spawner process from `executable` (this program) and returns the server's
@@ -122,17 +125,27 @@ public final class Spawner: EventHandler, @unchecked Sendable {
         releases.removeAll(keepingCapacity: true)
     }
 
-    /// Sends a datagram now, or queues it behind those the socket could not take yet. A socket
-    /// that fails otherwise belongs to a spawner that is dying: the pool's loop sees its end.
+    /// Sends a datagram now, or queues it behind those the socket could not take yet, for the
+    /// pool's loop to retry. A socket that fails otherwise belongs to a spawner that is dying:
+    /// the pool's loop sees its end.
     func sendLocked(_ bytes: [UInt8], passing fds: [Int32] = []) {
         guard !isClosed else { return }
         if outbox.isEmpty {
             if Syscalls.sendMessage(socketFD, bytes: bytes, passing: fds) { return }
             let error = Syscalls.lastError
             guard error == EAGAIN || error == EWOULDBLOCK else { return }
+            pool.loop.execute { [self] in retryOutbox() }
         }
-        // Edge-triggered: the pool's loop hears when the socket drains, and flushes under the lock.
         outbox.append((bytes, fds))
+    }
+
+    /// On the pool's loop: sends what the socket could not take, every millisecond until it has.
+    private func retryOutbox() {
+        let isEmpty = pool.lock.withLock { () -> Bool in
+            flushOutboxLocked()
+            return outbox.isEmpty
+        }
+        if !isEmpty { pool.loop.schedule(afterNanoseconds: 1_000_000) { [self] in retryOutbox() } }
     }
 
     /// Closes the socket: the spawner sees EOF and exits, ending every group not released.
@@ -149,7 +162,6 @@ public final class Spawner: EventHandler, @unchecked Sendable {
     // MARK: On the pool's loop
 
     public func handle(_ events: PollEvents, source: UInt8) {
-        if events.contains(.writable) { pool.lock.withLock { flushOutboxLocked() } }
         receiveReports()
     }
 
