@@ -60,6 +60,10 @@ public struct SessionLifecycle: Sendable, Hashable {
         case linger
         /// How long an ended group's exit status may still take to arrive.
         case statusGrace
+        /// How long the last frames may wait for a client that takes none of them: the session
+        /// restarts it whenever the socket takes bytes, so only a client that stopped reading
+        /// (and holds its connection open) runs it out.
+        case flushStall
     }
 
     /// What the session must do, in order.
@@ -256,6 +260,7 @@ public struct SessionLifecycle: Sendable, Hashable {
             // A flush the socket's end overtook is old news.
             guard socket == .flushing else { break }
             socket = .lingering
+            cancel(.flushStall, &actions)
             actions += [.shutdownSocketWrite, .startTimer(.linger)]
         case .stdinClosed:
             updateRunning { $0.stdin = .closed }
@@ -346,6 +351,7 @@ public struct SessionLifecycle: Sendable, Hashable {
         actions.append(.closeSocket)
         cancel(.closeAnswer, &actions)
         cancel(.linger, &actions)
+        cancel(.flushStall, &actions)
         // Nobody is left to read the output; what the client sent before its end still reaches
         // stdin, which then closes (SPEC §3: the ladder's first step).
         closeOutput(&actions)
@@ -395,6 +401,10 @@ public struct SessionLifecycle: Sendable, Hashable {
             guard socket == .lingering else { break }
             socket = .closed
             actions.append(.closeSocket)
+        case .flushStall:
+            // The client stopped reading: for the session it is gone, as if it had reset.
+            guard socket == .flushing else { break }
+            socketEnded(&actions)
         case .statusGrace:
             guard case .running(var running) = child, case .groupEnded(inGrace: true) = running.ladder else { break }
             running.ladder = .groupEnded(inGrace: false)
@@ -511,7 +521,7 @@ public struct SessionLifecycle: Sendable, Hashable {
     private mutating func flushThenShutdown(_ actions: inout [Action]) {
         guard socket == .open else { return }
         socket = .flushing
-        actions.append(.flushSocketThenReport)
+        actions += [.flushSocketThenReport, .startTimer(.flushStall)]
     }
 
     private func cancel(_ timer: Timer, _ actions: inout [Action]) {

@@ -70,6 +70,9 @@ public enum Launcher {
         if let milliseconds = environment["WSBRIDGE_INTERNAL_CGI_TIMEOUT_MS"].flatMap({ Int($0) }), milliseconds > 0 {
             configuration.cgiTimeoutMilliseconds = milliseconds
         }
+        if let milliseconds = environment["WSBRIDGE_INTERNAL_FLUSH_STALL_MS"].flatMap({ Int($0) }), milliseconds > 0 {
+            configuration.flushStallMilliseconds = milliseconds
+        }
         for header in options.headers + options.headersWS {
             configuration.webSocketHeaders.add(name: header.name, value: header.value)
         }

@@ -135,6 +135,12 @@ public struct ServerConfiguration: Sendable {
     public var cgiTimeoutMilliseconds = 60_000
     /// How long to wait for the client's answer to our close frame before closing the socket.
     public var closeAnswerTimeoutMilliseconds = 2_000
+    /// How long the session's last frames wait for a client that reads none of them before the
+    /// connection is dropped (restarted whenever the client takes bytes): a client that stops
+    /// reading after the child ended would otherwise hold its connection forever. As nginx's
+    /// `send_timeout`, but only once the session is ending: while the child runs, a paused
+    /// reader only pauses the child (backpressure).
+    public var flushStallMilliseconds = 30_000
 
     /// Creates a configuration.
     public init(command: Command, framing: FramingMode, maxMessageBytes: Int?,

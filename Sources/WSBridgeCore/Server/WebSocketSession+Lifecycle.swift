@@ -165,11 +165,12 @@ extension WebSocketSession {
         }
     }
 
-    private func start(_ timer: SessionLifecycle.Timer) {
+    func start(_ timer: SessionLifecycle.Timer) {
         let milliseconds = switch timer {
         case .closeAnswer: configuration.closeAnswerTimeoutMilliseconds
         case .linger: Self.lingerMilliseconds
         case .statusGrace: Self.statusGraceMilliseconds
+        case .flushStall: configuration.flushStallMilliseconds
         }
         if let old = timers[timer] { loop.cancel(old) }
         timers[timer] = loop.schedule(afterNanoseconds: UInt64(milliseconds) * 1_000_000) { [weak self] in

@@ -250,6 +250,8 @@ extension WebSocketSession {
             socketFailed()
             return true
         }
+        // The client takes our last frames: its stall timer starts over.
+        if drained.wroteBytes && lifecycle.socket == .flushing && !socketOut.bytes.isEmpty { start(.flushStall) }
         if socketOut.bytes.isEmpty && lifecycle.socket == .flushing {
             feed(.socketFlushed)
             return true
