@@ -1,6 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The targets are layers, each importing only the ones below it:
+//   WSProtocol  pure codecs, bytes in and events out: RFC 6455, HTTP/1.1, CGI responses, ByteBuffer
+//   WSPlatform  the platform seam: syscalls, sockets, epoll, signals, process status (the only
+//               target that imports CLinuxSystem)
+//   WSBridging  the child-process side: framings, session lifecycle, environment, spawn protocol,
+//               the spawner process, teardown
+//   WSServer    event loops, listeners, HTTP connections, CGI, static files, WebSocket sessions,
+//               the spawner pool, logging
+//   WSCLI       options, their parser, help text, the launcher
 let package = Package(
     name: "wsbridge",
     products: [
@@ -9,15 +18,22 @@ let package = Package(
     targets: [
         // epoll and eventfd headers, which the Glibc module leaves out (no library is linked).
         .systemLibrary(name: "CLinuxSystem"),
+        .target(name: "WSProtocol"),
         .target(
-            name: "WSBridgeCore",
-            dependencies: [.target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))]
+            name: "WSPlatform",
+            dependencies: ["WSProtocol", .target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))]
         ),
-        .executableTarget(name: "wsbridge", dependencies: ["WSBridgeCore"]),
-        .testTarget(name: "WSBridgeCoreTests", dependencies: ["WSBridgeCore"]),
+        .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
+        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging"]),
+        .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer"]),
+        .executableTarget(name: "wsbridge", dependencies: ["WSCLI", "WSBridging", "WSPlatform"]),
+        .testTarget(
+            name: "WSBridgeCoreTests",
+            dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSServer", "WSCLI"]
+        ),
         .testTarget(
             name: "WSBridgeIntegrationTests",
-            dependencies: ["WSBridgeCore"],
+            dependencies: ["WSCLI"],
             exclude: ["Fixtures"]
         ),
     ],

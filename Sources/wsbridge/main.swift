@@ -1,5 +1,7 @@
 import Foundation
-import WSBridgeCore
+import WSBridging
+import WSCLI
+import WSPlatform
 
 // The spawner process is this same program started with an internal argument and --closems
 // (see SpawnerProcess).

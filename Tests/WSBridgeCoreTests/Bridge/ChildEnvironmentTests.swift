@@ -1,5 +1,8 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSPlatform
+@testable import WSBridging
+@testable import WSServer
 
 /// SPEC §4: the child's CGI/1.1 environment (RFC 3875 §4.1), built from a request head alone.
 @Suite("ChildEnvironment.build")

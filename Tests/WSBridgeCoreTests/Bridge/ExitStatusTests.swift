@@ -1,14 +1,15 @@
 import Glibc
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSPlatform
 
 /// SPEC §3 table: how a child ended → the close code and reason the browser sees; code − 4000
-/// equals what a shell shows in `$?`. (`WSBridgeCore.` because Swift Testing has an `ExitStatus` too.)
+/// equals what a shell shows in `$?`. (`WSPlatform.` because Swift Testing has an `ExitStatus` too.)
 @Suite("Exit status to close code")
 struct ExitStatusTests {
     /// One row of the table.
     struct Row: CustomTestStringConvertible, Sendable {
-        let status: WSBridgeCore.ExitStatus
+        let status: WSPlatform.ExitStatus
         let code: UInt16
         let reason: String
         let logValue: String
@@ -40,19 +41,19 @@ struct ExitStatusTests {
     func everyStatusIsValid() {
         var codes = Set<UInt16>()
         for code in Int32(1)...255 {
-            let status = WSBridgeCore.ExitStatus.exited(code)
+            let status = WSPlatform.ExitStatus.exited(code)
             #expect(status.closeCode.rawValue == 4000 + UInt16(code))
             codes.insert(status.closeCode.rawValue)
         }
         for signal in Int32(1)...127 {
-            let status = WSBridgeCore.ExitStatus.signalled(signal)
+            let status = WSPlatform.ExitStatus.signalled(signal)
             #expect(status.closeCode.rawValue == 4128 + UInt16(signal))
             // RFC 6455 §5.5: a close payload is at most 125 bytes, 2 of them the code.
             #expect(status.closeReason.utf8.count <= 123)
             #expect(status.closeReason.hasPrefix("signal \(signal) (SIG"), "\(status.closeReason)")
         }
         #expect(codes.count == 255)
-        for status in [WSBridgeCore.ExitStatus.exited(0), .exited(255), .signalled(1), .signalled(127)] {
+        for status in [WSPlatform.ExitStatus.exited(0), .exited(255), .signalled(1), .signalled(127)] {
             // RFC 6455 §7.4.2: 4000–4999 are for applications; 1000 is normal closure.
             #expect(status.closeCode.isValidOnWire, "\(status.closeCode)")
         }
@@ -60,7 +61,7 @@ struct ExitStatusTests {
 
     @Test("SPEC §3: a real-time signal without a conventional name still gets a readable reason")
     func unnamedSignal() {
-        let status = WSBridgeCore.ExitStatus.signalled(40)
+        let status = WSPlatform.ExitStatus.signalled(40)
         #expect(status.closeCode == CloseCode(4168))
         #expect(status.closeReason == "signal 40 (SIG40)")
     }

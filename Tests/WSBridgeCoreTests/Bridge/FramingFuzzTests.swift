@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSBridging
 
 @Suite("Framing fuzz")
 struct FramingFuzzTests {

@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSBridging
 
 /// An outbound message copied out of the codec, so tests can keep it across calls.
 struct ReceivedMessage: Equatable, CustomStringConvertible {

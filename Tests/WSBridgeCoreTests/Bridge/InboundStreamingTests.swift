@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSBridging
 
 /// How inbound messages reach the stdin buffer (SPEC §2, §7): a message that arrives in pieces is
 /// written in one piece when it fits one pipe write (64 KiB), as websocketd does (its TestEDGE008:

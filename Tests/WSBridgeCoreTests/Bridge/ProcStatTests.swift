@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSPlatform
 
 /// `ProcStat`: a zombie's exit status from its /proc/PID/stat line, trusted only when the kernel
 /// vouches for it (proc(5): state field 3, num_threads 20, wchan 35, exit_code 52).

@@ -1,4 +1,6 @@
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSPlatform
+@testable import WSBridging
 
 /// A small simulated world around `SessionLifecycle`: a client that sends messages and then its
 /// close frame, a FIN or an RST; a child that reads stdin or not, prints lines, exits by itself or

@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSBridging
 
 /// The server ↔ spawner datagrams: every message survives a round trip, and anything malformed
 /// decodes to nil rather than trapping or allocating without bound.

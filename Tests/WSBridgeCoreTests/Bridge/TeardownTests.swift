@@ -1,6 +1,7 @@
 import Glibc
 import Testing
-@testable import WSBridgeCore
+@testable import WSPlatform
+@testable import WSBridging
 
 /// SPEC §3: the teardown ladder as data.
 @Suite("Teardown ladder")

@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSBridging
 
 @Suite("UTF8Repair")
 struct UTF8RepairTests {

@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSBridging
 
 @Suite("Watermark")
 struct WatermarkTests {

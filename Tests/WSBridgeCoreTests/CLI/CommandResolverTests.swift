@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSCLI
 
 @Suite("CommandResolver")
 struct CommandResolverTests {

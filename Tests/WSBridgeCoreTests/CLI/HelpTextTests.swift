@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSCLI
 
 @Suite("HelpText")
 struct HelpTextTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSPlatform
+@testable import WSCLI
 
 /// What `main` leaves to the library: the configuration from the options, its startup errors, and
 /// the URL the startup line shows (SPEC §1).

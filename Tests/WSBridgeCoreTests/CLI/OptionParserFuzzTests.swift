@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSCLI
 
 /// SplitMix64: a small seeded generator, so every run draws the same vectors.
 

@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSServer
+@testable import WSCLI
 
 /// One argument vector and the options it must produce.
 struct ParseCase: Sendable, CustomTestStringConvertible {

@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSServer
+@testable import WSCLI
 
 @Suite("DevConsolePage")
 struct DevConsolePageTests {

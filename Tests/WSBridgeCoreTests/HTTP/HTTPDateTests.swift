@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSServer
 
 @Suite("HTTPDate")
 struct HTTPDateTests {

@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 /// Everything a request parser made of one input: the heads, the error that ended it, and the
 /// bytes it handed back.

@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 /// RFC 9112 §6.3 on a persistent connection: a body of known length is skipped, never parsed as the
 /// next request (request smuggling), at any split of the input.

@@ -1,5 +1,6 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSServer
 
 @Suite("HTTPResponse")
 struct HTTPResponseTests {

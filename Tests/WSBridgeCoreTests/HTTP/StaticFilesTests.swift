@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
+@testable import WSServer
 
 @Suite("StaticFiles")
 struct StaticFilesTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSPlatform
 
 /// `Syscalls.exitStatusFromProc`: the status of a real unreaped zombie, read by a process that
 /// may or may not be its parent, and nothing while it runs or once the pidfd no longer names it.
@@ -25,7 +25,7 @@ struct ExitFromProcTests {
     }
 
     /// Polls until the reader returns a status (the shell is exiting), at most 5 s.
-    static func awaitStatus(_ pid: Int32, _ pidFD: Int32) -> WSBridgeCore.ExitStatus? {
+    static func awaitStatus(_ pid: Int32, _ pidFD: Int32) -> WSPlatform.ExitStatus? {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
             if let status = Syscalls.exitStatusFromProc(pid, pidFD: pidFD) { return status }

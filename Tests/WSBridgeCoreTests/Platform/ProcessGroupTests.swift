@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WSBridgeCore
+@testable import WSPlatform
 
 @Suite("Process groups")
 struct ProcessGroupTests {

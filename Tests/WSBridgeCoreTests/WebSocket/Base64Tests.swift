@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 @Suite("Base64")
 struct Base64Tests {

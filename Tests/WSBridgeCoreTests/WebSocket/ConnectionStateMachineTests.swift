@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 /// A server's protocol side without sockets: client bytes go through the decoder and the state
 /// machine, and the bytes the server would send come out. Like the bridge, it answers the peer's

@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 /// Bytes from a hex string such as `"81 05 48 65"`.
 func hex(_ text: String) -> [UInt8] {

@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 @Suite("FrameEncoder")
 struct FrameEncoderTests {

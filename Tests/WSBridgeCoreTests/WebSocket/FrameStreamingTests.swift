@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 /// SPEC §7: a data frame still arriving comes out of the decoder as its head, then its payload in
 /// pieces as they arrive, so memory stays bounded whatever the frame's size; the state machine checks

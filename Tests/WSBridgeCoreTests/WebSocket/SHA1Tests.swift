@@ -1,5 +1,5 @@
 import Testing
-@testable import WSBridgeCore
+@testable import WSProtocol
 
 @Suite("SHA1")
 struct SHA1Tests {

@@ -1,0 +1,188 @@
+import WSProtocol
+import WSPlatform
+
+/// The child's environment, rebuilt from nothing as CGI/1.1 (RFC 3875 §4.1) the way websocketd
+/// does it (SPEC §4): the passed-through parent variables, the server and request variables, and
+/// one HTTP_ variable per request header, HTTP_HOST included, with the header hygiene websocketd
+/// lacks (httpoxy, name collisions, identity spoofing, control characters).
+public enum ChildEnvironment {
+    /// What the environment is built from.
+    public struct Inputs: Sendable {
+        /// The request head of the upgrade.
+        public var head: HTTPRequestHead
+        /// The parent's environment.
+        public var parentEnvironment: [String: String]
+        /// The names of the parent variables to keep (`--passenv`).
+        public var passEnv: [String]
+        /// The client's address; a Unix-socket peer becomes REMOTE_ADDR `unix-socket`.
+        public var remote: SocketAddress
+        /// The address the connection arrived on.
+        public var local: SocketAddress
+        /// A unique id of the connection.
+        public var uniqueID: String
+        /// The script path part of the URL ("/" for a single command).
+        public var scriptName: String
+        /// The rest of the path after the script (RFC 3875 §4.1.5).
+        public var pathInfo: String
+        /// The file the script path maps to (RFC 3875 §4.1.6); the command's path.
+        public var pathTranslated: String
+        /// Whether the connection is TLS.
+        public var isTLS: Bool
+        /// The negotiated subprotocol, if any.
+        public var subprotocol: String?
+        /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
+        public var remoteHost: String?
+        /// The request body's length for a CGI request (RFC 3875 §4.1.2); "" when there is none.
+        public var contentLength = ""
+
+        /// Creates the inputs.
+        public init(head: HTTPRequestHead, parentEnvironment: [String: String], passEnv: [String], remote: SocketAddress,
+                    local: SocketAddress, uniqueID: String, scriptName: String, pathInfo: String, pathTranslated: String,
+                    isTLS: Bool = false, subprotocol: String? = nil) {
+            self.head = head
+            self.parentEnvironment = parentEnvironment
+            self.passEnv = passEnv
+            self.remote = remote
+            self.local = local
+            self.uniqueID = uniqueID
+            self.scriptName = scriptName
+            self.pathInfo = pathInfo
+            self.pathTranslated = pathTranslated
+            self.isTLS = isTLS
+            self.subprotocol = subprotocol
+        }
+    }
+
+    /// The complete environment.
+    ///
+    /// Three layers, each unable to touch the one before it (SPEC §4 "Header hygiene"):
+    /// 1. what wsbridge sets itself, from the connection and the request, with every control
+    ///    character made a space;
+    /// 2. the `--passenv` variables, except names wsbridge sets or withholds (`serverOnlyNames`,
+    ///    `SSL_CLIENT_*`, `socketActivationNames`);
+    /// 3. one `HTTP_` variable per request header whose name is allowed (`headerVariableName`)
+    ///    and not already set by layer 1 or 2.
+    public static func build(_ inputs: Inputs) -> [String: String] {
+        var environment: [String: String] = [:]
+        let head = inputs.head
+        let hostHeader = head.headers.first("Host") ?? ""
+        // websocketd 0.5 (libwebsocketd/handler.go GetRemoteInfo) names a Unix-socket peer
+        // "unix-socket", with an empty port: the peer has no IP address, and an empty REMOTE_ADDR
+        // reads as "not set" to many scripts.
+        let isUnixPeer = inputs.remote.unixPath != nil
+        let remoteAddress = isUnixPeer ? Self.unixSocketPeer : inputs.remote.host
+        environment["SERVER_SOFTWARE"] = "wsbridge/\(WSBridgeVersion.current)"
+        environment["GATEWAY_INTERFACE"] = "CGI/1.1"
+        environment["SERVER_PROTOCOL"] = "HTTP/\(head.version.major).\(head.version.minor)"
+        environment["SERVER_NAME"] = serverName(fromHost: hostHeader) ?? inputs.local.host
+        environment["SERVER_PORT"] = String(inputs.local.port)
+        environment["REQUEST_METHOD"] = head.method
+        environment["REQUEST_URI"] = head.target
+        environment["SCRIPT_NAME"] = inputs.scriptName
+        environment["PATH_INFO"] = inputs.pathInfo
+        environment["PATH_TRANSLATED"] = inputs.pathTranslated
+        environment["QUERY_STRING"] = head.query
+        environment["REMOTE_ADDR"] = remoteAddress
+        environment["REMOTE_HOST"] = isUnixPeer ? Self.unixSocketPeer : inputs.remoteHost ?? remoteAddress
+        environment["REMOTE_PORT"] = isUnixPeer ? "" : String(inputs.remote.port)
+        environment["UNIQUE_ID"] = inputs.uniqueID
+        environment["AUTH_TYPE"] = ""
+        environment["CONTENT_LENGTH"] = inputs.contentLength
+        environment["CONTENT_TYPE"] = inputs.contentLength.isEmpty ? "" : head.headers.first("Content-Type") ?? ""
+        environment["REMOTE_IDENT"] = ""
+        environment["REMOTE_USER"] = ""
+        if inputs.isTLS { environment["HTTPS"] = "on" }
+        if let subprotocol = inputs.subprotocol { environment["WEBSOCKET_PROTOCOL"] = subprotocol }
+        // RFC 3875 §4.1.5, §4.1.13: PATH_INFO and SCRIPT_NAME are decoded, so "/x%0aPATH=/evil"
+        // holds a real LF; a reverse-DNS name or a Host header could hold controls too. A script
+        // that writes a variable into a log line, a header or an `env` dump must not see a line
+        // break, and a NUL cannot be in an environment value at all (routing refuses %00 first).
+        environment = environment.mapValues(withoutControlCharacters)
+        for name in inputs.passEnv where environment[name] == nil && !isWithheldFromPassEnv(name) {
+            if let value = inputs.parentEnvironment[name] { environment[name] = value }
+        }
+        var headerValues: [String: [String]] = [:]
+        var order: [String] = []
+        for (name, value) in head.headers {
+            // httpoxy (CVE-2016-5385) and its family: a header must never set a variable that
+            // wsbridge or the operator set, e.g. HTTP_PROXY passed with --passenv for the
+            // child's own outgoing requests.
+            guard let key = headerVariableName(name), environment[key] == nil else { continue }
+            if headerValues[key] == nil { order.append(key) }
+            headerValues[key, default: []].append(value)
+        }
+        for key in order {
+            // RFC 3875 §4.1.18: repeated fields are joined with ", ".
+            environment[key] = withoutControlCharacters(headerValues[key, default: []].joined(separator: ", "))
+        }
+        return environment
+    }
+
+    /// REMOTE_ADDR and REMOTE_HOST of a `--unixsocket` client, as websocketd 0.5.
+    static let unixSocketPeer = "unix-socket"
+
+    /// Variables only wsbridge sets, even when it leaves them out, so a `--passenv` of the same
+    /// name cannot fill the gap: identity (SPEC §4, §10, §11: a parent's `REMOTE_USER` or `HTTPS=on`
+    /// would tell every script that every client authenticated, or came over TLS), TLS facts, and
+    /// the chosen subprotocol. `SSL_CLIENT_*` is withheld by prefix (`isWithheldFromPassEnv`).
+    static let serverOnlyNames: Set<String> = [
+        "AUTH_TYPE", "REMOTE_USER", "REMOTE_IDENT", "HTTPS", "SSL_PROTOCOL", "SSL_CIPHER", "WEBSOCKET_PROTOCOL",
+    ]
+
+    /// systemd's socket-activation variables (sd_listen_fds(3), SPEC §15): they describe fds
+    /// passed to wsbridge, so a child that trusted them would take its own pipes for listeners.
+    static let socketActivationNames: Set<String> = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+
+    /// Whether a parent variable stays out of the child's environment even when `--passenv` names it.
+    static func isWithheldFromPassEnv(_ name: String) -> Bool {
+        serverOnlyNames.contains(name) || name.hasPrefix("SSL_CLIENT_") || socketActivationNames.contains(name)
+    }
+
+    /// The variable a request header becomes (RFC 3875 §4.1.18: "HTTP_" + the name upper-cased,
+    /// `-` as `_`), or nil when the header is dropped:
+    /// - `Proxy`: HTTP_PROXY is where HTTP clients look for their proxy (httpoxy, CVE-2016-5385;
+    ///   dropped as Go's net/http/cgi, Apache and nginx do).
+    /// - a name with anything but ASCII letters, digits and `-` (as nginx `ignore_invalid_headers`
+    ///   and Apache 2.4's CGI environment): `X_Foo` would become the same variable as `X-Foo`, so a
+    ///   client could pose as a header a proxy in front set (nginx's `underscores_in_headers off`),
+    ///   and other token characters (`.`, `!`, `~`, ...) give names a shell cannot read.
+    static func headerVariableName(_ header: String) -> String? {
+        guard !header.isEmpty, header.utf8.allSatisfy(isVariableNameByte) else { return nil }
+        let name = "HTTP_" + String(header.uppercased().map { $0 == "-" ? "_" : $0 })
+        return name == "HTTP_PROXY" ? nil : name
+    }
+
+    /// ASCII letters, digits and `-`.
+    private static func isVariableNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// `value` with each C0 control and DEL as one space: CR, LF, HTAB and NUL included, so
+    /// "\r\n" gives two spaces (websocketd's headerNewlineToSpace does the same for CR and LF).
+    /// Byte by byte: in UTF-8 these bytes never occur inside a multi-byte sequence.
+    static func withoutControlCharacters(_ value: String) -> String {
+        guard value.utf8.contains(where: isControlByte) else { return value }
+        return String(decoding: value.utf8.map { isControlByte($0) ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+    }
+
+    /// C0 (0x00–0x1F) and DEL (0x7F).
+    private static func isControlByte(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7F
+    }
+
+    /// The host part of a Host header: "example.com:8080" → "example.com", "[::1]:80" → "::1".
+    static func serverName(fromHost host: String) -> String? {
+        guard !host.isEmpty else { return nil }
+        if host.hasPrefix("["), let end = host.firstIndex(of: "]") {
+            return String(host[host.index(after: host.startIndex)..<end])
+        }
+        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
+        return host
+    }
+}

@@ -1,0 +1,36 @@
+import WSPlatform
+
+/// The teardown ladder of SPEC §3 as data: each step acts on the child's whole process group,
+/// then waits; the ladder stops as soon as the group is gone.
+public struct TeardownStep: Sendable, Equatable {
+    /// What a step does.
+    public enum Action: Sendable, Equatable {
+        /// Close the child's stdin (the polite request to finish).
+        case closeStdin
+        /// Send this signal to the process group.
+        case signal(Int32)
+    }
+
+    /// What this step does.
+    public var action: Action
+    /// How long to wait for the group to go before the next step, in milliseconds.
+    public var waitMilliseconds: Int
+}
+
+/// Builds the ladder.
+public enum Teardown {
+    /// How long to keep checking for the group after SIGKILL before giving up with a log line
+    /// (a process in uninterruptible sleep cannot die sooner).
+    public static let afterKillMilliseconds = 5_000
+
+    /// close stdin, wait 100 ms + closems; SIGINT, wait 250 ms + closems; SIGTERM, wait 500 ms +
+    /// closems; SIGKILL (SPEC §3).
+    public static func ladder(closeMilliseconds: Int) -> [TeardownStep] {
+        [
+            TeardownStep(action: .closeStdin, waitMilliseconds: 100 + closeMilliseconds),
+            TeardownStep(action: .signal(Syscalls.interrupt), waitMilliseconds: 250 + closeMilliseconds),
+            TeardownStep(action: .signal(Syscalls.terminate), waitMilliseconds: 500 + closeMilliseconds),
+            TeardownStep(action: .signal(Syscalls.forceKill), waitMilliseconds: afterKillMilliseconds),
+        ]
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import WSPlatform
+import WSBridging
+import WSServer
+
+/// Everything `main` does between parsing the command line and exiting, where tests reach it:
+/// the server's configuration from the options (SPEC §1's startup errors), the spawner pool, the
+/// listeners, the startup line with the URL to open, and the drain after SIGTERM (SPEC §3).
+public enum Launcher {
+    /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
+    public static let supportedFlags: Set<String> = [
+        "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
+        "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
+        "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
+    ]
+
+    /// What the command line asks for.
+    public enum Request: Sendable, Equatable {
+        /// Print this text (`--help`, `--version`) on stdout and exit 0.
+        case print(String)
+        /// Run the server with these options.
+        case run(Options)
+    }
+
+    /// Parses the arguments after the program name, refusing flags whose features do not exist yet.
+    public static func parse(_ arguments: [String]) throws(UsageError) -> Request {
+        switch try OptionParser.parse(arguments) {
+        case .help(let text), .version(let text):
+            return .print(text)
+        case .run(let options):
+            try options.refuseUnsupported(supported: supportedFlags)
+            return .run(options)
+        }
+    }
+
+    /// The server's configuration: COMMAND resolved in PATH (SPEC §1), `--dir`, `--staticdir` and
+    /// `--cgidir` opened, `--origin` checked. Each failure is one line and its exit status.
+    public static func configuration(for options: Options, environment: [String: String],
+                                     currentDirectory: String) throws(UsageError) -> ServerConfiguration {
+        let command: ServerConfiguration.Command
+        if let dir = options.dir {
+            command = .directory(try open(dir, flag: "dir") { path throws(ConfinedDirectory.OpenError) in try ScriptRouter(directory: path) })
+        } else {
+            let executable = try CommandResolver.resolve(options.command[0], path: environment["PATH"], currentDirectory: currentDirectory)
+            command = .single(executable: executable, arguments: Array(options.command.dropFirst()))
+        }
+        let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin, allowedOrigins: options.origins)
+        if let invalid = originPolicy.invalidEntries.first {
+            throw configurationError("wsbridge: --origin entry \"\(invalid)\" is not host[:port] or scheme://host[:port]")
+        }
+        var configuration = ServerConfiguration(
+            command: command, framing: options.framing,
+            maxMessageBytes: options.maxFrameBytes, closeMilliseconds: options.closeMilliseconds,
+            passEnv: options.passEnv, parentEnvironment: environment)
+        if let staticDir = options.staticDir {
+            configuration.staticFiles = try open(staticDir, flag: "staticdir") { path throws(ConfinedDirectory.OpenError) in
+                try StaticFiles(directory: path)
+            }
+        }
+        if let cgiDir = options.cgiDir {
+            configuration.cgiScripts = try open(cgiDir, flag: "cgidir") { path throws(ConfinedDirectory.OpenError) in
+                try ScriptRouter(directory: path)
+            }
+        }
+        configuration.maxChildren = options.maxForks
+        configuration.passesStderr = options.passStderr
+        configuration.subprotocols = options.subprotocols
+        configuration.devConsole = options.devConsole
+        configuration.originPolicy = originPolicy
+        configuration.reverseLookup = options.reverseLookup
+        configuration.pingMilliseconds = options.pingMilliseconds
+        // Test-only, like WSBRIDGE_INTERNAL_STATUS_FROM_SPAWNER: the suite cannot wait a minute for the CGI deadline.
+        if let milliseconds = environment["WSBRIDGE_INTERNAL_CGI_TIMEOUT_MS"].flatMap({ Int($0) }), milliseconds > 0 {
+            configuration.cgiTimeoutMilliseconds = milliseconds
+        }
+        if let milliseconds = environment["WSBRIDGE_INTERNAL_FLUSH_STALL_MS"].flatMap({ Int($0) }), milliseconds > 0 {
+            configuration.flushStallMilliseconds = milliseconds
+        }
+        for header in options.headers + options.headersWS {
+            configuration.webSocketHeaders.add(name: header.name, value: header.value)
+        }
+        for header in options.headers + options.headersHTTP {
+            configuration.plainHTTPHeaders.add(name: header.name, value: header.value)
+        }
+        return configuration
+    }
+
+    /// What the startup line tells the user to open: a page when one is served (`--devconsole`,
+    /// `--staticdir`), the WebSocket URL otherwise; `localhost` for a wildcard address.
+    public static func startupURLs(for addresses: [SocketAddress], servesPages: Bool) -> [String] {
+        addresses.map { address in
+            if let path = address.unixPath { return "unix:\(path)" }
+            let isWildcard = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0"
+            let shown = isWildcard ? "localhost:\(address.port)" : address.description
+            return (servesPages ? "http://" : "ws://") + shown + "/"
+        }
+    }
+
+    /// Runs the server until a signal ends it and its sessions drained; returns the exit status
+    /// (SPEC §1: 0 after a clean shutdown, 1 a bad configuration, 3 a listener that cannot open).
+    public static func run(_ options: Options) -> Int32 {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: ServerConfiguration
+        do {
+            configuration = try Self.configuration(for: options, environment: environment,
+                                                    currentDirectory: FileManager.default.currentDirectoryPath)
+        } catch {
+            return report(error)
+        }
+        let logger = Logger(level: options.logLevel, format: options.logFormat)
+        ShutdownSignals.install()
+        Syscalls.raiseOpenFileLimit()
+        Syscalls.closeFileDescriptorsAboveLimit()
+        // The first spawner process, started now while this process has few fds open; the pool
+        // adds more while spawns queue (see SpawnerPool).
+        let spawners: SpawnerPool
+        do {
+            spawners = try SpawnerPool(executable: ownExecutable(environment: environment),
+                                       closeMilliseconds: options.closeMilliseconds, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data(("wsbridge: " + error.message + "\n").utf8))
+            return UsageError.badConfigurationStatus
+        }
+        let server = Server(context: ServerContext(configuration: configuration, logger: logger))
+        do {
+            try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
+                              unixSocket: options.unixSocket)
+        } catch {
+            FileHandle.standardError.write(Data((error.message + "\n").utf8))
+            return 3
+        }
+        server.start(spawners: spawners)
+        announce(server, options: options, logger: logger)
+        ShutdownSignals.wait()
+        drain(server, closeMilliseconds: options.closeMilliseconds, logger: logger)
+        spawners.releaseFinishedGroups()
+        return 0
+    }
+
+    /// Prints a usage error (and the usage text when it asks for it); returns its exit status.
+    public static func report(_ error: UsageError) -> Int32 {
+        FileHandle.standardError.write(Data((error.message + "\n").utf8))
+        if error.showsUsage { FileHandle.standardError.write(Data((HelpText.usage + "\n").utf8)) }
+        return error.exitCode
+    }
+
+    // MARK: Parts
+
+    private static func configurationError(_ message: String) -> UsageError {
+        UsageError(message: message, exitCode: UsageError.badConfigurationStatus)
+    }
+
+    /// Opens a directory flag's value, turning a failure into its startup error.
+    private static func open<T>(_ path: String, flag: String,
+                                _ opener: (String) throws(ConfinedDirectory.OpenError) -> T) throws(UsageError) -> T {
+        do {
+            return try opener(path)
+        } catch {
+            throw configurationError("wsbridge: --\(flag)=\(path): \(error.message)")
+        }
+    }
+
+    /// This program's own file, which the spawners run: argv[0] as the shell found it (under
+    /// valgrind /proc/self/exe names valgrind), else the kernel's link.
+    private static func ownExecutable(environment: [String: String]) -> String {
+        (try? CommandResolver.resolve(CommandLine.arguments[0], path: environment["PATH"],
+                                      currentDirectory: FileManager.default.currentDirectoryPath))
+            ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// SPEC §1: one log line says every address listened on, with the URL to open.
+    private static func announce(_ server: Server, options: Options, logger: Logger) {
+        let urls = startupURLs(for: server.boundAddresses, servesPages: options.devConsole || options.staticDir != nil)
+        logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
+                   ["command": options.dir.map { "--dir=\($0)" } ?? options.command.joined(separator: " "),
+                    "framing": options.framing.rawValue])
+        // The startup line is the one thing a user must see, whatever --loglevel says.
+        if !logger.isEnabled(.info) {
+            FileHandle.standardError.write(Data("wsbridge listening; open \(urls.joined(separator: " "))\n".utf8))
+        }
+    }
+
+    /// SPEC §3: after the first signal, every session gets 1001 and its ladder; the server waits
+    /// for them at most the ladder's length plus a second; a second signal ends it at once.
+    private static func drain(_ server: Server, closeMilliseconds: Int, logger: Logger) {
+        logger.log(.info, "shutting down", ["sessions": String(server.liveSessions)])
+        server.beginShutdown()
+        let ladderMilliseconds = Teardown.ladder(closeMilliseconds: closeMilliseconds)
+            .dropLast().reduce(0) { $0 + $1.waitMilliseconds }
+        let deadline = Syscalls.monotonicNanoseconds() + UInt64(ladderMilliseconds + 1_000) * 1_000_000
+        while server.liveSessions > 0 && Syscalls.monotonicNanoseconds() < deadline {
+            if ShutdownSignals.wait(milliseconds: 10) {
+                logger.log(.info, "second signal: exiting now")
+                server.killRemainingChildGroups()
+                server.removeUnixSocketFiles()
+                return
+            }
+        }
+        if server.liveSessions > 0 {
+            logger.log(.error, "sessions still open after the shutdown deadline; ending their children",
+                       ["sessions": String(server.liveSessions)])
+            server.killRemainingChildGroups()
+        }
+        server.removeUnixSocketFiles()
+    }
+}

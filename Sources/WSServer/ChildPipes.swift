@@ -1,0 +1,100 @@
+import WSProtocol
+import WSPlatform
+import WSBridging
+
+/// A child's stdin, stdout and stderr as the connection that runs it sees them (a WebSocket
+/// session, a CGI request): the fds and their registrations on the connection's loop, what the
+/// loop last reported about each, the bytes waiting for stdin and the stderr line being
+/// assembled. Stored inline in its owner, which decides what the bytes mean and when each pipe
+/// closes. A closed pipe's fd is -1.
+struct ChildPipes {
+    /// The registrations' sources; the owner's socket is 0.
+    static let stdinSource: UInt8 = 1, stdoutSource: UInt8 = 2, stderrSource: UInt8 = 3
+
+    private(set) var stdinFD: Int32 = -1
+    private(set) var stdoutFD: Int32 = -1
+    private(set) var stderrFD: Int32 = -1
+    private var stdinRegistration, stdoutRegistration, stderrRegistration: EventLoop.Registration?
+    /// Bytes waiting for the child's stdin (the socket → stdin buffer).
+    var stdin = PendingWrites()
+    var stdoutReadable = true
+    var stderrReadable = true
+    private var stderrLine = ByteBuffer()
+
+    /// Takes the child's pipe ends and registers them on `loop` for `handler`.
+    mutating func adopt(_ child: ChildProcess, on loop: EventLoop, for handler: any EventHandler) {
+        stdinFD = child.stdinFD
+        stdoutFD = child.stdoutFD
+        stderrFD = child.stderrFD
+        stdinRegistration = loop.register(stdinFD, handler: handler, source: Self.stdinSource, interest: .write)
+        stdoutRegistration = loop.register(stdoutFD, handler: handler, source: Self.stdoutSource, interest: .read)
+        stderrRegistration = loop.register(stderrFD, handler: handler, source: Self.stderrSource, interest: .read)
+    }
+
+    /// The loop reported readiness on one of the pipes.
+    mutating func becameReady(source: UInt8) {
+        switch source {
+        case Self.stdinSource: stdin.writerBecameWritable()
+        case Self.stdoutSource: stdoutReadable = true
+        case Self.stderrSource: stderrReadable = true
+        default: preconditionFailure("\(source) is not a pipe's event source")
+        }
+    }
+
+    /// Writes what the stdin pipe takes of the stdin buffer without blocking.
+    mutating func flushStdin() -> Syscalls.DrainResult {
+        let fd = stdinFD
+        return stdin.flush { Syscalls.write(fd, from: $0, isSocket: false) }
+    }
+
+    /// Reads what the child wrote on stderr, at most `maxReads` times, and hands `log` each
+    /// complete line; once stderr ends, the unterminated rest too, and stderr closes. True when
+    /// it read anything or stderr ended.
+    mutating func readStderrLines(maxReads: Int, on loop: EventLoop, _ log: (String) -> Void) -> Bool {
+        guard stderrFD >= 0, stderrReadable else { return false }
+        var hasRead = false
+        for _ in 0..<maxReads {
+            var read = Syscalls.ReadInto(stderrFD)
+            stderrLine.writeWithUnsafeMutableBytes(minimumWritable: 4096) { read.into($0) }
+            switch read.result {
+            case .bytes:
+                hasRead = true
+                StderrLines.drain(&stderrLine, isFinal: false, log)
+            case .wouldBlock:
+                stderrReadable = false
+                return hasRead
+            case .endOfFile, .failed:
+                StderrLines.drain(&stderrLine, isFinal: true, log)
+                closeStderr(on: loop)
+                return true
+            }
+        }
+        return hasRead
+    }
+
+    /// Closes stdin, dropping what is queued for it; false when it was closed already.
+    @discardableResult
+    mutating func closeStdin(on loop: EventLoop) -> Bool {
+        stdin.bytes.clear()
+        guard stdinFD >= 0 else { return false }
+        loop.close(&stdinFD, &stdinRegistration)
+        return true
+    }
+
+    mutating func closeStdout(on loop: EventLoop) { loop.close(&stdoutFD, &stdoutRegistration) }
+
+    mutating func closeStderr(on loop: EventLoop) { loop.close(&stderrFD, &stderrRegistration) }
+
+    /// Closes every pipe still open, and forgets their registrations.
+    mutating func closeAll(on loop: EventLoop) {
+        closeStdin(on: loop)
+        closeStdout(on: loop)
+        closeStderr(on: loop)
+    }
+
+    /// Gives back the storage of the empty buffers; they grow again on the next bytes.
+    mutating func releaseIdleMemory() {
+        stdin.bytes.releaseCapacityIfEmpty(keeping: 0)
+        stderrLine.releaseCapacityIfEmpty(keeping: 0)
+    }
+}

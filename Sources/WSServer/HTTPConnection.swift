@@ -1,0 +1,442 @@
+import WSProtocol
+import WSPlatform
+
+/// A connection before the upgrade: reads request heads, answers plain requests (the dev console,
+/// `--staticdir` files, errors; keep-alive between them), and hands an accepted WebSocket upgrade
+/// to a `WebSocketSession` (SPEC §5).
+final class HTTPConnection: EventHandler {
+    private let transport: any Transport
+    private var fd: Int32 { transport.fd }
+    private let peer: SocketAddress
+    private let local: SocketAddress
+    private unowned let loop: EventLoop
+    private let context: ServerContext
+    private let registry: ConnectionRegistry
+    private let id: UInt64
+    private var registration: EventLoop.Registration?
+    private var parser = HTTPRequestParser()
+    private var state = State.readingHead
+    private var output = ByteBuffer()
+    private var timer: TimerQueue.TimerID?
+    private var isWritable = true
+    private var isReadable = true
+    /// A file being sent after its response head (`--staticdir`).
+    private var fileBody: FileBody?
+    /// Whether the connection stays open for another request once the answer is out.
+    private var keepsAlive = false
+    /// Whether the current request's body may or may not follow, so the connection must close after the answer.
+    private var bodyForbidsReuse = false
+    /// When a closing connection stops waiting for the client, however busy it is.
+    private var lingerEndsAt: UInt64 = 0
+
+    private struct FileBody {
+        var fd: Int32
+        var remaining: Int
+    }
+
+    private enum State {
+        /// Waiting for the complete request head.
+        case readingHead
+        /// Writing an answer (and a file after it).
+        case answering
+        /// The last answer is out and the write side shut; reading until the client closes.
+        case lingering
+        /// The fd was closed or handed over.
+        case done
+    }
+
+    private var configuration: ServerConfiguration { context.configuration }
+
+    init(fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
+        self.transport = SocketTransport(fd: fd)
+        self.peer = peer
+        self.local = local
+        self.loop = loop
+        self.context = context
+        self.registry = registry
+        self.id = context.makeConnectionID()
+    }
+
+    func start() {
+        registry.add(self)
+        registration = loop.register(fd, handler: self, source: 0, interest: .readWrite)
+        startHeadTimer()
+    }
+
+    func handle(_ events: PollEvents, source: UInt8) {
+        if events.contains(.writable) || events.contains(.error) { isWritable = true }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { isReadable = true }
+        switch state {
+        case .readingHead: readHead()
+        case .answering: flush()
+        case .lingering: drainUntilClosed()
+        case .done: break
+        }
+    }
+
+    /// Server shutdown: a connection that has not upgraded yet is simply closed.
+    func shutdown() {
+        close()
+    }
+
+    // MARK: Reading requests
+
+    /// SPEC §5: a request head must arrive within 10 s of the connection opening (or, between
+    /// keep-alive requests, of the previous answer).
+    private func startHeadTimer() {
+        if let timer { loop.cancel(timer) }
+        let timeout = UInt64(configuration.headTimeoutMilliseconds) * 1_000_000
+        timer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.headTimedOut() }
+    }
+
+    private func readHead() {
+        // A head may already be buffered behind the previous keep-alive request.
+        if parseBufferedHead() { return }
+        while state == .readingHead && isReadable {
+            switch loop.readThroughScratch(transport, { parser.append($0) }) {
+            case .bytes:
+                if parseBufferedHead() { return }
+            case .wouldBlock:
+                isReadable = false
+            case .endOfFile, .failed:
+                close()
+            }
+        }
+    }
+
+    /// Parses one head from what is buffered; true when it was routed (or refused).
+    private func parseBufferedHead() -> Bool {
+        do {
+            guard let head = try parser.next() else { return false }
+            route(head)
+        } catch {
+            // SPEC §8: a refusal is logged with its method and path whenever its request line was read.
+            let line = parser.rejectedRequestLine
+            refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                   method: line?.method ?? "-", path: line?.path ?? "-")
+        }
+        return true
+    }
+
+    private func route(_ head: HTTPRequestHead) {
+        if let timer { loop.cancel(timer) }
+        timer = nil
+        let body: RequestBodyFraming
+        do {
+            body = try RequestBodyFraming(of: head)
+        } catch {
+            return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                          method: head.method, path: head.path)
+        }
+        if head.method == "GET" && Handshake.isUpgradeRequest(head) {
+            // Bytes after an upgrade request are WebSocket frames: a body would be read as frames
+            // by us and as a body by a proxy in front (RFC 6455 §4.1: the handshake has none).
+            guard !body.hasBody else {
+                let error = HTTPError.malformed("an upgrade request carries no body")
+                return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                              method: head.method, path: head.path)
+            }
+            routeUpgrade(head)
+        } else {
+            routePlainRequest(head, body: body)
+        }
+    }
+
+    // MARK: Plain requests
+
+    /// The largest body a plain request that is not CGI may carry: it is read and dropped so that the
+    /// connection can serve the next request (as Go's net/http drops up to 256 KiB); a larger one
+    /// gets 413 and the connection closes.
+    static let maxDiscardedBodyBytes = 64 * 1024
+
+    private func routePlainRequest(_ head: HTTPRequestHead, body: RequestBodyFraming) {
+        let extraHeaders = configuration.plainHTTPHeaders
+        let isGetOrHead = head.method == "GET" || head.method == "HEAD"
+        let servesConsole = configuration.devConsole && isGetOrHead
+        if !servesConsole, let cgiScripts = configuration.cgiScripts,
+           case .script(let path, let scriptName, let pathInfo) = cgiScripts.route(path: head.path) {
+            handOverToCGI(head, body: body, ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo))
+            return
+        }
+        guard skipBody(body, of: head) else { return }
+        if servesConsole {
+            var response = DevConsolePage.response(forHEAD: head.method == "HEAD")
+            response.headers.add(contentsOf: extraHeaders)
+            answer(response, to: head, includeBody: head.method != "HEAD")
+            return
+        }
+        if let staticFiles = configuration.staticFiles {
+            switch staticFiles.answer(head) {
+            case .response(var response):
+                response.headers.add(contentsOf: extraHeaders)
+                answer(response, to: head, includeBody: head.method != "HEAD")
+            case .file(let path, let byteCount, var response):
+                response.headers.add(contentsOf: extraHeaders)
+                sendFile(path: path, byteCount: byteCount, response: response, to: head)
+            }
+            return
+        }
+        if configuration.cgiScripts != nil {
+            let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
+            refuse(response, status: .notFound, method: head.method, path: head.path)
+            return
+        }
+        // Nothing serves plain requests: say this is a WebSocket endpoint (SPEC §5).
+        let error: HandshakeError = head.method == "GET" ? .notWebSocket : .methodNotAllowed
+        refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+    }
+
+    /// Arranges for the body of a request that no script reads to be dropped before the next
+    /// request is parsed; false when the body is refused instead (the answer is then under way).
+    private func skipBody(_ body: RequestBodyFraming, of head: HTTPRequestHead) -> Bool {
+        let extraHeaders = configuration.plainHTTPHeaders
+        switch body {
+        case .none:
+            return true
+        case .chunked:
+            // Nothing here reads a chunked body, and its end cannot be found without decoding it:
+            // refuse and close rather than guess (RFC 9112 §6.3 item 4).
+            let error = HTTPError.malformed("Transfer-Encoding is accepted by CGI scripts only")
+            refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+            return false
+        case .contentLength(let length):
+            guard length <= Self.maxDiscardedBodyBytes else {
+                let response = HTTPResponse.error(.payloadTooLarge, message: "request body over \(Self.maxDiscardedBodyBytes) bytes",
+                                                  extraHeaders: extraHeaders)
+                refuse(response, status: .payloadTooLarge, method: head.method, path: head.path)
+                return false
+            }
+            parser.discardBody(byteCount: length)
+            // RFC 9110 §10.1.1: after a final answer, a client that sent `Expect: 100-continue` may
+            // send its body or not; only closing keeps the next request from being misread.
+            bodyForbidsReuse = head.headers.contains("Expect")
+            return true
+        }
+    }
+
+    /// Sends an answer to a plain request, keeping the connection for another one unless the
+    /// answer or the request says `Connection: close` (RFC 9112 §9.3).
+    private func answer(_ response: HTTPResponse, to head: HTTPRequestHead, includeBody: Bool) {
+        logPlain(head, status: response.status)
+        keepsAlive = !response.headers.containsToken("close", in: "Connection")
+            && !head.headers.containsToken("close", in: "Connection") && !bodyForbidsReuse
+        bodyForbidsReuse = false
+        output.append(contentsOf: response.serialized(includingBody: includeBody))
+        state = .answering
+        flush()
+    }
+
+    private func sendFile(path: String, byteCount: Int, response: HTTPResponse, to head: HTTPRequestHead) {
+        guard let file = Syscalls.openForReading(path) else {
+            let error = HTTPResponse.error(.notFound, message: "no such file", extraHeaders: configuration.plainHTTPHeaders)
+            answer(error, to: head, includeBody: true)
+            return
+        }
+        if byteCount > 0 {
+            fileBody = FileBody(fd: file, remaining: byteCount)
+        } else {
+            Syscalls.close(file)
+        }
+        answer(response, to: head, includeBody: false)
+    }
+
+    private func logPlain(_ head: HTTPRequestHead, status: HTTPStatus) {
+        context.logger.log(.access, "HTTP", [
+            "remote": peer.description, "id": String(id), "method": head.method, "path": head.path,
+            "status": String(status.code),
+        ])
+    }
+
+    // MARK: Upgrades
+
+    private func routeUpgrade(_ head: HTTPRequestHead) {
+        let extraHeaders = configuration.plainHTTPHeaders
+        let acceptance: HandshakeAcceptance
+        do {
+            acceptance = try Handshake.validate(head)
+            try configuration.originPolicy.check(head, isTLS: false)
+        } catch {
+            refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+            return
+        }
+        let script: ScriptTarget
+        switch configuration.command {
+        case .single(let executable, let arguments):
+            script = ScriptTarget(executable: executable, arguments: arguments, scriptName: "/", pathInfo: head.path)
+        case .directory(let router):
+            switch router.route(path: head.path) {
+            case .script(let path, let scriptName, let pathInfo):
+                script = ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo)
+            case .notFound:
+                let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
+                refuse(response, status: .notFound, method: head.method, path: head.path)
+                return
+            }
+        }
+        guard !context.isShuttingDown else {
+            let response = HTTPResponse.error(.serviceUnavailable, message: "the server is shutting down",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
+            return
+        }
+        guard context.reserveChildSlot() else {
+            let response = HTTPResponse.error(.tooManyRequests, message: "all \(configuration.maxChildren) processes (--maxforks) are busy",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
+            return
+        }
+        upgrade(head, acceptance, script)
+    }
+
+    private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance, _ script: ScriptTarget) {
+        let socketRegistration = registration
+        registration = nil
+        state = .done
+        registry.remove(self)
+        let subprotocol = Handshake.selectSubprotocol(offered: acceptance.offeredSubprotocols,
+                                                      supported: configuration.subprotocols)
+        let response = acceptance.response(subprotocol: subprotocol, extraHeaders: configuration.webSocketHeaders)
+        let session = WebSocketSession(
+            transport: transport, id: id, peer: peer, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
+            context: context, registry: registry, handshakeResponse: response.serialized(),
+            bytesAfterHead: parser.takeRemainingBytes())
+        session.start(taking: socketRegistration)
+    }
+
+    private func handOverToCGI(_ head: HTTPRequestHead, body: RequestBodyFraming, _ script: ScriptTarget) {
+        let socketRegistration = registration
+        registration = nil
+        state = .done
+        registry.remove(self)
+        let request = CGIRequest(transport: transport, id: id, peer: peer, local: local, head: head, body: body, script: script,
+                                 bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
+        request.start(taking: socketRegistration)
+    }
+
+    // MARK: Writing answers
+
+    /// Answers with an error and closes the connection after it.
+    private func refuse(_ response: HTTPResponse, status: HTTPStatus, method: String, path: String) {
+        context.logger.log(.access, "REFUSED", [
+            "remote": peer.description, "id": String(id), "method": method, "path": path, "status": String(status.code),
+        ])
+        keepsAlive = false
+        // RFC 9110 §9.3.2: an answer to HEAD has no content, refusals included.
+        output.append(contentsOf: response.serialized(includingBody: method != "HEAD"))
+        state = .answering
+        flush()
+    }
+
+    private func flush() {
+        while state == .answering {
+            if output.readableCount < 64 * 1024, fileBody != nil { readFileChunk() }
+            guard !output.isEmpty else { break }
+            guard isWritable else { return }
+            let result = output.withUnsafeReadableBytes { transport.write(from: $0) }
+            switch result {
+            case .bytes(let count): output.moveReaderIndex(forwardBy: count)
+            case .wouldBlock: isWritable = false
+            case .endOfFile, .failed:
+                close()
+                return
+            }
+        }
+        guard state == .answering, output.isEmpty, fileBody == nil else { return }
+        output.releaseCapacityIfEmpty(keeping: 0)
+        if keepsAlive {
+            state = .readingHead
+            startHeadTimer()
+            // Not called directly: a client pipelining many requests would otherwise nest one
+            // answer inside the other on the loop thread's stack.
+            loop.executeSoon { [weak self] in
+                guard let self, self.state == .readingHead else { return }
+                self.readHead()
+            }
+            return
+        }
+        // Shutting the write side and reading until the client closes lets it read the whole
+        // answer; closing with unread input would send a reset that can destroy the answer.
+        transport.shutdownWrite()
+        state = .lingering
+        lingerEndsAt = Syscalls.monotonicNanoseconds() + Self.maxLingerNanoseconds
+        restartLingerTimer()
+        drainUntilClosed()
+    }
+
+    /// How long a closing connection waits for the client after its last byte: the rest of a
+    /// request body it is still sending (the answer may come before the body, e.g. a 413 or a
+    /// `Connection: close` request) is read and dropped, so that the close does not reset the
+    /// connection under an answer the client has not read yet (RFC 9112 §9.6).
+    static let lingerIdleNanoseconds: UInt64 = 1_000_000_000
+    /// The longest a closing connection lingers however slowly bytes trickle in.
+    static let maxLingerNanoseconds: UInt64 = 10_000_000_000
+
+    private func restartLingerTimer() {
+        if let timer { loop.cancel(timer) }
+        let now = Syscalls.monotonicNanoseconds()
+        let delay = min(Self.lingerIdleNanoseconds, lingerEndsAt > now ? lingerEndsAt - now : 0)
+        timer = loop.schedule(afterNanoseconds: delay) { [weak self] in self?.close() }
+    }
+
+    /// Moves the next piece of a file being served into the output buffer.
+    private func readFileChunk() {
+        guard var body = fileBody else { return }
+        let chunk = min(body.remaining, 64 * 1024)
+        var read = Syscalls.ReadInto(body.fd)
+        output.writeWithUnsafeMutableBytes(minimumWritable: chunk) { read.into(UnsafeMutableRawBufferPointer(rebasing: $0[0..<chunk])) }
+        switch read.result {
+        case .bytes(let count):
+            body.remaining -= count
+            fileBody = body.remaining > 0 ? body : nil
+            if body.remaining == 0 { Syscalls.close(body.fd) }
+        case .wouldBlock, .endOfFile, .failed:
+            // The file shrank under us: the promised Content-Length cannot be kept, so the
+            // connection must end (RFC 9112 §6.3).
+            Syscalls.close(body.fd)
+            fileBody = nil
+            keepsAlive = false
+            transport.abortOnClose()
+            close()
+        }
+    }
+
+    private func drainUntilClosed() {
+        var hasRead = false
+        while state == .lingering {
+            switch loop.readThroughScratch(transport, { _ in }) {
+            case .bytes: hasRead = true
+            case .wouldBlock:
+                if hasRead { restartLingerTimer() }
+                return
+            case .endOfFile, .failed: close()
+            }
+        }
+    }
+
+    private func headTimedOut() {
+        timer = nil
+        guard state == .readingHead else { return }
+        context.logger.log(.access, "TIMEOUT", ["remote": peer.description, "id": String(id)])
+        close()
+    }
+
+    private func close() {
+        guard state != .done else { return }
+        state = .done
+        if let timer { loop.cancel(timer) }
+        loop.close(fd, registeredAs: registration)
+        registration = nil
+        if let fileBody { Syscalls.close(fileBody.fd) }
+        fileBody = nil
+        registry.remove(self)
+    }
+}
+
+/// What one WebSocket session runs: the command (or the `--dir` script the URL chose) and the CGI
+/// path variables that describe the choice (RFC 3875 §4.1.5, §4.1.13).
+struct ScriptTarget: Sendable {
+    var executable: String
+    var arguments: [String]
+    var scriptName: String
+    var pathInfo: String
+}

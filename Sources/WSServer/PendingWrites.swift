@@ -1,0 +1,22 @@
+import WSProtocol
+import WSPlatform
+
+/// Bytes waiting for a non-blocking writer (a client's socket, a child's stdin pipe), and whether
+/// that writer takes more. Every fd is registered edge-triggered: once a write would block,
+/// nothing is tried again until the loop reports the writer writable (`writerBecameWritable()`).
+struct PendingWrites {
+    /// What is still to be written; its size is what the watermarks bound.
+    var bytes = ByteBuffer()
+    private(set) var isWritable = true
+
+    mutating func writerBecameWritable() { isWritable = true }
+
+    /// Writes as much as `write` takes without blocking, consuming what was written. Nothing is
+    /// tried while the writer is known to be full.
+    mutating func flush(through write: (UnsafeRawBufferPointer) -> Syscalls.IOResult) -> Syscalls.DrainResult {
+        guard isWritable && !bytes.isEmpty else { return Syscalls.DrainResult() }
+        let drained = Syscalls.drain(&bytes, through: write)
+        if drained.wouldBlock { isWritable = false }
+        return drained
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import WSPlatform
+
+/// The running server: listening sockets, one event loop thread per core, and the shutdown
+/// sequence of SPEC §3.
+public final class Server: @unchecked Sendable {
+    private let context: ServerContext
+    private var loops: [EventLoop] = []
+    private var registries: [ConnectionRegistry] = []
+    private var listeners: [[Listener]] = []
+    private var listenFDs: [(fd: Int32, address: SocketAddress)] = []
+
+    /// The addresses actually listened on (with the real port when 0 was asked for).
+    public var boundAddresses: [SocketAddress] { listenFDs.map(\.address) }
+
+    /// Creates a server; nothing is opened yet.
+    public init(context: ServerContext) {
+        self.context = context
+    }
+
+    /// Opens every listening socket. With port 0 the first socket picks a free port and the others
+    /// use the same one, so that the URL printed is valid for every address.
+    /// `port` nil means no TCP listener (only `unixSocket`).
+    public func listen(hosts: [String], port: Int?, unixSocket: String? = nil) throws(ListenError) {
+        do {
+            if let port {
+                var chosenPort = port
+                for host in hosts.isEmpty ? [""] : hosts {
+                    let opened = try Syscalls.listen(host: host, port: chosenPort)
+                    chosenPort = opened.address.port
+                    listenFDs.append(opened)
+                }
+            }
+            if let unixSocket { listenFDs.append(try Syscalls.listenUnix(path: unixSocket)) }
+        } catch {
+            for opened in listenFDs { Syscalls.close(opened.fd) }
+            listenFDs.removeAll()
+            throw error
+        }
+    }
+
+    /// Removes the Unix socket file, if any, at exit.
+    public func removeUnixSocketFiles() {
+        for (_, address) in listenFDs {
+            if let path = address.unixPath { unlink(path) }
+        }
+    }
+
+    /// Starts the spawner pool (whose first spawner was launched earlier, while few fds were
+    /// open) and one event loop per core, each accepting from every listener.
+    public func start(spawners: SpawnerPool) {
+        spawners.start()
+        for _ in 0..<Syscalls.processorCount() {
+            let loop = EventLoop(poller: EpollPoller())
+            let registry = ConnectionRegistry(spawners: spawners)
+            let loopListeners = listenFDs.map {
+                Listener(fd: $0.fd, address: $0.address, loop: loop, context: context, registry: registry)
+            }
+            // Before the loop's thread runs, which is what makes registering from here safe: the
+            // loop's answer socket for spawns, so its fds are there from the start.
+            spawners.openReplyChannel(for: loop)
+            loops.append(loop)
+            registries.append(registry)
+            listeners.append(loopListeners)
+            let box = UncheckedSendable((loop, loopListeners))
+            let thread = Thread {
+                for listener in box.value.1 { listener.start() }
+                box.value.0.run()
+            }
+            thread.name = "wsbridge-loop"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// Graceful shutdown (SPEC §3): stop accepting, send 1001 to every client and run every
+    /// ladder in parallel. Returns at once; `liveSessions` tells when all have ended.
+    public func beginShutdown() {
+        context.beginShutdown()
+        for (index, loop) in loops.enumerated() {
+            let box = UncheckedSendable((listeners[index], registries[index]))
+            loop.execute {
+                for listener in box.value.0 { listener.stop() }
+                box.value.1.shutdownAll()
+            }
+        }
+    }
+
+    /// SIGKILL to every child group still running (for an exit that cannot wait).
+    public func killRemainingChildGroups() { context.killRemainingChildGroups() }
+
+    /// Sessions not yet ended.
+    public var liveSessions: Int { context.liveSessions }
+}

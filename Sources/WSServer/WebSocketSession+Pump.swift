@@ -1,0 +1,327 @@
+import WSProtocol
+import WSPlatform
+import WSBridging
+
+/// Moving bytes: socket → frames → stdin, and stdout → messages → frames → socket.
+extension WebSocketSession {
+    /// Moves as much as readiness and the buffers allow, in both directions. Bounded per call so
+    /// that one busy session cannot starve the loop; it continues after the loop's next poll.
+    func pump() {
+        switch Pump.run(isFinished: { isFinished }, pass: { pumpPass() }) {
+        case .finished:
+            return
+        case .idle:
+            scheduleIdleMemoryRelease()
+        case .passesSpent:
+            guard !isPumpScheduled else { return }
+            isPumpScheduled = true
+            loop.executeSoon { [weak self] in
+                guard let self else { return }
+                self.isPumpScheduled = false
+                self.pump()
+            }
+        }
+    }
+
+    private func pumpPass() -> Bool {
+        var progressed = readSocket()
+        progressed = processInbound() || progressed
+        progressed = flushStdin() || progressed
+        progressed = readStdout() || progressed
+        // Before the flush, and counted as progress: a stderr line passed to the client
+        // (--passstderr) once waited for unrelated traffic to flush it (issue 10).
+        progressed = readStderr() || progressed
+        progressed = flushSocket() || progressed
+        if progressed { activityCount &+= 1 }
+        return progressed
+    }
+
+    /// After a second without traffic, gives back the storage of every empty buffer, so that memory
+    /// per idle session stays small (SPEC §7). Not at once: freeing and refaulting 64 KiB buffers
+    /// between every burst cost a fifth of the CPU of a busy binary stream (page faults).
+    func scheduleIdleMemoryRelease() {
+        guard idleReleaseTimer == nil else { return }
+        let mark = activityCount
+        idleReleaseTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in
+            guard let self, !self.isFinished else { return }
+            self.idleReleaseTimer = nil
+            if self.activityCount == mark {
+                self.releaseIdleMemory()
+            } else {
+                self.scheduleIdleMemoryRelease()
+            }
+        }
+    }
+
+    /// Gives back the storage of every empty buffer; they grow again, without zero-filling, on
+    /// the next read.
+    func releaseIdleMemory() {
+        decoder.releaseCapacityIfEmpty(keeping: 0)
+        framing.releaseIdleMemory()
+        socketOut.bytes.releaseCapacityIfEmpty(keeping: 0)
+        pipes.releaseIdleMemory()
+        stderrFraming.releaseIdleMemory()
+    }
+
+    // MARK: Socket → stdin
+
+    /// Reads the socket into the frame decoder while the stdin buffer has room.
+    func readSocket() -> Bool {
+        switch lifecycle.socket {
+        case .closed, .flushing:
+            return false
+        case .lingering:
+            drainLingeringSocket()
+            return false
+        case .open:
+            break
+        }
+        guard socketReadiness != .drained else { return false }
+        let result: Syscalls.IOResult
+        if !lifecycle.decodesInbound {
+            // After the client's close frame or a protocol error nothing it sends is used (RFC
+            // 6455 §1.4); reading on keeps memory bounded and still sees the socket's end.
+            result = loop.readThroughScratch(transport) { _ in }
+        } else if pipes.stdin.bytes.readableCount >= configuration.stdinHighWatermark {
+            // Paused for backpressure (SPEC §7). A client that left meanwhile is noticed all the
+            // same (SPEC §3, issue 10): its FIN or RST sits behind the unread bytes, where no read
+            // reaches it, so only the loop's report of it tells.
+            guard socketReadiness == .peerEnded else { return false }
+            log(.debug, "client left while its input waited for the child")
+            socketFailed()
+            return true
+        } else if isSocketReadBulk {
+            var read = TransportRead(transport)
+            decoder.appendWithUnsafeMutableBytes(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+            result = read.result
+        } else {
+            result = loop.readThroughScratch(transport) { decoder.append($0) }
+        }
+        if case .bytes(let count) = result { isSocketReadBulk = count >= Self.bulkReadBytes }
+        switch result {
+        case .bytes:
+            return true
+        case .wouldBlock:
+            if socketReadiness == .readable { socketReadiness = .drained }
+            return false
+        case .endOfFile, .failed:
+            socketFailed()
+            return true
+        }
+    }
+
+    /// Decodes frames and hands their data to the framing codec, until the stdin buffer is full.
+    /// A large frame's payload comes in pieces as it arrives, so it too stops here at the watermark.
+    func processInbound() -> Bool {
+        var progressed = false
+        while lifecycle.decodesInbound && pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark {
+            do {
+                guard let event = try decoder.next() else { break }
+                progressed = true
+                if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
+                switch try machine.received(event) {
+                case .deliver(let fragment):
+                    // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
+                    bytesIn += fragment.payload.count
+                    // Held while the child starts; after stdin closed (the child stopped reading, or
+                    // it never started), input has nowhere to go.
+                    if lifecycle.keepsInput {
+                        try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
+                    }
+                case .sendPong(let payload):
+                    FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut.bytes)
+                case .none:
+                    break
+                case .peerClosed(let code, _):
+                    feed(.peerCloseReceived(code: code))
+                case .closeCompleted:
+                    feed(.peerCloseReceived(code: nil))
+                }
+            } catch {
+                fail(error)
+                return true
+            }
+        }
+        return progressed
+    }
+
+    /// Writes the stdin buffer to the child; closes stdin once drained if the ladder asked for it.
+    func flushStdin() -> Bool {
+        guard pipes.stdinFD >= 0 else {
+            // Before the spawn, input waits for the child; after stdin closed, it has nowhere to go.
+            if child != nil && !pipes.stdin.bytes.isEmpty { pipes.stdin.bytes.clear() }
+            return false
+        }
+        let drained = pipes.flushStdin()
+        if drained.failed {
+            // The child closed its stdin (EPIPE): what it did not read is dropped.
+            closeStdin()
+            return true
+        }
+        if pipes.stdin.bytes.isEmpty && closeStdinWhenDrained { closeStdin() }
+        return drained.wroteBytes
+    }
+
+    // MARK: Stdout → socket
+
+    /// Reads stdout into the framing codec while the socket buffer has room, and frames what it yields.
+    func readStdout() -> Bool {
+        guard pipes.stdoutFD >= 0, pipes.stdoutReadable else { return false }
+        guard lifecycle.deliversOutput else { return discardStdout() }
+        guard socketOut.bytes.readableCount < configuration.socketHighWatermark else { return false }
+        let result: Syscalls.IOResult
+        if isStdoutReadBulk {
+            var read = Syscalls.ReadInto(pipes.stdoutFD)
+            _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
+            result = read.result
+        } else {
+            result = loop.readThroughScratch(pipes.stdoutFD) { framing.appendStdout($0) }
+        }
+        if case .bytes(let count) = result { isStdoutReadBulk = count >= Self.bulkReadBytes }
+        switch result {
+        case .bytes:
+            drainOutbound()
+            return true
+        case .wouldBlock:
+            pipes.stdoutReadable = false
+            return false
+        case .endOfFile, .failed:
+            stdoutEnded()
+            return true
+        }
+    }
+
+    /// Nobody takes the child's output any more (the client is gone or closing): it is read and
+    /// dropped until the ladder ends the group, so that a child echoing its input reads all of
+    /// it and sees its end (SPEC §3, issue 10) instead of dying of SIGPIPE on the first write.
+    private func discardStdout() -> Bool {
+        switch loop.readThroughScratch(pipes.stdoutFD, { _ in }) {
+        case .bytes:
+            return true
+        case .wouldBlock:
+            pipes.stdoutReadable = false
+            return false
+        case .endOfFile, .failed:
+            closeStdout()
+            return true
+        }
+    }
+
+    /// Frames every complete message the codec holds.
+    func drainOutbound() {
+        do {
+            while let message = try framing.nextOutbound() {
+                send(message)
+            }
+        } catch {
+            childOutputFailed(error)
+        }
+        noteReplacements()
+    }
+
+    func send(_ message: OutboundMessage) {
+        if configuration.passesStderr {
+            sendTagged(stream: "stdout", message.payload)
+            return
+        }
+        FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &socketOut.bytes)
+        bytesOut += message.payload.count
+    }
+
+    /// `--passstderr` (websocketd 0.5): `{"stream":"stdout"|"stderr","data":"line"}` as a text message.
+    func sendTagged(stream: String, _ line: ArraySlice<UInt8>) {
+        var json = Array("{\"stream\":\"\(stream)\",\"data\":".utf8)
+        JSON.appendQuoted(line, to: &json)
+        json.append(UInt8(ascii: "}"))
+        FrameEncoder.append(opcode: .text, payload: json, to: &socketOut.bytes)
+        bytesOut += line.count
+    }
+
+    /// SPEC §2: the first replacement of invalid UTF-8 in a session is logged.
+    func noteReplacements() {
+        if !hasLoggedReplacement && framing.replacedInvalidUTF8Count > 0 {
+            hasLoggedReplacement = true
+            log(.info, "child wrote invalid UTF-8; replaced with U+FFFD")
+        }
+    }
+
+    /// Writes queued frames to the socket.
+    @discardableResult
+    func flushSocket() -> Bool {
+        guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
+        let drained = socketOut.flush { transport.write(from: $0) }
+        if drained.failed {
+            socketFailed()
+            return true
+        }
+        // The client takes our last frames: its stall timer starts over.
+        if drained.wroteBytes && lifecycle.socket == .flushing && !socketOut.bytes.isEmpty { start(.flushStall) }
+        if socketOut.bytes.isEmpty && lifecycle.socket == .flushing {
+            feed(.socketFlushed)
+            return true
+        }
+        return drained.wroteBytes
+    }
+
+    // MARK: Keepalive
+
+    /// `--pingms` (SPEC §1): a ping every interval; a client that has sent no frame of any kind for
+    /// two intervals gets close 1001 and the session ends.
+    func schedulePing() {
+        let interval = UInt64(configuration.pingMilliseconds) * 1_000_000
+        guard interval > 0 else { return }
+        pingTimer = loop.schedule(afterNanoseconds: interval) { [weak self] in
+            guard let self, !self.isFinished, self.lifecycle.client == .open, self.lifecycle.socket == .open else { return }
+            if Syscalls.monotonicNanoseconds() - self.lastFrameReceivedAt >= 2 * interval {
+                self.log(.access, "client silent for two ping intervals; closing")
+                self.feed(.clientSilent)
+                self.pump()
+                return
+            }
+            FrameEncoder.append(opcode: .ping, payload: EmptyCollection<UInt8>(), to: &self.socketOut.bytes)
+            self.flushSocket()
+            self.schedulePing()
+        }
+    }
+
+    // MARK: Stderr
+
+    /// Logs each line the child writes on stderr at level error (SPEC §3), or with `--passstderr`
+    /// sends it to the client, under the same backpressure as stdout. True when it read something
+    /// (a passed line is then waiting in the socket buffer for the flush).
+    @discardableResult
+    func readStderr() -> Bool {
+        guard pipes.stderrFD >= 0, pipes.stderrReadable else { return false }
+        // Passed to the client while it takes output; logged once nobody does.
+        if configuration.passesStderr && lifecycle.deliversOutput {
+            return passStderr()
+        }
+        return pipes.readStderrLines(maxReads: 4, on: loop) { line in log(.error, "stderr", [("line", line)]) }
+    }
+
+    private func passStderr() -> Bool {
+        guard socketOut.bytes.readableCount < configuration.socketHighWatermark else { return false }
+        var read = Syscalls.ReadInto(pipes.stderrFD)
+        _ = stderrFraming.readStdout(minimumWritable: 4096) { read.into($0) }
+        do {
+            switch read.result {
+            case .bytes:
+                while let line = try stderrFraming.nextOutbound() { sendTagged(stream: "stderr", line.payload) }
+                return true
+            case .wouldBlock:
+                pipes.stderrReadable = false
+                return false
+            case .endOfFile, .failed:
+                while let line = try stderrFraming.finishOutbound() { sendTagged(stream: "stderr", line.payload) }
+                closeStderr()
+                // With --passstderr the output ends with both streams (SPEC §1).
+                if hasStdoutEnded { feed(.outputEnded) }
+                return true
+            }
+        } catch {
+            closeStderr()
+            childOutputFailed(error)
+            return true
+        }
+    }
+}
