@@ -153,7 +153,6 @@ public struct Framing: Sendable {
     var inboundHeldCapacity: Int { inboundHold.capacity }
 
     /// Runs the closure for the session's codec on the codec moved out of `self`, then puts it back.
-    @inline(__always)
     /// Frees buffers that hold nothing (between bursts, an idle session keeps no read buffer).
     public mutating func releaseIdleMemory() {
         withCodec(line: { $0.releaseIdleMemory() }, raw: { $0.releaseIdleMemory() }, length: { $0.releaseIdleMemory() })
