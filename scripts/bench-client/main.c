@@ -18,6 +18,7 @@ int main(int argc, char **argv) {
         char **a = argv + 5;
         loop_init();
         if (strcmp(t, "spawn") == 0) return t_spawn(n, a);
+        if (strcmp(t, "spawnpair") == 0) return t_spawnpair(n, a);
         if (strcmp(t, "hold") == 0) return t_hold(n, a);
         if (strcmp(t, "rtt") == 0) return t_rtt(n, a);
         if (strcmp(t, "rttpair") == 0) return t_rttpair(n, a);
@@ -31,6 +32,7 @@ int main(int argc, char **argv) {
     fprintf(stderr,
             "usage: wsbench run PORT SERVER_PID[,HELPER_PID...] TEST ARGS...\n"
             "  spawn PREFIX N CONC MAXSEC          connect -> first message of `?hi`, then the server's close\n"
+            "  spawnpair PREFIX PORT2 BLOCKS PER CONC MAXSEC  the same on two servers in alternating blocks\n"
             "  hold N MAXSEC SPAWN_N SPAWN_SEC     N `?cat` connections open and echoed, RSS, spawn while open\n"
             "  rtt N MAXSEC                        16-byte text round trips through `?cat`\n"
             "  rttpair PORT2 BLOCKS PER MAXSEC     the same on two servers in alternating blocks (A B B A ...)\n"

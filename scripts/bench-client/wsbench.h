@@ -103,6 +103,7 @@ void loop_once(int timeout_ms);
 
 /* Client measurements (tests.c, tests2.c). */
 int t_spawn(int argc, char **argv);
+int t_spawnpair(int argc, char **argv);
 int t_hold(int argc, char **argv);
 int t_rtt(int argc, char **argv);
 int t_rttpair(int argc, char **argv);
