@@ -23,7 +23,9 @@ public final class EventLoop: @unchecked Sendable {
     private var isStopping = false
     /// One read buffer shared by every connection of the loop: small reads land here and only the
     /// bytes that came are copied to the connection, so a quiet connection holds no 64 KiB buffer.
-    public var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    /// Never written before a read fills it, so a loop that reads little (the spawner pool's
+    /// loop reads nothing through it) does not pay for untouched pages.
+    public var scratch = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
 
     private struct Slot {
         var handler: (any EventHandler)?
