@@ -24,8 +24,11 @@ public final class SpawnerPool: @unchecked Sendable {
     /// The most spawner processes a server runs, on any machine: two per core, at most eight.
     /// Measured on 2 cores with 16 concurrent spawns (spawn c16 of `scripts/bench`, alternating
     /// runs): a cap of 4 matched the 8 spawners wsbridge used to start, within noise, while a cap
-    /// of 2 cost about 10% of the connections per second and 20% of the p50. A spawn is mostly
-    /// CPU in the spawner and its child, so beyond two per core spawners only wait for a core.
+    /// of 2 cost about 10% of the connections per second and 20% of the p50. Since requests go
+    /// straight to the spawners, two servers capped at 2 and 4 measured in alternating blocks
+    /// (`wsbench spawnpair`, 8 × 128 spawns, twice) made the same rate within noise (1,285 and
+    /// 1,386 against 1,322 and 1,338 connections/s). A spawn is mostly CPU in the spawner and its
+    /// child, so beyond two per core spawners only wait for a core.
     /// `WSBRIDGE_INTERNAL_MAX_SPAWNERS` overrides it (tests).
     public static let maxSpawners: Int = {
         if let value = ProcessInfo.processInfo.environment["WSBRIDGE_INTERNAL_MAX_SPAWNERS"].flatMap(Int.init), value > 0 {
@@ -35,8 +38,8 @@ public final class SpawnerPool: @unchecked Sendable {
     }()
 
     /// Spawn requests sent to one spawner before it answers: two, so that it starts the next
-    /// child without waiting for a round trip through this loop; the rest wait here for
-    /// whichever spawner frees first.
+    /// child without waiting for its last answer to be read; the rest wait here for whichever
+    /// spawner frees first.
     static let maxRequestsInFlight = 2
 
     /// Live children beyond which a spawner counts as crowded: each one holds a Foundation socket
@@ -46,7 +49,8 @@ public final class SpawnerPool: @unchecked Sendable {
     static let childrenPerSpawner = 128
 
     /// How long a spawner with nothing to do stays before it is retired (the last one stays).
-    /// Starting one again costs a few tens of milliseconds of CPU, off the event loops.
+    /// Starting one again costs about 7 ms of CPU (11 ms without the static link), off the
+    /// event loops.
     /// `WSBRIDGE_INTERNAL_SPAWNER_IDLE_MS` overrides it (tests).
     static let idleNanoseconds: UInt64 = {
         if let value = ProcessInfo.processInfo.environment["WSBRIDGE_INTERNAL_SPAWNER_IDLE_MS"].flatMap(UInt64.init), value > 0 {
