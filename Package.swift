@@ -27,13 +27,15 @@ let package = Package(
         .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging"]),
         .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer"]),
         .executableTarget(name: "wsbridge", dependencies: ["WSCLI", "WSBridging", "WSPlatform"]),
+        // What both test targets share (a seeded generator), so neither keeps a copy.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "WSBridgeCoreTests",
-            dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSServer", "WSCLI"]
+            dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSServer", "WSCLI", "TestSupport"]
         ),
         .testTarget(
             name: "WSBridgeIntegrationTests",
-            dependencies: ["WSCLI"],
+            dependencies: ["WSCLI", "TestSupport"],
             exclude: ["Fixtures"]
         ),
     ],

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// SPEC §7 with `--maxframesize=0`: a message of any size flows to the child's stdin as it arrives,
 /// under the stdin buffer's watermark, so the server's memory does not grow with it (issue 10,

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 /// SPEC §2, length framing: exact messages both ways through a 5-byte header.
 @Suite("Length framing")

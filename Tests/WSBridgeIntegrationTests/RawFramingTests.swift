@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 /// SPEC §2, raw framing (`--binary`): payload bytes to stdin as they are, stdout chunks to binary messages.
 @Suite("Raw framing")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// RFC 9112 §6.3 over real sockets: every request ends where the RFC says it ends, so a body is never
 /// read as a request (request smuggling), and framings that two parsers could read two ways are

@@ -1,6 +1,7 @@
 import Testing
 @testable import WSProtocol
 @testable import WSBridging
+import TestSupport
 
 @Suite("Framing fuzz")
 struct FramingFuzzTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WSBridging
+import TestSupport
 
 /// Explores the orderings of a session's events (STYLE.md "Explore the orderings"): every state
 /// the simulated world can reach, for every small setup, and seeded random schedules of larger

@@ -1,5 +1,6 @@
 import Testing
 @testable import WSBridging
+import TestSupport
 
 /// The server ↔ spawner datagrams: every message survives a round trip, and anything malformed
 /// decodes to nil rather than trapping or allocating without bound.

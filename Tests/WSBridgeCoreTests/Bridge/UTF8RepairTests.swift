@@ -1,6 +1,7 @@
 import Testing
 @testable import WSProtocol
 @testable import WSBridging
+import TestSupport
 
 @Suite("UTF8Repair")
 struct UTF8RepairTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import WSCLI
+import TestSupport
 
 /// SplitMix64: a small seeded generator, so every run draws the same vectors.
 

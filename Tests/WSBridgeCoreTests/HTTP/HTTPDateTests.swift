@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WSServer
+import TestSupport
 
 @Suite("HTTPDate")
 struct HTTPDateTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import WSProtocol
+import TestSupport
 
 @Suite("HTTPRequestParser fuzz")
 struct HTTPRequestParserFuzzTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import WSProtocol
 @testable import WSServer
+import TestSupport
 
 /// A fresh directory under the system's temporary directory, removed when the value goes away, with
 /// helpers to lay out files, directories and symlinks for confinement tests.

@@ -1,5 +1,6 @@
 import Testing
 @testable import WSProtocol
+import TestSupport
 
 @Suite("Frame fuzzing")
 struct FrameFuzzTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import WSProtocol
+import TestSupport
 
 /// SPEC §7: a data frame still arriving comes out of the decoder as its head, then its payload in
 /// pieces as they arrive, so memory stays bounded whatever the frame's size; the state machine checks

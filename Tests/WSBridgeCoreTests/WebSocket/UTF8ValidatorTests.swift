@@ -1,5 +1,6 @@
 import Testing
 @testable import WSProtocol
+import TestSupport
 
 @Suite("UTF8Validator")
 struct UTF8ValidatorTests {
