@@ -142,55 +142,55 @@ public final class SpawnerPool: @unchecked Sendable {
     /// A spawner's answer to a request: on the requesting loop's channel (`onRequesterLoop`), or
     /// on the spawner's own socket when the request could not carry one.
     func answerArrived(_ message: SpawnMessage?, fds: [Int32], onRequesterLoop: Bool) {
-        let request: SpawnerRequest
-        let result: Result<ChildProcess, SpawnError>
+        let answered: (request: SpawnerRequest, result: Result<ChildProcess, SpawnError>)?
         switch message {
         case .spawned(let id, let pid):
-            lock.lock()
-            guard let spawner = inFlight.removeValue(forKey: id), let asked = spawner.pending.removeValue(forKey: id) else {
-                lock.unlock()
-                // Its spawner died and the request failed already: no session will watch this child.
-                fds.forEach(Syscalls.close)
-                Syscalls.signalGroup(pid, Syscalls.forceKill)
-                return
-            }
-            request = asked
-            let earlyExit = earlyExits.removeValue(forKey: id)
-            if fds.count >= 3 {
-                fds.dropFirst(4).forEach(Syscalls.close)
+            answered = lock.withLock { () -> (SpawnerRequest, Result<ChildProcess, SpawnError>)? in
+                guard let (spawner, request, earlyExit) = takeAnsweredLocked(id) else { return nil }
+                // The freed place goes to a waiting request once this one's child is counted.
+                defer { dispatchLocked() }
+                guard fds.count >= 3 else {
+                    // The pipes did not arrive (this process is out of fds, so the kernel
+                    // dropped them): the child cannot be talked to, so it is ended at once.
+                    spawner.releases.append(pid)
+                    return (request, .failure(SpawnError(message: "out of file descriptors")))
+                }
                 let reportedExit = ReportedExit()
                 if let earlyExit { reportedExit.report(earlyExit) }
                 spawner.children[pid] = reportedExit
-                result = .success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
-                                               exitFD: fds.count > 3 ? fds[3] : -1, reportedExit: reportedExit,
-                                               spawner: spawner))
+                return (request, .success(ChildProcess(pid: pid, stdinFD: fds[0], stdoutFD: fds[1], stderrFD: fds[2],
+                                                       exitFD: fds.count > 3 ? fds[3] : -1,
+                                                       reportedExit: reportedExit, spawner: spawner)))
+            }
+            if case .success = answered?.result {
+                fds.dropFirst(4).forEach(Syscalls.close)
             } else {
-                // The pipes did not arrive (this process is out of fds, so the kernel dropped
-                // them): the child cannot be talked to, so it is ended at once.
+                // No session takes this child: out of fds, or its spawner died and the request
+                // failed already.
                 fds.forEach(Syscalls.close)
                 Syscalls.signalGroup(pid, Syscalls.forceKill)
-                spawner.releases.append(pid)
-                result = .failure(SpawnError(message: "out of file descriptors"))
             }
-            dispatchLocked()
-            lock.unlock()
         case .failed(let id, let reason):
             fds.forEach(Syscalls.close)
-            lock.lock()
-            guard let spawner = inFlight.removeValue(forKey: id), let asked = spawner.pending.removeValue(forKey: id) else {
-                lock.unlock()
-                return
+            answered = lock.withLock {
+                defer { dispatchLocked() }
+                return takeAnsweredLocked(id).map { ($0.request, .failure(SpawnError(message: reason))) }
             }
-            request = asked
-            earlyExits[id] = nil
-            result = .failure(SpawnError(message: reason))
-            dispatchLocked()
-            lock.unlock()
         default:
             fds.forEach(Syscalls.close)
             return
         }
-        deliver(result, to: request, onRequesterLoop: onRequesterLoop)
+        guard let answered else { return }
+        deliver(answered.result, to: answered.request, onRequesterLoop: onRequesterLoop)
+    }
+
+    /// The request `id` answers, with its spawner and any exit report that came first, no longer
+    /// in flight. nil for an answer to a request that already failed (its spawner died).
+    private func takeAnsweredLocked(_ id: UInt64) -> (spawner: Spawner, request: SpawnerRequest, earlyExit: ExitStatus?)? {
+        guard let spawner = inFlight.removeValue(forKey: id), let request = spawner.pending.removeValue(forKey: id) else {
+            return nil
+        }
+        return (spawner, request, earlyExits.removeValue(forKey: id))
     }
 
     private func deliver(_ result: Result<ChildProcess, SpawnError>, to request: SpawnerRequest, onRequesterLoop: Bool) {
