@@ -26,7 +26,17 @@ let package = Package(
         .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
         .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging"]),
         .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer"]),
-        .executableTarget(name: "wsbridge", dependencies: ["WSCLI", "WSBridging", "WSPlatform"]),
+        .executableTarget(
+            name: "wsbridge",
+            dependencies: ["WSCLI", "WSBridging", "WSPlatform"],
+            // Release builds are position-dependent, as Go links websocketd: a PIE's 1.7 MB of
+            // relocations are read at every start and dirty 0.9 MB of pointer tables in each
+            // process (the server and every spawner), which an idle server pays in full.
+            // Measured (`scripts/bench`, idle PSS of the server and its spawner): 16.0 MiB as a
+            // PIE, 12.0 MiB position-dependent. The stack, heap and shared libraries stay
+            // randomized; the binary's own code loads at a fixed address.
+            linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux], configuration: .release))]
+        ),
         // What both test targets share (a seeded generator), so neither keeps a copy.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
