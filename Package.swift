@@ -3,8 +3,9 @@ import PackageDescription
 
 // The targets are layers, each importing only the ones below it:
 //   WSProtocol  pure codecs, bytes in and events out: RFC 6455, HTTP/1.1, CGI responses, ByteBuffer
-//   WSPlatform  the platform seam: syscalls, sockets, epoll, signals, process status (the only
-//               target that imports CLinuxSystem)
+//   WSPlatform  the platform seam: syscalls, sockets, epoll, signals, process status, the
+//               transport protocol (the only target that imports CLinuxSystem)
+//   WSTLS       the TLS transport and its configuration (the only target that imports OpenSSL)
 //   WSBridging  the child-process side: framings, session lifecycle, environment, spawn protocol,
 //               the spawner process, teardown
 //   WSServer    event loops, listeners, HTTP connections, CGI, static files, WebSocket sessions,
@@ -18,14 +19,17 @@ let package = Package(
     targets: [
         // epoll and eventfd headers, which the Glibc module leaves out (no library is linked).
         .systemLibrary(name: "CLinuxSystem"),
+        // The system's OpenSSL (libssl-dev), for TLS.
+        .systemLibrary(name: "COpenSSL"),
         .target(name: "WSProtocol"),
         .target(
             name: "WSPlatform",
             dependencies: ["WSProtocol", .target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))]
         ),
+        .target(name: "WSTLS", dependencies: ["WSProtocol", "WSPlatform", "COpenSSL"]),
         .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
-        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging"]),
-        .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer"]),
+        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS"]),
+        .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer", "WSTLS"]),
         .executableTarget(
             name: "wsbridge",
             dependencies: ["WSCLI", "WSBridging", "WSPlatform"],
@@ -41,7 +45,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "WSBridgeCoreTests",
-            dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSServer", "WSCLI", "TestSupport"]
+            dependencies: ["WSProtocol", "WSPlatform", "WSTLS", "WSBridging", "WSServer", "WSCLI", "TestSupport"]
         ),
         .testTarget(
             name: "WSBridgeIntegrationTests",

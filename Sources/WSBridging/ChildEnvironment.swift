@@ -26,8 +26,8 @@ public enum ChildEnvironment {
         public var pathInfo: String
         /// The file the script path maps to (RFC 3875 §4.1.6); the command's path.
         public var pathTranslated: String
-        /// Whether the connection is TLS.
-        public var isTLS: Bool
+        /// The TLS session the connection runs over (SPEC §10); nil for plain HTTP.
+        public var tls: TLSSessionInfo?
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
         /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
@@ -38,7 +38,7 @@ public enum ChildEnvironment {
         /// Creates the inputs.
         public init(head: HTTPRequestHead, parentEnvironment: [String: String], passEnv: [String], remote: SocketAddress,
                     local: SocketAddress, uniqueID: String, scriptName: String, pathInfo: String, pathTranslated: String,
-                    isTLS: Bool = false, subprotocol: String? = nil) {
+                    tls: TLSSessionInfo? = nil, subprotocol: String? = nil) {
             self.head = head
             self.parentEnvironment = parentEnvironment
             self.passEnv = passEnv
@@ -48,7 +48,7 @@ public enum ChildEnvironment {
             self.scriptName = scriptName
             self.pathInfo = pathInfo
             self.pathTranslated = pathTranslated
-            self.isTLS = isTLS
+            self.tls = tls
             self.subprotocol = subprotocol
         }
     }
@@ -91,7 +91,7 @@ public enum ChildEnvironment {
         environment["CONTENT_TYPE"] = inputs.contentLength.isEmpty ? "" : head.headers.first("Content-Type") ?? ""
         environment["REMOTE_IDENT"] = ""
         environment["REMOTE_USER"] = ""
-        if inputs.isTLS { environment["HTTPS"] = "on" }
+        if let tls = inputs.tls { addTLSVariables(tls, to: &environment) }
         if let subprotocol = inputs.subprotocol { environment["WEBSOCKET_PROTOCOL"] = subprotocol }
         // RFC 3875 §4.1.5, §4.1.13: PATH_INFO and SCRIPT_NAME are decoded, so "/x%0aPATH=/evil"
         // holds a real LF; a reverse-DNS name or a Host header could hold controls too. A script
@@ -116,6 +116,23 @@ public enum ChildEnvironment {
             environment[key] = withoutControlCharacters(headerValues[key, default: []].joined(separator: ", "))
         }
         return environment
+    }
+
+    /// SPEC §10, with mod_ssl's names: every TLS session's protocol and cipher; with `--sslca`, the
+    /// verified client certificate, whose subject's common name is REMOTE_USER.
+    static func addTLSVariables(_ tls: TLSSessionInfo, to environment: inout [String: String]) {
+        environment["HTTPS"] = "on"
+        environment["SSL_PROTOCOL"] = tls.protocolVersion
+        environment["SSL_CIPHER"] = tls.cipher
+        guard let client = tls.clientCertificate else { return }
+        environment["SSL_CLIENT_VERIFY"] = "SUCCESS"
+        environment["SSL_CLIENT_S_DN"] = client.subject
+        environment["SSL_CLIENT_I_DN"] = client.issuer
+        environment["SSL_CLIENT_M_SERIAL"] = client.serial
+        if let commonName = client.commonName {
+            environment["SSL_CLIENT_S_DN_CN"] = commonName
+            environment["REMOTE_USER"] = commonName
+        }
     }
 
     /// REMOTE_ADDR and REMOTE_HOST of a `--unixsocket` client, as websocketd 0.5.

@@ -2,6 +2,7 @@ import Foundation
 import WSPlatform
 import WSBridging
 import WSServer
+import WSTLS
 
 /// Everything `main` does between parsing the command line and exiting, where tests reach it:
 /// the server's configuration from the options (SPEC §1's startup errors), the spawner pool, the
@@ -12,6 +13,7 @@ public enum Launcher {
         "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
         "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
         "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
+        "ssl", "sslcert", "sslkey", "sslca", "redirport",
     ]
 
     /// What the command line asks for.
@@ -76,6 +78,13 @@ public enum Launcher {
         if let milliseconds = environment["WSBRIDGE_INTERNAL_FLUSH_STALL_MS"].flatMap({ Int($0) }), milliseconds > 0 {
             configuration.flushStallMilliseconds = milliseconds
         }
+        if options.ssl, let certificate = options.sslCert, let key = options.sslKey {
+            do {
+                configuration.tls = TLSContextStore(try TLSContext.load(TLSFiles(certificate: certificate, key: key, clientCA: options.sslCA)))
+            } catch {
+                throw configurationError(error.message)
+            }
+        }
         for header in options.headers + options.headersWS {
             configuration.webSocketHeaders.add(name: header.name, value: header.value)
         }
@@ -87,12 +96,13 @@ public enum Launcher {
 
     /// What the startup line tells the user to open: a page when one is served (`--devconsole`,
     /// `--staticdir`), the WebSocket URL otherwise; `localhost` for a wildcard address.
-    public static func startupURLs(for addresses: [SocketAddress], servesPages: Bool) -> [String] {
+    public static func startupURLs(for addresses: [SocketAddress], servesPages: Bool, isTLS: Bool = false) -> [String] {
         addresses.map { address in
             if let path = address.unixPath { return "unix:\(path)" }
             let isWildcard = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0"
             let shown = isWildcard ? "localhost:\(address.port)" : address.description
-            return (servesPages ? "http://" : "ws://") + shown + "/"
+            let scheme = servesPages ? (isTLS ? "https://" : "http://") : (isTLS ? "wss://" : "ws://")
+            return scheme + shown + "/"
         }
     }
 
@@ -124,7 +134,7 @@ public enum Launcher {
         let server = Server(context: ServerContext(configuration: configuration, logger: logger))
         do {
             try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
-                              unixSocket: options.unixSocket)
+                              unixSocket: options.unixSocket, redirectPort: options.redirPort)
         } catch {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
             return 3
@@ -170,7 +180,8 @@ public enum Launcher {
 
     /// SPEC §1: one log line says every address listened on, with the URL to open.
     private static func announce(_ server: Server, options: Options, logger: Logger) {
-        let urls = startupURLs(for: server.boundAddresses, servesPages: options.devConsole || options.staticDir != nil)
+        let urls = startupURLs(for: server.boundAddresses, servesPages: options.devConsole || options.staticDir != nil,
+                               isTLS: server.servesTLS)
         logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
                    ["command": options.dir.map { "--dir=\($0)" } ?? options.command.joined(separator: " "),
                     "framing": options.framing.rawValue])

@@ -116,7 +116,7 @@ final class CGIRequest: EventHandler {
         var inputs = ChildEnvironment.Inputs(
             head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
             remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName, pathInfo: script.pathInfo,
-            pathTranslated: script.executable)
+            pathTranslated: script.executable, tls: transport.tlsSession)
         inputs.contentLength = contentLength
         inputs.remoteHost = remoteHost
         let request = SpawnRequest(executable: script.executable, arguments: [],
@@ -293,12 +293,12 @@ final class CGIRequest: EventHandler {
 
     private func flushOutput() -> Bool {
         guard socket == .open else { return false }
-        let drained = output.flush { transport.write(from: $0) }
+        let drained = output.flush(to: transport)
         if drained.failed {
             abort()
             return true
         }
-        if output.bytes.isEmpty && closesAfterOutput {
+        if output.isFlushed(to: transport) && closesAfterOutput {
             transport.shutdownWrite()
             socket = .lingering
             lingerTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in self?.closeSocket() }

@@ -1,5 +1,6 @@
 import WSProtocol
 import WSPlatform
+import WSTLS
 
 /// A connection before the upgrade: reads request heads, answers plain requests (the dev console,
 /// `--staticdir` files, errors; keep-alive between them), and hands an accepted WebSocket upgrade
@@ -28,6 +29,8 @@ final class HTTPConnection: EventHandler {
     private var bodyForbidsReuse = false
     /// When a closing connection stops waiting for the client, however busy it is.
     private var lingerEndsAt: UInt64 = 0
+    /// `--redirport` (SPEC §10): every request is answered with a 301 to https on this port.
+    private let redirectsToHTTPSPort: Int?
 
     private struct FileBody {
         var fd: Int32
@@ -47,8 +50,10 @@ final class HTTPConnection: EventHandler {
 
     private var configuration: ServerConfiguration { context.configuration }
 
-    init(fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
-        self.transport = SocketTransport(fd: fd)
+    init(transport: any Transport, peer: SocketAddress, local: SocketAddress, loop: EventLoop, context: ServerContext,
+         registry: ConnectionRegistry, redirectsToHTTPSPort: Int? = nil) {
+        self.transport = transport
+        self.redirectsToHTTPSPort = redirectsToHTTPSPort
         self.peer = peer
         self.local = local
         self.loop = loop
@@ -66,6 +71,16 @@ final class HTTPConnection: EventHandler {
     func handle(_ events: PollEvents, source: UInt8) {
         if events.contains(.writable) || events.contains(.error) { isWritable = true }
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { isReadable = true }
+        // A TLS handshake flight or alert that the socket did not take at once.
+        if transport.hasBufferedOutput && isWritable && state != .answering {
+            switch transport.flushBufferedOutput() {
+            case .bytes: break
+            case .wouldBlock: isWritable = false
+            case .endOfFile, .failed:
+                close()
+                return
+            }
+        }
         switch state {
         case .readingHead: readHead()
         case .answering: flush()
@@ -98,10 +113,21 @@ final class HTTPConnection: EventHandler {
                 if parseBufferedHead() { return }
             case .wouldBlock:
                 isReadable = false
-            case .endOfFile, .failed:
+            case .endOfFile:
+                close()
+            case .failed:
+                logTLSFailure()
                 close()
             }
         }
+    }
+
+    /// SPEC §8: a TLS connection that fails (a bad handshake, a plain HTTP request on the TLS
+    /// port, a broken record) is one line, with OpenSSL's reason.
+    private func logTLSFailure() {
+        guard let tls = transport as? TLSTransport, let reason = tls.failureReason else { return }
+        context.logger.log(.access, tls.isEstablished ? "TLS FAILED" : "TLS HANDSHAKE FAILED",
+                           ["remote": peer.description, "id": String(id), "reason": reason])
     }
 
     /// Parses one head from what is buffered; true when it was routed (or refused).
@@ -121,6 +147,11 @@ final class HTTPConnection: EventHandler {
     private func route(_ head: HTTPRequestHead) {
         if let timer { loop.cancel(timer) }
         timer = nil
+        if let tls = transport.tlsSession, isMisdirected(head, tls: tls) {
+            let response = HTTPResponse.error(.misdirectedRequest, message: "Host differs from the TLS server name",
+                                              extraHeaders: configuration.plainHTTPHeaders)
+            return refuse(response, status: .misdirectedRequest, method: head.method, path: head.path)
+        }
         let body: RequestBodyFraming
         do {
             body = try RequestBodyFraming(of: head)
@@ -128,6 +159,7 @@ final class HTTPConnection: EventHandler {
             return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
                           method: head.method, path: head.path)
         }
+        if let port = redirectsToHTTPSPort { return redirectToHTTPS(head, body: body, port: port) }
         if head.method == "GET" && Handshake.isUpgradeRequest(head) {
             // Bytes after an upgrade request are WebSocket frames: a body would be read as frames
             // by us and as a body by a proxy in front (RFC 6455 §4.1: the handshake has none).
@@ -140,6 +172,35 @@ final class HTTPConnection: EventHandler {
         } else {
             routePlainRequest(head, body: body)
         }
+    }
+
+    /// SPEC §10: under `--sslca` a client certificate proves who talks to the server name it
+    /// asked for (SNI); a request for another Host on that connection gets 421, as a proxy that
+    /// reuses connections across names would otherwise carry one site's identity to another.
+    private func isMisdirected(_ head: HTTPRequestHead, tls: TLSSessionInfo) -> Bool {
+        guard tls.clientCertificate != nil, let serverName = tls.serverName else { return false }
+        guard let host = head.headers.first("Host"),
+              let authority = OriginPolicy.parseAuthority(Substring(host), defaultPort: 443) else { return true }
+        return authority.host.lowercased() != serverName.lowercased()
+    }
+
+    /// `--redirport` (SPEC §10): 301 to the same path and query over https. websocketd drops the
+    /// path; a request without a usable Host cannot be redirected and gets 400.
+    private func redirectToHTTPS(_ head: HTTPRequestHead, body: RequestBodyFraming, port: Int) {
+        let extraHeaders = configuration.plainHTTPHeaders
+        guard let host = head.headers.first("Host"), let authority = OriginPolicy.parseAuthority(Substring(host), defaultPort: nil),
+              !authority.host.isEmpty else {
+            let error = HTTPError.malformed("a redirect to https needs a Host")
+            return refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+        }
+        guard skipBody(body, of: head) else { return }
+        let hostPart = authority.host.contains(":") ? "[\(authority.host)]" : authority.host
+        let location = "https://" + hostPart + (port == 443 ? "" : ":\(port)") + (head.target.hasPrefix("/") ? head.target : "/")
+        var response = HTTPResponse(status: .movedPermanently, headers: HTTPHeaders([
+            (name: "Location", value: location), (name: "Content-Type", value: "text/plain; charset=utf-8"),
+        ]), body: Array("301 Moved Permanently: \(location)\n".utf8))
+        response.headers.add(contentsOf: extraHeaders)
+        answer(response, to: head, includeBody: head.method != "HEAD")
     }
 
     // MARK: Plain requests
@@ -254,7 +315,7 @@ final class HTTPConnection: EventHandler {
         let acceptance: HandshakeAcceptance
         do {
             acceptance = try Handshake.validate(head)
-            try configuration.originPolicy.check(head, isTLS: false)
+            try configuration.originPolicy.check(head, isTLS: transport.tlsSession != nil)
         } catch {
             refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
             return
@@ -330,18 +391,16 @@ final class HTTPConnection: EventHandler {
     private func flush() {
         while state == .answering {
             if output.readableCount < 64 * 1024, fileBody != nil { readFileChunk() }
-            guard !output.isEmpty else { break }
+            guard !transport.isFlushed(output) else { break }
             guard isWritable else { return }
-            let result = output.withUnsafeReadableBytes { transport.write(from: $0) }
-            switch result {
-            case .bytes(let count): output.moveReaderIndex(forwardBy: count)
-            case .wouldBlock: isWritable = false
-            case .endOfFile, .failed:
+            let drained = transport.drain(&output)
+            if drained.failed {
                 close()
                 return
             }
+            if drained.wouldBlock { isWritable = false }
         }
-        guard state == .answering, output.isEmpty, fileBody == nil else { return }
+        guard state == .answering, transport.isFlushed(output), fileBody == nil else { return }
         output.releaseCapacityIfEmpty(keeping: 0)
         if keepsAlive {
             state = .readingHead

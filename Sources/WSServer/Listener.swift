@@ -1,10 +1,20 @@
 import WSPlatform
+import WSTLS
+
+/// What a listening socket serves (SPEC §10): plain HTTP and WebSocket, the same over TLS, or
+/// (`--redirport`) a 301 to https for every request.
+enum ListenerRole: Sendable, Equatable {
+    case plain
+    case tls
+    case redirectToHTTPS(port: Int)
+}
 
 /// A listening socket shared by every event loop: each loop registers it (EPOLLEXCLUSIVE, so one
 /// loop wakes per connection) and accepts onto itself, which spreads connections over the cores.
 final class Listener: EventHandler {
     let fd: Int32
     let address: SocketAddress
+    let role: ListenerRole
     private unowned let loop: EventLoop
     private let context: ServerContext
     private let registry: ConnectionRegistry
@@ -12,9 +22,10 @@ final class Listener: EventHandler {
     private var lastAcceptErrorLog: UInt64 = 0
     private var isStopped = false
 
-    init(fd: Int32, address: SocketAddress, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
+    init(fd: Int32, address: SocketAddress, role: ListenerRole, loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
         self.fd = fd
         self.address = address
+        self.role = role
         self.loop = loop
         self.context = context
         self.registry = registry
@@ -46,8 +57,14 @@ final class Listener: EventHandler {
             guard registration != nil else { return }
             switch Syscalls.accept(fd) {
             case .accepted(let connectionFD, let peer, let local):
-                let connection = HTTPConnection(fd: connectionFD, peer: peer, local: local, loop: loop,
-                                                context: context, registry: registry)
+                guard let transport = makeTransport(connectionFD) else {
+                    Syscalls.close(connectionFD)
+                    continue
+                }
+                var redirectPort: Int?
+                if case .redirectToHTTPS(let port) = role { redirectPort = port }
+                let connection = HTTPConnection(transport: transport, peer: peer, local: local, loop: loop,
+                                                context: context, registry: registry, redirectsToHTTPSPort: redirectPort)
                 connection.start()
             case .wouldBlock:
                 return
@@ -64,5 +81,16 @@ final class Listener: EventHandler {
                 return
             }
         }
+    }
+
+    /// The connection's transport: TLS with the context current now (a reload changes it for
+    /// later connections only), else the plain socket.
+    private func makeTransport(_ fd: Int32) -> (any Transport)? {
+        guard role == .tls, let store = context.configuration.tls else { return SocketTransport(fd: fd) }
+        guard let transport = TLSTransport(fd: fd, context: store.context) else {
+            context.logger.log(.error, "cannot start a TLS connection (out of memory?)")
+            return nil
+        }
+        return transport
     }
 }

@@ -19,4 +19,16 @@ struct PendingWrites {
         if drained.wouldBlock { isWritable = false }
         return drained
     }
+
+    /// Writes to a client's transport: what it holds from earlier writes (TLS records) first,
+    /// then these bytes. It would block while anything is left in either.
+    mutating func flush(to transport: any Transport) -> Syscalls.DrainResult {
+        guard isWritable && !isFlushed(to: transport) else { return Syscalls.DrainResult() }
+        let drained = transport.drain(&bytes)
+        if drained.wouldBlock { isWritable = false }
+        return drained
+    }
+
+    /// Whether everything queued, here and in `transport`, is on the wire.
+    func isFlushed(to transport: any Transport) -> Bool { transport.isFlushed(bytes) }
 }

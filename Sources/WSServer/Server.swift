@@ -8,10 +8,20 @@ public final class Server: @unchecked Sendable {
     private var loops: [EventLoop] = []
     private var registries: [ConnectionRegistry] = []
     private var listeners: [[Listener]] = []
-    private var listenFDs: [(fd: Int32, address: SocketAddress)] = []
+    private var listenFDs: [(fd: Int32, address: SocketAddress, role: ListenerRole)] = []
 
-    /// The addresses actually listened on (with the real port when 0 was asked for).
-    public var boundAddresses: [SocketAddress] { listenFDs.map(\.address) }
+    /// The addresses actually listened on for sessions (with the real port when 0 was asked for).
+    public var boundAddresses: [SocketAddress] {
+        listenFDs.filter { if case .redirectToHTTPS = $0.role { false } else { true } }.map(\.address)
+    }
+
+    /// The `--redirport` listeners' addresses.
+    public var redirectAddresses: [SocketAddress] {
+        listenFDs.filter { if case .redirectToHTTPS = $0.role { true } else { false } }.map(\.address)
+    }
+
+    /// Whether the TCP listeners speak TLS (`--ssl`).
+    public var servesTLS: Bool { context.configuration.tls != nil }
 
     /// Creates a server; nothing is opened yet.
     public init(context: ServerContext) {
@@ -19,19 +29,33 @@ public final class Server: @unchecked Sendable {
     }
 
     /// Opens every listening socket. With port 0 the first socket picks a free port and the others
-    /// use the same one, so that the URL printed is valid for every address.
-    /// `port` nil means no TCP listener (only `unixSocket`).
-    public func listen(hosts: [String], port: Int?, unixSocket: String? = nil) throws(ListenError) {
+    /// use the same one, so that the URL printed is valid for every address. `port` nil means no
+    /// TCP listener (only `unixSocket`). TCP listeners speak TLS when the configuration has it; a
+    /// Unix socket stays plain (SPEC §10); `redirectPort` (`--redirport`) adds plain listeners on
+    /// the same hosts that send every request to https on the TLS port.
+    public func listen(hosts: [String], port: Int?, unixSocket: String? = nil, redirectPort: Int? = nil) throws(ListenError) {
+        let tcpRole: ListenerRole = context.configuration.tls == nil ? .plain : .tls
         do {
             if let port {
                 var chosenPort = port
                 for host in hosts.isEmpty ? [""] : hosts {
                     let opened = try Syscalls.listen(host: host, port: chosenPort)
                     chosenPort = opened.address.port
-                    listenFDs.append(opened)
+                    listenFDs.append((opened.fd, opened.address, tcpRole))
+                }
+                if let redirectPort {
+                    var chosenRedirectPort = redirectPort
+                    for host in hosts.isEmpty ? [""] : hosts {
+                        let opened = try Syscalls.listen(host: host, port: chosenRedirectPort)
+                        chosenRedirectPort = opened.address.port
+                        listenFDs.append((opened.fd, opened.address, .redirectToHTTPS(port: chosenPort)))
+                    }
                 }
             }
-            if let unixSocket { listenFDs.append(try Syscalls.listenUnix(path: unixSocket)) }
+            if let unixSocket {
+                let opened = try Syscalls.listenUnix(path: unixSocket)
+                listenFDs.append((opened.fd, opened.address, .plain))
+            }
         } catch {
             for opened in listenFDs { Syscalls.close(opened.fd) }
             listenFDs.removeAll()
@@ -41,7 +65,7 @@ public final class Server: @unchecked Sendable {
 
     /// Removes the Unix socket file, if any, at exit.
     public func removeUnixSocketFiles() {
-        for (_, address) in listenFDs {
+        for (_, address, _) in listenFDs {
             if let path = address.unixPath { unlink(path) }
         }
     }
@@ -54,7 +78,7 @@ public final class Server: @unchecked Sendable {
             let loop = EventLoop(poller: EpollPoller())
             let registry = ConnectionRegistry(spawners: spawners)
             let loopListeners = listenFDs.map {
-                Listener(fd: $0.fd, address: $0.address, loop: loop, context: context, registry: registry)
+                Listener(fd: $0.fd, address: $0.address, role: $0.role, loop: loop, context: context, registry: registry)
             }
             // Before the loop's thread runs, which is what makes registering from here safe: the
             // loop's answer socket for spawns, so its fds are there from the start.

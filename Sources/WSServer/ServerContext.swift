@@ -1,6 +1,7 @@
 import Synchronization
 import WSProtocol
 import WSPlatform
+import WSTLS
 import WSBridging
 
 /// What every connection needs to know about the server: the settings, the logger,
@@ -144,6 +145,9 @@ public struct ServerConfiguration: Sendable {
     /// `send_timeout`, but only once the session is ending: while the child runs, a paused
     /// reader only pauses the child (backpressure).
     public var flushStallMilliseconds = 30_000
+    /// `--ssl` (SPEC §10): the TLS context every TCP listener's connections start with, reloaded
+    /// on SIGHUP; nil serves plain HTTP.
+    package var tls: TLSContextStore?
 
     /// Creates a configuration.
     public init(command: Command, framing: FramingMode, maxMessageBytes: Int?,

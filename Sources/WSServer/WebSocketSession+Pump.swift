@@ -249,14 +249,14 @@ extension WebSocketSession {
     @discardableResult
     func flushSocket() -> Bool {
         guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
-        let drained = socketOut.flush { transport.write(from: $0) }
+        let drained = socketOut.flush(to: transport)
         if drained.failed {
             socketFailed()
             return true
         }
         // The client takes our last frames: its stall timer starts over.
-        if drained.wroteBytes && lifecycle.socket == .flushing && !socketOut.bytes.isEmpty { start(.flushStall) }
-        if socketOut.bytes.isEmpty && lifecycle.socket == .flushing {
+        if drained.wroteBytes && lifecycle.socket == .flushing && !socketOut.isFlushed(to: transport) { start(.flushStall) }
+        if socketOut.isFlushed(to: transport) && lifecycle.socket == .flushing {
             feed(.socketFlushed)
             return true
         }

@@ -127,7 +127,7 @@ final class WebSocketSession: EventHandler {
         var inputs = ChildEnvironment.Inputs(
             head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
             remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
-            pathInfo: script.pathInfo, pathTranslated: script.executable, subprotocol: subprotocol)
+            pathInfo: script.pathInfo, pathTranslated: script.executable, tls: transport.tlsSession, subprotocol: subprotocol)
         inputs.remoteHost = remoteHost
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),

@@ -52,6 +52,9 @@ public struct HTTPStatus: Sendable, Equatable, CustomStringConvertible {
     /// 413: the request content is larger than the server accepts (RFC 9110 §15.5.14 names it
     /// "Content Too Large"; RFC 7231 called it "Payload Too Large").
     public static let payloadTooLarge = HTTPStatus(code: 413, reasonPhrase: "Content Too Large")
+    /// 421: the request reached a server that will not answer for its Host (RFC 9110 §15.5.20);
+    /// here, a Host other than the TLS server name when client certificates are required.
+    public static let misdirectedRequest = HTTPStatus(code: 421, reasonPhrase: "Misdirected Request")
     /// 426: the client must switch protocols, here to WebSocket version 13.
     public static let upgradeRequired = HTTPStatus(code: 426, reasonPhrase: "Upgrade Required")
     /// 429: too many sessions are running (`--maxforks`).

@@ -13,7 +13,7 @@ struct ChildEnvironmentTests {
         headers: [(name: String, value: String)],
         parent: [String: String] = ["PATH": "/bin", "HOME": "/root", "WSB_KEEP": "yes"],
         passEnv: [String] = ["PATH", "WSB_KEEP", "NOT_SET"],
-        isTLS: Bool = false,
+        tls: TLSSessionInfo? = nil,
         subprotocol: String? = nil
     ) -> ChildEnvironment.Inputs {
         ChildEnvironment.Inputs(
@@ -21,8 +21,12 @@ struct ChildEnvironmentTests {
             parentEnvironment: parent, passEnv: passEnv,
             remote: SocketAddress(host: "127.0.0.1", port: 50000), local: SocketAddress(host: "127.0.0.1", port: 8080),
             uniqueID: "42", scriptName: "/", pathInfo: "/a/b", pathTranslated: "/usr/local/bin/app",
-            isTLS: isTLS, subprotocol: subprotocol)
+            tls: tls, subprotocol: subprotocol)
     }
+
+    /// A TLS 1.3 session without a client certificate.
+    static let tls13 = TLSSessionInfo(protocolVersion: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", serverName: "h",
+                                      clientCertificate: nil)
 
     @Test("SPEC §4: the whole environment for one request, exactly; HTTP_HOST included, repeats joined with \", \"")
     func wholeEnvironment() {
@@ -118,9 +122,29 @@ struct ChildEnvironmentTests {
         let plain = ChildEnvironment.build(Self.inputs(headers: [("Host", "h")]))
         #expect(plain["HTTPS"] == nil)
         #expect(plain["WEBSOCKET_PROTOCOL"] == nil)
-        let secure = ChildEnvironment.build(Self.inputs(headers: [("Host", "h")], isTLS: true, subprotocol: "chat"))
+        let secure = ChildEnvironment.build(Self.inputs(headers: [("Host", "h")], tls: Self.tls13, subprotocol: "chat"))
         #expect(secure["HTTPS"] == "on")
+        #expect(secure["SSL_PROTOCOL"] == "TLSv1.3")
+        #expect(secure["SSL_CIPHER"] == "TLS_AES_128_GCM_SHA256")
+        #expect(secure["SSL_CLIENT_VERIFY"] == nil)
+        #expect(secure["REMOTE_USER"] == "")
         #expect(secure["WEBSOCKET_PROTOCOL"] == "chat")
+    }
+
+    @Test("SPEC §10: a verified client certificate gives mod_ssl's SSL_CLIENT_* variables and REMOTE_USER = its CN; headers cannot forge them")
+    func clientCertificate() {
+        var tls = Self.tls13
+        tls.clientCertificate = .init(subject: "CN=alice,O=Example", issuer: "CN=Test CA", serial: "1A2B", commonName: "alice")
+        let environment = ChildEnvironment.build(Self.inputs(
+            headers: [("Host", "h"), ("SSL-Client-Verify", "forged"), ("Remote-User", "mallory")], tls: tls))
+        #expect(environment["SSL_CLIENT_VERIFY"] == "SUCCESS")
+        #expect(environment["SSL_CLIENT_S_DN"] == "CN=alice,O=Example")
+        #expect(environment["SSL_CLIENT_S_DN_CN"] == "alice")
+        #expect(environment["SSL_CLIENT_I_DN"] == "CN=Test CA")
+        #expect(environment["SSL_CLIENT_M_SERIAL"] == "1A2B")
+        #expect(environment["REMOTE_USER"] == "alice")
+        #expect(environment["HTTP_SSL_CLIENT_VERIFY"] == "forged")
+        #expect(environment["HTTP_REMOTE_USER"] == "mallory")
     }
 
     @Test("SPEC §4: header names upper-cased with - as _; the raw query and target are kept undecoded")
@@ -216,8 +240,8 @@ struct ChildEnvironmentTests {
         ("SSL_CLIENT_S_DN_CN", nil, nil),
         ("SSL_CLIENT_I_DN", nil, nil),
         ("SSL_CLIENT_M_SERIAL", nil, nil),
-        ("SSL_PROTOCOL", nil, nil),
-        ("SSL_CIPHER", nil, nil),
+        ("SSL_PROTOCOL", nil, "TLSv1.3"),
+        ("SSL_CIPHER", nil, "TLS_AES_128_GCM_SHA256"),
         ("WEBSOCKET_PROTOCOL", nil, nil),
         // SPEC §15: systemd socket activation (sd_listen_fds(3)) describes wsbridge's fds.
         ("LISTEN_FDS", nil, nil),
@@ -230,7 +254,8 @@ struct ChildEnvironmentTests {
     func withheldFromPassEnv(name: String, plain: String?, tls: String?) {
         for isTLS in [false, true] {
             let environment = ChildEnvironment.build(Self.inputs(
-                headers: [("Host", "h")], parent: [name: "parent", "PATH": "/bin"], passEnv: ["PATH", name], isTLS: isTLS))
+                headers: [("Host", "h")], parent: [name: "parent", "PATH": "/bin"], passEnv: ["PATH", name],
+                tls: isTLS ? Self.tls13 : nil))
             #expect(environment[name] == (isTLS ? tls : plain), "TLS: \(isTLS)")
             #expect(environment["PATH"] == "/bin")
         }
