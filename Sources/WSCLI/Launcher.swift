@@ -141,7 +141,10 @@ public enum Launcher {
         }
         server.start(spawners: spawners)
         announce(server, options: options, logger: logger)
-        ShutdownSignals.wait()
+        if configuration.tls != nil { ShutdownSignals.installReload() }
+        while ShutdownSignals.waitForRequest() == .reload {
+            reloadTLS(configuration.tls, logger: logger)
+        }
         drain(server, closeMilliseconds: options.closeMilliseconds, logger: logger)
         spawners.releaseFinishedGroups()
         return 0
@@ -185,9 +188,25 @@ public enum Launcher {
         logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
                    ["command": options.dir.map { "--dir=\($0)" } ?? options.command.joined(separator: " "),
                     "framing": options.framing.rawValue])
+        if !server.redirectAddresses.isEmpty {
+            logger.log(.info, "redirecting plain HTTP on \(server.redirectAddresses.map(\.description).joined(separator: ", ")) to https")
+        }
         // The startup line is the one thing a user must see, whatever --loglevel says.
         if !logger.isEnabled(.info) {
             FileHandle.standardError.write(Data("wsbridge listening; open \(urls.joined(separator: " "))\n".utf8))
+        }
+    }
+
+    /// SPEC §10: SIGHUP reads the TLS files again; new handshakes use them, open sessions keep
+    /// theirs, and files that fail to load leave the old ones in use.
+    private static func reloadTLS(_ store: TLSContextStore?, logger: Logger) {
+        guard let store else { return }
+        do {
+            try store.reload()
+            logger.log(.info, "reloaded the TLS certificate, key and CA files")
+        } catch {
+            let reason = error.message.hasPrefix("wsbridge: ") ? String(error.message.dropFirst(10)) : error.message
+            logger.log(.error, "TLS reload failed; keeping the files loaded before", ["error": reason])
         }
     }
 

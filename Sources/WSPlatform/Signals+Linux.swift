@@ -38,14 +38,41 @@ public enum ShutdownSignals {
         pthread_sigmask(SIG_SETMASK, &empty, nil)
     }
 
-    /// Blocks until SIGTERM or SIGINT arrives.
-    public static func wait() {
-        var pollFD = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
+    nonisolated(unsafe) private static var reloadFD: Int32 = -1
+
+    /// SIGHUP asks for a reload (SPEC §10: the TLS files) instead of ending the server; call after
+    /// `install()`, and only when there is something to reload, so that a plain server still
+    /// ends on a hangup as before.
+    public static func installReload() {
+        reloadFD = Syscalls.makeEventFD()
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in
+            var one: UInt64 = 1
+            _ = withUnsafeBytes(of: &one) { Glibc.write(ShutdownSignals.reloadFD, $0.baseAddress, 8) }
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGHUP, &action, nil)
+    }
+
+    /// What the main thread was woken for.
+    public enum Request { case shutdown, reload }
+
+    /// Blocks until SIGTERM or SIGINT (`.shutdown`) or, with `installReload()`, SIGHUP (`.reload`).
+    public static func waitForRequest() -> Request {
+        var pollFDs = [pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: reloadFD, events: Int16(POLLIN), revents: 0)]
         while true {
-            let ready = poll(&pollFD, 1, -1)
-            if ready > 0 {
-                Syscalls.drainEventFD(eventFD)
-                return
+            // A negative fd is ignored by poll(2): without installReload() only shutdowns wake us.
+            if poll(&pollFDs, 2, -1) > 0 {
+                if pollFDs[0].revents != 0 {
+                    Syscalls.drainEventFD(eventFD)
+                    return .shutdown
+                }
+                if pollFDs[1].revents != 0 {
+                    Syscalls.drainEventFD(reloadFD)
+                    return .reload
+                }
             }
         }
     }

@@ -59,7 +59,7 @@ final class ServerProcess: @unchecked Sendable {
         let stderr = try OutputCollector()
         let stdout = try OutputCollector()
         let process = try launch(arguments: arguments, environment: environment, stdout: stdout, stderr: stderr)
-        let regex = #/(?:ws|http)://127\.0\.0\.1:([0-9]+)/#
+        let regex = #/(?:wss?|https?)://127\.0\.0\.1:([0-9]+)/#
         var port: UInt16?
         let announced = Deadline.poll(for: timeout) {
             if let match = stderr.text.firstMatch(of: regex), let value = UInt16(match.1), value != 0 {
