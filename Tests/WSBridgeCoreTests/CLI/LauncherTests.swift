@@ -50,6 +50,9 @@ struct LauncherTests {
 
     @Test("A flag whose feature is not built is refused before anything starts")
     func unsupportedFlag() {
+        #expect(throws: UsageError(message: "wsbridge: --permessage-deflate is not supported yet", exitCode: 1)) {
+            _ = try Launcher.parse(["--permessage-deflate", "cat"])
+        }
         #expect(throws: UsageError.self) { _ = try Launcher.parse(["--ssl", "cat"]) }
     }
 
@@ -63,5 +66,14 @@ struct LauncherTests {
     ])
     func startupURL(address: SocketAddress, servesPages: Bool, url: String) {
         #expect(Launcher.startupURLs(for: [address], servesPages: servesPages) == [url])
+    }
+
+    @Test("SPEC §10: with --ssl the startup URL is https:// when a page is served, wss:// otherwise; a Unix socket stays plain", arguments: [
+        (SocketAddress(host: "0.0.0.0", port: 8443), false, "wss://localhost:8443/"),
+        (SocketAddress(host: "127.0.0.1", port: 443), true, "https://127.0.0.1:443/"),
+        (SocketAddress(unixPath: "/run/ws.sock"), true, "unix:/run/ws.sock"),
+    ])
+    func startupURLOverTLS(address: SocketAddress, servesPages: Bool, url: String) {
+        #expect(Launcher.startupURLs(for: [address], servesPages: servesPages, isTLS: true) == [url])
     }
 }
