@@ -28,6 +28,10 @@ public enum ChildEnvironment {
         public var pathTranslated: String
         /// The TLS session the connection runs over (SPEC §10); nil for plain HTTP.
         public var tls: TLSSessionInfo?
+        /// What a trusted proxy (`--trustedproxy`, SPEC §11) said about the client: its address
+        /// becomes REMOTE_ADDR (with no REMOTE_PORT, which proxies do not pass) and
+        /// `X-Forwarded-Proto: https` sets HTTPS=on.
+        public var forwarded: ForwardedClient?
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
         /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
@@ -70,7 +74,8 @@ public enum ChildEnvironment {
         // "unix-socket", with an empty port: the peer has no IP address, and an empty REMOTE_ADDR
         // reads as "not set" to many scripts.
         let isUnixPeer = inputs.remote.unixPath != nil
-        let remoteAddress = isUnixPeer ? Self.unixSocketPeer : inputs.remote.host
+        let forwardedAddress = inputs.forwarded?.address?.description
+        let remoteAddress = forwardedAddress ?? (isUnixPeer ? Self.unixSocketPeer : inputs.remote.host)
         environment["SERVER_SOFTWARE"] = "wsbridge/\(WSBridgeVersion.current)"
         environment["GATEWAY_INTERFACE"] = "CGI/1.1"
         environment["SERVER_PROTOCOL"] = "HTTP/\(head.version.major).\(head.version.minor)"
@@ -83,15 +88,19 @@ public enum ChildEnvironment {
         environment["PATH_TRANSLATED"] = inputs.pathTranslated
         environment["QUERY_STRING"] = head.query
         environment["REMOTE_ADDR"] = remoteAddress
-        environment["REMOTE_HOST"] = isUnixPeer ? Self.unixSocketPeer : inputs.remoteHost ?? remoteAddress
-        environment["REMOTE_PORT"] = isUnixPeer ? "" : String(inputs.remote.port)
+        environment["REMOTE_HOST"] = isUnixPeer && forwardedAddress == nil ? Self.unixSocketPeer : inputs.remoteHost ?? remoteAddress
+        environment["REMOTE_PORT"] = isUnixPeer || forwardedAddress != nil ? "" : String(inputs.remote.port)
         environment["UNIQUE_ID"] = inputs.uniqueID
         environment["AUTH_TYPE"] = ""
         environment["CONTENT_LENGTH"] = inputs.contentLength
         environment["CONTENT_TYPE"] = inputs.contentLength.isEmpty ? "" : head.headers.first("Content-Type") ?? ""
         environment["REMOTE_IDENT"] = ""
         environment["REMOTE_USER"] = ""
-        if let tls = inputs.tls { addTLSVariables(tls, to: &environment) }
+        if let tls = inputs.tls {
+            addTLSVariables(tls, to: &environment)
+        } else if inputs.forwarded?.isHTTPS == true {
+            environment["HTTPS"] = "on"
+        }
         if let subprotocol = inputs.subprotocol { environment["WEBSOCKET_PROTOCOL"] = subprotocol }
         // RFC 3875 §4.1.5, §4.1.13: PATH_INFO and SCRIPT_NAME are decoded, so "/x%0aPATH=/evil"
         // holds a real LF; a reverse-DNS name or a Host header could hold controls too. A script

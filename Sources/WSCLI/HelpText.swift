@@ -119,6 +119,17 @@ public enum HelpText {
         case .redirPort:
             Entry(placeholder: "N", defaultValue: "off",
                   meaning: ["Also listen for plain HTTP on port N and answer 301 to https."])
+        case .trustedProxy:
+            Entry(placeholder: "CIDR,...", defaultValue: "none",
+                  meaning: ["Peers (e.g. 127.0.0.1/32, unix) whose X-Forwarded-For, -Proto and -Host",
+                            "(or Forwarded) name the real client; from others they change nothing."])
+        case .basePath:
+            Entry(placeholder: "/PREFIX", defaultValue: "none",
+                  meaning: ["Serve under PREFIX behind a proxy: it is removed before routing,",
+                            "SCRIPT_NAME keeps it, and any other path gets 404."])
+        case .maxConnsPerIP:
+            Entry(placeholder: "N", defaultValue: "0 (off)",
+                  meaning: ["Live sessions per client address at most; one more upgrade gets 429."])
         case .maxForks:
             Entry(placeholder: "N", defaultValue: "\(Options.defaultMaxForks)",
                   meaning: ["Live children at most; one more upgrade gets 429. 0 is unlimited."])

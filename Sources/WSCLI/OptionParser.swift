@@ -1,3 +1,4 @@
+import WSProtocol
 import WSBridging
 import WSServer
 
@@ -29,7 +30,10 @@ enum OptionFlag: String, CaseIterable, Sendable {
     case sslKey = "sslkey"
     case sslCA = "sslca"
     case redirPort = "redirport"
+    case trustedProxy = "trustedproxy"
+    case basePath = "basepath"
     case maxForks = "maxforks"
+    case maxConnsPerIP = "maxconnsperip"
     case maxFrameSize = "maxframesize"
     case closeMs = "closems"
     case pingMs = "pingms"
@@ -62,7 +66,8 @@ enum OptionFlag: String, CaseIterable, Sendable {
              .permessageDeflate, .help, .version:
             true
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
-             .sslCert, .sslKey, .sslCA, .redirPort, .maxForks, .maxFrameSize, .closeMs, .pingMs,
+             .sslCert, .sslKey, .sslCA, .redirPort, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
+             .closeMs, .pingMs,
              .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
             false
         }
@@ -165,7 +170,8 @@ struct OptionsBuilder {
         case .version: wantsVersion = isOn; return
         case .help: preconditionFailure("--help returns before any flag is stored")
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
-             .sslCert, .sslKey, .sslCA, .redirPort, .maxForks, .maxFrameSize, .closeMs, .pingMs,
+             .sslCert, .sslKey, .sslCA, .redirPort, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
+             .closeMs, .pingMs,
              .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
             preconditionFailure("--\(flag.rawValue) is not a boolean")
         }
@@ -186,6 +192,16 @@ struct OptionsBuilder {
             options.redirPort = port == 0 ? nil : port
         case .maxForks:
             options.maxForks = try Self.integer(value, flag: flag, in: 0...Int.max)
+        case .maxConnsPerIP:
+            options.maxSessionsPerAddress = try Self.integer(value, flag: flag, in: 0...Int.max)
+        case .trustedProxy:
+            do {
+                options.trustedProxies = try TrustedProxies.parse(value)
+            } catch {
+                throw .configuration("--trustedproxy: \"\(error.entry)\" is not an address, a CIDR range (10.0.0.0/8) or unix")
+            }
+        case .basePath:
+            options.basePath = try Self.basePath(value)
         case .maxFrameSize:
             let bytes = try Self.integer(value, flag: flag, in: 0...Int.max)
             options.maxFrameBytes = bytes == 0 ? nil : bytes
@@ -319,6 +335,20 @@ struct OptionsBuilder {
             names.append(name)
         }
         return names
+    }
+
+    /// `--basepath=/PREFIX` (SPEC §11): an absolute path of plain segments, kept without a trailing
+    /// slash; "/" alone means no prefix.
+    static func basePath(_ text: String) throws(UsageError) -> String? {
+        guard text.hasPrefix("/") else {
+            throw .configuration("--basepath=\(text) must start with /, as /tools")
+        }
+        let segments = text.split(separator: "/")
+        for segment in segments where segment == "." || segment == ".." || segment.contains("%") || segment.contains("?")
+            || segment.contains("#") || !segment.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) {
+            throw .configuration("--basepath=\(text): \"\(segment)\" is not a plain path segment")
+        }
+        return segments.isEmpty ? nil : "/" + segments.joined(separator: "/")
     }
 
     /// RFC 6455 §4.1: each element of Sec-WebSocket-Protocol is a token (RFC 9110 §5.6.2).

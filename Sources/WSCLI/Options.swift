@@ -1,3 +1,4 @@
+import WSProtocol
 import WSBridging
 import WSServer
 
@@ -60,6 +61,12 @@ public struct Options: Sendable, Equatable {
     public var sslCA: String?
     /// `--redirport`: a plain-HTTP port answering 301 to https; nil when off.
     public var redirPort: Int?
+    /// `--trustedproxy`: the peers whose forwarding headers are believed (SPEC §11).
+    public var trustedProxies = TrustedProxies()
+    /// `--basepath`: the path prefix the server lives under, without a trailing slash; nil for none.
+    public var basePath: String?
+    /// `--maxconnsperip`: live sessions per client address at most; 0 means unlimited.
+    public var maxSessionsPerAddress = 0
     /// Live children at most; 0 means unlimited.
     public var maxForks: Int
     /// Largest inbound message in bytes after reassembly and inflation; nil means no limit.

@@ -15,7 +15,7 @@ final class CGIRequest: EventHandler {
     private let transport: any Transport
     private var fd: Int32 { transport.fd }
     private let id: UInt64
-    private let peer: SocketAddress
+    private let client: ClientOrigin
     private let local: SocketAddress
     private let head: HTTPRequestHead
     private let body: RequestBodyFraming
@@ -65,11 +65,11 @@ final class CGIRequest: EventHandler {
     private var isFinished = false
     private var status = HTTPStatus.ok
 
-    init(transport: any Transport, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, body: RequestBodyFraming,
+    init(transport: any Transport, id: UInt64, client: ClientOrigin, local: SocketAddress, head: HTTPRequestHead, body: RequestBodyFraming,
          script: ScriptTarget, bodyBytes: [UInt8], loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
         self.transport = transport
         self.id = id
-        self.peer = peer
+        self.client = client
         self.local = local
         self.head = head
         self.body = body
@@ -107,7 +107,7 @@ final class CGIRequest: EventHandler {
         let contentLength = head.headers.contains("Content-Length") ? String(length) : ""
         let timeout = UInt64(configuration.cgiTimeoutMilliseconds) * 1_000_000
         timer = loop.schedule(afterNanoseconds: timeout) { [weak self] in self?.timedOut() }
-        loop.withRemoteHost(of: peer, isEnabled: configuration.reverseLookup) { [self] name in
+        loop.withRemoteHost(of: client.lookupAddress, isEnabled: configuration.reverseLookup) { [self] name in
             spawnScript(contentLength: contentLength, remoteHost: name)
         }
     }
@@ -115,10 +115,11 @@ final class CGIRequest: EventHandler {
     private func spawnScript(contentLength: String, remoteHost: String?) {
         var inputs = ChildEnvironment.Inputs(
             head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
-            remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName, pathInfo: script.pathInfo,
+            remote: client.peer, local: local, uniqueID: String(id), scriptName: script.scriptName, pathInfo: script.pathInfo,
             pathTranslated: script.executable, tls: transport.tlsSession)
         inputs.contentLength = contentLength
         inputs.remoteHost = remoteHost
+        inputs.forwarded = client.forwarded
         let request = SpawnRequest(executable: script.executable, arguments: [],
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))
@@ -159,7 +160,7 @@ final class CGIRequest: EventHandler {
     }
 
     private var logFields: [(key: String, value: String)] {
-        var fields: [(key: String, value: String)] = [("remote", peer.description), ("id", String(id)),
+        var fields: [(key: String, value: String)] = [("remote", client.logDescription), ("id", String(id)),
                                                       ("method", head.method), ("path", head.path)]
         if let child { fields.append(("pid", String(child.pid))) }
         return fields

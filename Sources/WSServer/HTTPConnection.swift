@@ -9,6 +9,8 @@ final class HTTPConnection: EventHandler {
     private let transport: any Transport
     private var fd: Int32 { transport.fd }
     private let peer: SocketAddress
+    /// The client of the request being routed: the peer, or who a trusted proxy says it is.
+    private var client: ClientOrigin
     private let local: SocketAddress
     private unowned let loop: EventLoop
     private let context: ServerContext
@@ -55,6 +57,7 @@ final class HTTPConnection: EventHandler {
         self.transport = transport
         self.redirectsToHTTPSPort = redirectsToHTTPSPort
         self.peer = peer
+        self.client = ClientOrigin(peer: peer)
         self.local = local
         self.loop = loop
         self.context = context
@@ -303,7 +306,7 @@ final class HTTPConnection: EventHandler {
 
     private func logPlain(_ head: HTTPRequestHead, status: HTTPStatus) {
         context.logger.log(.access, "HTTP", [
-            "remote": peer.description, "id": String(id), "method": head.method, "path": head.path,
+            "remote": client.logDescription, "id": String(id), "method": head.method, "path": head.path,
             "status": String(status.code),
         ])
     }
@@ -358,7 +361,7 @@ final class HTTPConnection: EventHandler {
                                                       supported: configuration.subprotocols)
         let response = acceptance.response(subprotocol: subprotocol, extraHeaders: configuration.webSocketHeaders)
         let session = WebSocketSession(
-            transport: transport, id: id, peer: peer, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
+            transport: transport, id: id, client: client, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
             context: context, registry: registry, handshakeResponse: response.serialized(),
             bytesAfterHead: parser.takeRemainingBytes())
         session.start(taking: socketRegistration)
@@ -369,7 +372,7 @@ final class HTTPConnection: EventHandler {
         registration = nil
         state = .done
         registry.remove(self)
-        let request = CGIRequest(transport: transport, id: id, peer: peer, local: local, head: head, body: body, script: script,
+        let request = CGIRequest(transport: transport, id: id, client: client, local: local, head: head, body: body, script: script,
                                  bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
         request.start(taking: socketRegistration)
     }
@@ -379,7 +382,7 @@ final class HTTPConnection: EventHandler {
     /// Answers with an error and closes the connection after it.
     private func refuse(_ response: HTTPResponse, status: HTTPStatus, method: String, path: String) {
         context.logger.log(.access, "REFUSED", [
-            "remote": peer.description, "id": String(id), "method": method, "path": path, "status": String(status.code),
+            "remote": client.logDescription, "id": String(id), "method": method, "path": path, "status": String(status.code),
         ])
         keepsAlive = false
         // RFC 9110 §9.3.2: an answer to HEAD has no content, refusals included.

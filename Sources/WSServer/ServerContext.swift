@@ -60,6 +60,30 @@ public final class ServerContext: Sendable {
         childSlotsInUse.subtract(1, ordering: .releasing)
     }
 
+    /// Live sessions per client address, for `--maxconnsperip`; only addresses with sessions.
+    private let sessionsPerAddress = Mutex<[String: Int]>([:])
+
+    /// Counts a session of the client `key` in; false when it already has the most it may.
+    func reserveAddressSlot(_ key: String) -> Bool {
+        let limit = configuration.maxSessionsPerAddress
+        guard limit > 0 else { return true }
+        return sessionsPerAddress.withLock { counts in
+            let current = counts[key, default: 0]
+            guard current < limit else { return false }
+            counts[key] = current + 1
+            return true
+        }
+    }
+
+    /// Counts a session of the client `key` out.
+    func releaseAddressSlot(_ key: String) {
+        guard configuration.maxSessionsPerAddress > 0 else { return }
+        sessionsPerAddress.withLock { counts in
+            let remaining = counts[key, default: 1] - 1
+            counts[key] = remaining > 0 ? remaining : nil
+        }
+    }
+
     /// Records a running child's process group, so that a forced exit can still end it.
     public func childStarted(_ groupID: Int32) { _ = liveChildGroups.withLock { $0.insert(groupID) } }
 
@@ -145,6 +169,13 @@ public struct ServerConfiguration: Sendable {
     /// `send_timeout`, but only once the session is ending: while the child runs, a paused
     /// reader only pauses the child (backpressure).
     public var flushStallMilliseconds = 30_000
+    /// `--trustedproxy` (SPEC §11): the peers whose forwarding headers name the client.
+    public var trustedProxies = TrustedProxies()
+    /// `--basepath` (SPEC §11): the prefix every request path must start with, removed before
+    /// routing; nil for none.
+    public var basePath: String?
+    /// `--maxconnsperip` (SPEC §11): live sessions per client address at most; 0 is unlimited.
+    public var maxSessionsPerAddress = 0
     /// `--ssl` (SPEC §10): the TLS context every TCP listener's connections start with, reloaded
     /// on SIGHUP; nil serves plain HTTP.
     package var tls: TLSContextStore?

@@ -13,7 +13,7 @@ import WSBridging
 final class WebSocketSession: EventHandler {
     // MARK: Identity
     let id: UInt64
-    let peer: SocketAddress
+    let client: ClientOrigin
     let local: SocketAddress
     let head: HTTPRequestHead
     /// What the session runs.
@@ -84,12 +84,12 @@ final class WebSocketSession: EventHandler {
     /// The pipes' sources are `ChildPipes`'s.
     static let socketSource: UInt8 = 0, exitSource: UInt8 = 4
 
-    init(transport: any Transport, id: UInt64, peer: SocketAddress, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
+    init(transport: any Transport, id: UInt64, client: ClientOrigin, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
          loop: EventLoop,
          context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
         self.transport = transport
         self.id = id
-        self.peer = peer
+        self.client = client
         self.local = local
         self.head = head
         self.script = script
@@ -118,7 +118,7 @@ final class WebSocketSession: EventHandler {
         }
         flushSocket()
         schedulePing()
-        loop.withRemoteHost(of: peer, isEnabled: configuration.reverseLookup) { [self] name in
+        loop.withRemoteHost(of: client.lookupAddress, isEnabled: configuration.reverseLookup) { [self] name in
             spawnChild(remoteHost: name)
         }
     }
@@ -126,9 +126,10 @@ final class WebSocketSession: EventHandler {
     private func spawnChild(remoteHost: String?) {
         var inputs = ChildEnvironment.Inputs(
             head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
-            remote: peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
+            remote: client.peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
             pathInfo: script.pathInfo, pathTranslated: script.executable, tls: transport.tlsSession, subprotocol: subprotocol)
         inputs.remoteHost = remoteHost
+        inputs.forwarded = client.forwarded
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: Self.directory(of: script.executable))
@@ -156,7 +157,7 @@ final class WebSocketSession: EventHandler {
 
     /// The context every log line of this session carries (SPEC §8).
     var logContext: [(key: String, value: String)] {
-        var fields: [(key: String, value: String)] = [("remote", peer.description), ("id", String(id)), ("path", head.path)]
+        var fields: [(key: String, value: String)] = [("remote", client.logDescription), ("id", String(id)), ("path", head.path)]
         if let child { fields.append(("pid", String(child.pid))) }
         return fields
     }
