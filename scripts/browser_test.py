@@ -1,40 +1,134 @@
 #!/usr/bin/env python3
-"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issue 5).
+"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5 and 11).
 
 Usage: browser_test.py CHROMIUM WSBRIDGE FIXTURE_DIR EXAMPLES_DIR
-Starts two wsbridge servers (each killed by PID at the end), then checks, in a real browser:
+Needs the `openssl` and `certutil` (libnss3-tools) commands. Makes a throwaway test CA and a server
+certificate for 127.0.0.1/localhost signed by it, and a throwaway NSS database that trusts that CA
+(Chromium reads $HOME/.pki/nssdb, so Chromium runs with HOME in a temporary directory); no
+certificate error is ignored. Starts wsbridge servers (each killed by PID at the end), then checks,
+in a real browser:
   1. the --devconsole page: a line typed in the page comes back through a child (cat);
   2. a child that exits 3 shows close code 4003 with reason "exit 3" in the CloseEvent;
-  3. a page served by --staticdir loads and talks to a script run by --dir.
+  3. a page served by --staticdir loads and talks to a script run by --dir;
+  4. over --ssl, an https:// page served by --staticdir (location.protocol "https:", certificate
+     issued by the test CA) opens wss:// to cat, gets its message back and closes with 1000: CloseEvent
+     1000, wasClean;
+  5. over --ssl, a wss:// child that exits 3: CloseEvent 4003 "exit 3", wasClean;
+  6. the --devconsole page over https:// connects with wss:// and shows the clean 4003 close;
+  7. a server whose certificate comes from a CA that is not in the NSS database is refused
+     (net::ERR_CERT_AUTHORITY_INVALID), so the checks above passed through a verified chain.
 Every wait has a deadline. Exit status 0 when every check passes.
 """
-import asyncio, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
+import asyncio, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.parse, urllib.request
 
 import websockets
 
 DEADLINE = 20.0
+CA_NAME = "wsbridge browser-test CA"
+
+# The https:// page of checks 4 and 5, served by --staticdir. `?script=NAME&send=TEXT[&close=CODE]`
+# opens wss://HOST/NAME, sends TEXT once open, closes with CODE after the first message when asked,
+# and records what happened in `window.result`.
+WSS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>wsbridge wss test</title></head>
+<body>
+<script>
+  const params = new URLSearchParams(location.search);
+  const result = window.result = {protocol: location.protocol, url: null, received: [], close: null, errors: 0};
+  const socket = new WebSocket("wss://" + location.host + "/" + params.get("script"));
+  result.url = socket.url;
+  socket.onopen = () => socket.send(params.get("send"));
+  socket.onmessage = event => {
+    result.received.push(event.data);
+    if (params.has("close")) socket.close(Number(params.get("close")));
+  };
+  socket.onerror = () => { result.errors += 1; };
+  socket.onclose = event => { result.close = {code: event.code, reason: event.reason, wasClean: event.wasClean}; };
+</script>
+</body></html>
+"""
+
+
+def tool(*args, cwd=None):
+    """Runs a setup command (openssl, certutil); a failure raises with what the command said."""
+    done = subprocess.run(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}")
+
+
+def openssl(*args, cwd):
+    tool("openssl", *args, cwd=cwd)
+
+
+def make_ca(directory, name, common_name):
+    """A self-signed P-256 CA valid for two days: NAME.pem and NAME.key in DIRECTORY."""
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={common_name}",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            cwd=directory)
+
+
+def make_server_cert(directory, name, ca):
+    """A P-256 server certificate for 127.0.0.1 and localhost signed by CA: NAME.pem and NAME.key."""
+    with open(os.path.join(directory, f"{name}.ext"), "w") as extensions:
+        extensions.write("basicConstraints=critical,CA:FALSE\n"
+                         "keyUsage=critical,digitalSignature\n"
+                         "extendedKeyUsage=serverAuth\n"
+                         "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                         "subjectKeyIdentifier=hash\n"
+                         "authorityKeyIdentifier=keyid,issuer\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=127.0.0.1", cwd=directory)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-set_serial",
+            str(int.from_bytes(os.urandom(8), "big")), "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem",
+            cwd=directory)
+    return os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+
+
+def trust_ca(home, ca_pem):
+    """A new NSS database at HOME/.pki/nssdb (where Chromium on Linux looks) trusting CA_PEM for TLS servers."""
+    database = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(database)
+    for args in (["-N", "--empty-password"], ["-A", "-t", "C,,", "-n", CA_NAME, "-i", ca_pem]):
+        tool("certutil", "-d", f"sql:{database}", *args)
+
+
+def remove_tree(path):
+    """rmtree, again until it sticks: a Chromium helper can still write into the profile for a moment after
+    the browser process has exited, and the directory is then not empty when rmtree reaches it."""
+    deadline = time.time() + 5
+    while True:
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path) or time.time() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def start_wsbridge(binary, args):
     process = subprocess.Popen([binary, "--port=0", "--address=127.0.0.1", *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + DEADLINE
+    said = []
     while time.time() < deadline:
         line = process.stderr.readline()
-        match = re.search(r"(?:ws|http)://127\.0\.0\.1:(\d+)/", line)
+        said.append(line.strip())
+        match = re.search(r"(?:wss?|https?)://127\.0\.0\.1:(\d+)/", line)
         if match:
             # Keep draining stderr so the server never blocks on a full pipe.
             asyncio.get_event_loop().run_in_executor(None, lambda: [_ for _ in process.stderr])
             return process, int(match.group(1))
         if process.poll() is not None:
             break
-    raise RuntimeError("wsbridge did not start: " + " ".join(args))
+    process.kill()
+    process.wait()
+    raise RuntimeError("wsbridge did not start: " + " ".join(args) + ": " + " | ".join(filter(None, said)))
 
 
 class Page:
     def __init__(self, socket):
         self.socket = socket
         self.next_id = 0
+        self.documents = []  # the `response` of every Network.responseReceived for a Document
 
     async def call(self, method, **params):
         self.next_id += 1
@@ -42,6 +136,8 @@ class Page:
         await self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
         while True:
             reply = json.loads(await asyncio.wait_for(self.socket.recv(), DEADLINE))
+            if reply.get("method") == "Network.responseReceived" and reply["params"].get("type") == "Document":
+                self.documents.append(reply["params"]["response"])
             if reply.get("id") == ident:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -62,19 +158,40 @@ class Page:
             await asyncio.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what} ({expression})")
 
+    async def navigate(self, url):
+        """Page.navigate's result: `errorText` is set when the page could not load (say a certificate error)."""
+        self.documents.clear()
+        return await self.call("Page.navigate", url=url)
+
     async def open(self, url):
-        await self.call("Page.navigate", url=url)
+        result = await self.navigate(url)
+        if result.get("errorText"):
+            raise AssertionError(f"{url} did not load: {result['errorText']}")
         await self.wait_for("document.readyState === 'complete'", f"{url} to load")
+        return self.documents[-1] if self.documents else None
 
 
 async def run(chromium, wsbridge, fixtures, examples):
-    profile = tempfile.mkdtemp(prefix="wsbridge-chromium-")
-    browser = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                "--disable-dev-shm-usage", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-                                "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scratch = tempfile.mkdtemp(prefix="wsbridge-browser-test-")
+    profile, home, pki, www = (os.path.join(scratch, name) for name in ("profile", "home", "pki", "www"))
+    browser = None
     servers = []
     failures = []
     try:
+        for directory in (profile, home, pki, www):
+            os.makedirs(directory)
+        make_ca(pki, "ca", CA_NAME)
+        make_ca(pki, "other-ca", "wsbridge browser-test untrusted CA")  # never trusted: check 7
+        cert, key = make_server_cert(pki, "server", "ca")
+        untrusted_cert, untrusted_key = make_server_cert(pki, "untrusted", "other-ca")
+        trust_ca(home, os.path.join(pki, "ca.pem"))
+        with open(os.path.join(www, "index.html"), "w") as page_file:
+            page_file.write(WSS_PAGE)
+
+        browser = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                    "--disable-dev-shm-usage", "--remote-debugging-port=0",
+                                    f"--user-data-dir={profile}", "about:blank"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": home})
         port_file = os.path.join(profile, "DevToolsActivePort")
         deadline = time.time() + DEADLINE
         while not os.path.exists(port_file) or not open(port_file).read().strip():
@@ -84,17 +201,29 @@ async def run(chromium, wsbridge, fixtures, examples):
         debug_port = int(open(port_file).read().split()[0])
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{debug_port}/json/list", timeout=DEADLINE))
         page_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-        console, console_port = start_wsbridge(wsbridge, ["--devconsole", f"--dir={fixtures}"])
-        site, site_port = start_wsbridge(wsbridge, [f"--staticdir={examples}", f"--dir={examples}"])
-        servers = [console, site]
+
+        def server(*args):
+            process, port = start_wsbridge(wsbridge, list(args))
+            servers.append(process)
+            return port
+
+        tls = ["--ssl", f"--sslcert={cert}", f"--sslkey={key}"]
+        console_port = server("--devconsole", f"--dir={fixtures}")
+        site_port = server(f"--staticdir={examples}", f"--dir={examples}")
+        tls_site_port = server(*tls, f"--staticdir={www}", f"--dir={fixtures}")
+        tls_console_port = server(*tls, "--devconsole", f"--dir={fixtures}")
+        untrusted_port = server("--ssl", f"--sslcert={untrusted_cert}", f"--sslkey={untrusted_key}",
+                                f"--staticdir={www}", f"--dir={fixtures}")
         async with websockets.connect(page_url, max_size=None) as socket:
             page = Page(socket)
             await page.call("Runtime.enable")
+            await page.call("Network.enable")
 
             async def check(name, body):
+                started = time.monotonic()
                 try:
                     await body()
-                    print(f"browser-test: ok   {name}")
+                    print(f"browser-test: ok   {name} ({time.monotonic() - started:.2f} s)")
                 except Exception as error:  # report every check, then fail
                     failures.append(name)
                     print(f"browser-test: FAIL {name}: {error}")
@@ -131,23 +260,82 @@ async def run(chromium, wsbridge, fixtures, examples):
                     ".find(t => t.startsWith('Hello, Chromium!'))", "the greeting")
                 assert text.startswith("Hello, Chromium!"), text
 
+            def assert_test_certificate(response, url):
+                """The page came over TLS with the server certificate that the test CA issued."""
+                assert response is not None, f"no Network.responseReceived for {url}"
+                details = response.get("securityDetails") or {}
+                assert details.get("issuer") == CA_NAME, f"certificate issuer {details.get('issuer')!r}"
+                assert "127.0.0.1" in details.get("sanList", []), f"certificate names {details.get('sanList')}"
+                assert details.get("protocol") in ("TLS 1.2", "TLS 1.3"), f"TLS version {details.get('protocol')!r}"
+
+            async def open_wss_page(**query):
+                """Loads the https:// test page, checks it came over TLS with the test CA's certificate, and
+                returns its `window.result` once the WebSocket has closed."""
+                url = f"https://127.0.0.1:{tls_site_port}/?{urllib.parse.urlencode(query)}"
+                assert_test_certificate(await page.open(url), url)
+                protocol = await page.evaluate("location.protocol")
+                assert protocol == "https:", f"location.protocol {protocol!r}"
+                result = await page.wait_for("window.result && window.result.close && window.result", "the CloseEvent")
+                expected_url = f"wss://127.0.0.1:{tls_site_port}/{query['script']}"
+                assert result["url"] == expected_url, f"WebSocket url {result['url']!r}"
+                assert result["errors"] == 0, f"{result['errors']} error event(s): {result}"
+                return result
+
+            async def wss_echo():
+                result = await open_wss_page(script="echo.sh", send="hello over wss", close=1000)
+                assert result["received"] == ["hello over wss"], f"received {result['received']}"
+                close = result["close"]
+                assert close["code"] == 1000 and close["wasClean"] is True, f"CloseEvent {close}"
+
+            async def wss_exit_status():
+                result = await open_wss_page(script="exit3.sh", send="x")
+                assert result["received"] == ["bye x"], f"received {result['received']}"
+                close = result["close"]
+                assert close == {"code": 4003, "reason": "exit 3", "wasClean": True}, f"CloseEvent {close}"
+
+            async def devconsole_over_tls():
+                url = f"https://127.0.0.1:{tls_console_port}/exit3.sh"
+                assert_test_certificate(await page.open(url), url)
+                protocol = await page.evaluate("location.protocol")
+                assert protocol == "https:", f"location.protocol {protocol!r}"
+                url = await page.evaluate("document.querySelector('#url').textContent")
+                assert url == f"wss://127.0.0.1:{tls_console_port}/exit3.sh", f"console url {url!r}"
+                await page.wait_for("document.querySelector('#status').dataset.state === 'open'", "the console to connect")
+                await page.evaluate("window.devconsole.send('tls')")
+                closed = await page.wait_for(
+                    "(e => e && {code: e.dataset.code, reason: e.dataset.reason, clean: e.dataset.clean})"
+                    "(document.querySelector('#log .closed'))", "the close event")
+                assert closed == {"code": "4003", "reason": "exit 3", "clean": "true"}, f"close event {closed}"
+                received = await page.evaluate(
+                    "[...document.querySelectorAll('#log .received')].map(e => e.textContent).join('|')")
+                assert received == "bye tls", f"received {received!r}"
+
+            async def untrusted_ca_refused():
+                result = await page.navigate(f"https://127.0.0.1:{untrusted_port}/")
+                assert result.get("errorText") == "net::ERR_CERT_AUTHORITY_INVALID", f"navigation {result}"
+
             await check("--devconsole: a line sent from the page comes back through cat", devconsole_echo)
             await check("--devconsole: exit 3 shows CloseEvent 4003 \"exit 3\"", exit_status)
             await check("--staticdir page talks to a --dir script", static_page_talks_to_script)
+            await check("--ssl: https page (test CA) echoes over wss://, CloseEvent 1000 clean", wss_echo)
+            await check("--ssl: wss:// child exits 3, CloseEvent 4003 \"exit 3\" clean", wss_exit_status)
+            await check("--ssl --devconsole: https page connects with wss://, CloseEvent 4003 clean", devconsole_over_tls)
+            await check("--ssl: a certificate from an untrusted CA is refused", untrusted_ca_refused)
     finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
+        for process in servers:
+            process.send_signal(signal.SIGTERM)
+        for process in servers:
             try:
-                server.wait(timeout=5)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                server.kill()
-        browser.terminate()
-        try:
-            browser.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-        shutil.rmtree(profile, ignore_errors=True)
+                process.kill()
+        if browser:
+            browser.terminate()
+            try:
+                browser.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                browser.kill()
+        remove_tree(scratch)
     return 1 if failures else 0
 
 
