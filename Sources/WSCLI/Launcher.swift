@@ -13,7 +13,7 @@ public enum Launcher {
         "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
         "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
         "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
-        "ssl", "sslcert", "sslkey", "sslca", "redirport",
+        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip",
     ]
 
     /// What the command line asks for.
@@ -65,6 +65,9 @@ public enum Launcher {
             }
         }
         configuration.maxChildren = options.maxForks
+        configuration.trustedProxies = options.trustedProxies
+        configuration.basePath = options.basePath
+        configuration.maxSessionsPerAddress = options.maxSessionsPerAddress
         configuration.passesStderr = options.passStderr
         configuration.subprotocols = options.subprotocols
         configuration.devConsole = options.devConsole

@@ -150,6 +150,9 @@ final class HTTPConnection: EventHandler {
     private func route(_ head: HTTPRequestHead) {
         if let timer { loop.cancel(timer) }
         timer = nil
+        // SPEC §11: who is asking, before anything is decided or logged.
+        client = ClientOrigin(peer: peer, forwarded: configuration.trustedProxies.resolve(
+            peer: peer.unixPath == nil ? peer.host : nil, headers: head.headers))
         if let tls = transport.tlsSession, isMisdirected(head, tls: tls) {
             let response = HTTPResponse.error(.misdirectedRequest, message: "Host differs from the TLS server name",
                                               extraHeaders: configuration.plainHTTPHeaders)
@@ -163,6 +166,16 @@ final class HTTPConnection: EventHandler {
                           method: head.method, path: head.path)
         }
         if let port = redirectsToHTTPSPort { return redirectToHTTPS(head, body: body, port: port) }
+        // SPEC §11 --basepath: routing sees the path inside the prefix; REQUEST_URI and the log
+        // keep the request's own.
+        var routed = head
+        if let basePath = configuration.basePath {
+            guard let inside = Self.path(head.path, under: basePath) else {
+                let response = HTTPResponse.error(.notFound, message: "not under \(basePath)", extraHeaders: configuration.plainHTTPHeaders)
+                return refuse(response, status: .notFound, method: head.method, path: head.path)
+            }
+            routed.target = inside + (head.target.firstIndex(of: "?").map { String(head.target[$0...]) } ?? "")
+        }
         if head.method == "GET" && Handshake.isUpgradeRequest(head) {
             // Bytes after an upgrade request are WebSocket frames: a body would be read as frames
             // by us and as a body by a proxy in front (RFC 6455 §4.1: the handshake has none).
@@ -171,9 +184,9 @@ final class HTTPConnection: EventHandler {
                 return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
                               method: head.method, path: head.path)
             }
-            routeUpgrade(head)
+            routeUpgrade(head, routed: routed)
         } else {
-            routePlainRequest(head, body: body)
+            routePlainRequest(head, routed: routed, body: body)
         }
     }
 
@@ -213,13 +226,27 @@ final class HTTPConnection: EventHandler {
     /// gets 413 and the connection closes.
     static let maxDiscardedBodyBytes = 64 * 1024
 
-    private func routePlainRequest(_ head: HTTPRequestHead, body: RequestBodyFraming) {
+    /// `path` with `prefix` removed ("/" for the prefix itself); nil when it is not under it.
+    static func path(_ path: String, under prefix: String) -> String? {
+        if path == prefix { return "/" }
+        guard path.hasPrefix(prefix), path.dropFirst(prefix.count).hasPrefix("/") else { return nil }
+        return String(path.dropFirst(prefix.count))
+    }
+
+    /// A script's target, its SCRIPT_NAME under `--basepath` (SPEC §11: SCRIPT_NAME keeps the prefix).
+    private func target(_ executable: String, _ arguments: [String], scriptName: String, pathInfo: String) -> ScriptTarget {
+        var name = scriptName
+        if let basePath = configuration.basePath { name = scriptName == "/" ? basePath : basePath + scriptName }
+        return ScriptTarget(executable: executable, arguments: arguments, scriptName: name, pathInfo: pathInfo)
+    }
+
+    private func routePlainRequest(_ head: HTTPRequestHead, routed: HTTPRequestHead, body: RequestBodyFraming) {
         let extraHeaders = configuration.plainHTTPHeaders
         let isGetOrHead = head.method == "GET" || head.method == "HEAD"
         let servesConsole = configuration.devConsole && isGetOrHead
         if !servesConsole, let cgiScripts = configuration.cgiScripts,
-           case .script(let path, let scriptName, let pathInfo) = cgiScripts.route(path: head.path) {
-            handOverToCGI(head, body: body, ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo))
+           case .script(let path, let scriptName, let pathInfo) = cgiScripts.route(path: routed.path) {
+            handOverToCGI(head, body: body, target(path, [], scriptName: scriptName, pathInfo: pathInfo))
             return
         }
         guard skipBody(body, of: head) else { return }
@@ -230,7 +257,7 @@ final class HTTPConnection: EventHandler {
             return
         }
         if let staticFiles = configuration.staticFiles {
-            switch staticFiles.answer(head) {
+            switch staticFiles.answer(routed, locationPrefix: configuration.basePath ?? "") {
             case .response(var response):
                 response.headers.add(contentsOf: extraHeaders)
                 answer(response, to: head, includeBody: head.method != "HEAD")
@@ -313,12 +340,14 @@ final class HTTPConnection: EventHandler {
 
     // MARK: Upgrades
 
-    private func routeUpgrade(_ head: HTTPRequestHead) {
+    private func routeUpgrade(_ head: HTTPRequestHead, routed: HTTPRequestHead) {
         let extraHeaders = configuration.plainHTTPHeaders
         let acceptance: HandshakeAcceptance
         do {
             acceptance = try Handshake.validate(head)
-            try configuration.originPolicy.check(head, isTLS: transport.tlsSession != nil)
+            // Behind a trusted proxy the client's own scheme and host decide what "same origin" is.
+            try configuration.originPolicy.check(head, isTLS: transport.tlsSession != nil || client.forwarded?.isHTTPS == true,
+                                                  host: client.forwarded?.host)
         } catch {
             refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
             return
@@ -326,11 +355,11 @@ final class HTTPConnection: EventHandler {
         let script: ScriptTarget
         switch configuration.command {
         case .single(let executable, let arguments):
-            script = ScriptTarget(executable: executable, arguments: arguments, scriptName: "/", pathInfo: head.path)
+            script = target(executable, arguments, scriptName: "/", pathInfo: routed.path)
         case .directory(let router):
-            switch router.route(path: head.path) {
+            switch router.route(path: routed.path) {
             case .script(let path, let scriptName, let pathInfo):
-                script = ScriptTarget(executable: path, arguments: [], scriptName: scriptName, pathInfo: pathInfo)
+                script = target(path, [], scriptName: scriptName, pathInfo: pathInfo)
             case .notFound:
                 let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
                 refuse(response, status: .notFound, method: head.method, path: head.path)
@@ -343,7 +372,14 @@ final class HTTPConnection: EventHandler {
             refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
             return
         }
+        guard context.reserveAddressSlot(client.limitKey) else {
+            let response = HTTPResponse.error(.tooManyRequests, message: "this address has \(configuration.maxSessionsPerAddress) sessions (--maxconnsperip)",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
+            return
+        }
         guard context.reserveChildSlot() else {
+            context.releaseAddressSlot(client.limitKey)
             let response = HTTPResponse.error(.tooManyRequests, message: "all \(configuration.maxChildren) processes (--maxforks) are busy",
                                               extraHeaders: extraHeaders)
             refuse(response, status: .tooManyRequests, method: head.method, path: head.path)

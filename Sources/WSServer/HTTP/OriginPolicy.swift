@@ -62,8 +62,10 @@ public struct OriginPolicy: Sendable, Equatable {
     /// Whether every request is allowed.
     public var isUnrestricted: Bool { !requiresSameOrigin && !hasOriginList }
 
-    /// The decision for an upgrade request; `isTLS` says whether it arrived over TLS (for Host's default port).
-    public func decide(_ head: HTTPRequestHead, isTLS: Bool) -> Decision {
+    /// The decision for an upgrade request; `isTLS` says whether it arrived over TLS (for Host's
+    /// default port); `host`, when given, replaces the Host header (a trusted proxy's
+    /// X-Forwarded-Host, SPEC §11).
+    public func decide(_ head: HTTPRequestHead, isTLS: Bool, host: String? = nil) -> Decision {
         guard !isUnrestricted else { return .allowed }
         let origins = head.headers.values("Origin")
         guard origins.count <= 1 else { return .forbidden("more than one Origin header") }
@@ -77,7 +79,7 @@ public struct OriginPolicy: Sendable, Equatable {
             return .forbidden("Origin \(text) is not scheme://host[:port]")
         }
         if requiresSameOrigin {
-            guard let hostField = head.headers.first("Host"),
+            guard let hostField = host ?? head.headers.first("Host"),
                   let local = Self.parseAuthority(Substring(hostField), defaultPort: isTLS ? 443 : 80) else {
                 return .forbidden("no Host to compare the Origin with")
             }
@@ -96,8 +98,8 @@ public struct OriginPolicy: Sendable, Equatable {
     }
 
     /// Throws `HandshakeError.forbiddenOrigin` (403) unless the request is allowed.
-    public func check(_ head: HTTPRequestHead, isTLS: Bool) throws(HandshakeError) {
-        switch decide(head, isTLS: isTLS) {
+    public func check(_ head: HTTPRequestHead, isTLS: Bool, host: String? = nil) throws(HandshakeError) {
+        switch decide(head, isTLS: isTLS, host: host) {
         case .allowed: return
         case .forbidden: throw .forbiddenOrigin
         }

@@ -34,7 +34,9 @@ public struct StaticFiles: Sendable {
     }
 
     /// The answer to a plain (non-upgrade) request.
-    public func answer(_ head: HTTPRequestHead) -> Answer {
+    /// `locationPrefix` goes before the path of a redirect's Location (`--basepath`: the client
+    /// sees the prefix that routing removed).
+    public func answer(_ head: HTTPRequestHead, locationPrefix: String = "") -> Answer {
         guard head.method == "GET" || head.method == "HEAD" else {
             return .response(HTTPResponse.error(
                 .methodNotAllowed,
@@ -50,7 +52,7 @@ public struct StaticFiles: Sendable {
             guard decoded.hasTrailingSlash || decoded.segments.isEmpty else {
                 // As http.FileServer: a directory is named with a trailing slash, so that relative
                 // links in its index.html resolve inside it.
-                return .response(Self.redirect(to: decoded.segments, trailingSlash: true, query: head.query))
+                return .response(Self.redirect(to: decoded.segments, trailingSlash: true, query: head.query, prefix: locationPrefix))
             }
             let index = decoded.segments + [Self.indexFileName]
             guard case .regularFile(let file) = directory.entry(at: index) else { return .response(Self.notFound) }
@@ -58,7 +60,7 @@ public struct StaticFiles: Sendable {
         case .regularFile(let file):
             if decoded.hasTrailingSlash {
                 // As http.FileServer: a file is named without one.
-                return .response(Self.redirect(to: decoded.segments, trailingSlash: false, query: head.query))
+                return .response(Self.redirect(to: decoded.segments, trailingSlash: false, query: head.query, prefix: locationPrefix))
             }
             return answer(file, name: decoded.segments.last ?? "", head: head)
         }
@@ -105,8 +107,8 @@ public struct StaticFiles: Sendable {
 
     /// 301 to the canonical form of a path, built from the decoded segments so that a target such
     /// as `//evil.example/` can never become a Location that leaves this server.
-    static func redirect(to segments: [String], trailingSlash: Bool, query: String) -> HTTPResponse {
-        var location = PercentDecoding.encodePath(segments, trailingSlash: trailingSlash)
+    static func redirect(to segments: [String], trailingSlash: Bool, query: String, prefix: String = "") -> HTTPResponse {
+        var location = prefix + PercentDecoding.encodePath(segments, trailingSlash: trailingSlash)
         if !query.isEmpty { location += "?" + query }
         return HTTPResponse(
             status: .movedPermanently,
