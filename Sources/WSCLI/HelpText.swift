@@ -119,6 +119,12 @@ public enum HelpText {
         case .redirPort:
             Entry(placeholder: "N", defaultValue: "off",
                   meaning: ["Also listen for plain HTTP on port N and answer 301 to https."])
+        case .token:
+            Entry(placeholder: "", defaultValue: "off",
+                  meaning: ["Let in only requests with the random token printed in the startup URL",
+                            "(?token=, Authorization: Bearer, then a cookie)."])
+        case .tokenFile:
+            Entry(placeholder: "FILE", defaultValue: "off", meaning: ["--token, with the token read from FILE."])
         case .trustedProxy:
             Entry(placeholder: "CIDR,...", defaultValue: "none",
                   meaning: ["Peers (e.g. 127.0.0.1/32, unix) whose X-Forwarded-For, -Proto and -Host",

@@ -13,7 +13,7 @@ public enum Launcher {
         "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
         "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
         "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
-        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip",
+        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip", "token", "tokenfile",
     ]
 
     /// What the command line asks for.
@@ -46,7 +46,11 @@ public enum Launcher {
             let executable = try CommandResolver.resolve(options.command[0], path: environment["PATH"], currentDirectory: currentDirectory)
             command = .single(executable: executable, arguments: Array(options.command.dropFirst()))
         }
-        let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin, allowedOrigins: options.origins)
+        let access = AccessPolicy(token: try accessToken(for: options))
+        // SPEC §11: with any check on, a page on another site must not drive the tool with the
+        // user's cookie or cached credentials (cross-site WebSocket hijacking, CWE-1385).
+        let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin || (access.isEnabled && options.origins.isEmpty),
+                                        allowedOrigins: options.origins)
         if let invalid = originPolicy.invalidEntries.first {
             throw configurationError("wsbridge: --origin entry \"\(invalid)\" is not host[:port] or scheme://host[:port]")
         }
@@ -65,6 +69,7 @@ public enum Launcher {
             }
         }
         configuration.maxChildren = options.maxForks
+        configuration.access = access
         configuration.trustedProxies = options.trustedProxies
         configuration.basePath = options.basePath
         configuration.maxSessionsPerAddress = options.maxSessionsPerAddress
@@ -97,15 +102,36 @@ public enum Launcher {
         return configuration
     }
 
+    /// `--token` (SPEC §11): 128 random bits as 32 hex digits, or `--tokenfile`'s content
+    /// (URL-safe characters, at least 16 of them, surrounding whitespace ignored).
+    static func accessToken(for options: Options) throws(UsageError) -> [UInt8]? {
+        if let path = options.tokenFile {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw configurationError("wsbridge: --tokenfile=\(path): cannot read it")
+            }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let urlSafe = token.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-._~".unicodeScalars.contains($0)) }
+            guard token.count >= 16, urlSafe else {
+                throw configurationError("wsbridge: --tokenfile=\(path): the token must be at least 16 characters of A-Z a-z 0-9 - . _ ~")
+            }
+            return Array(token.utf8)
+        }
+        guard options.token else { return nil }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Array(bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined().utf8)
+    }
+
     /// What the startup line tells the user to open: a page when one is served (`--devconsole`,
     /// `--staticdir`), the WebSocket URL otherwise; `localhost` for a wildcard address.
-    public static func startupURLs(for addresses: [SocketAddress], servesPages: Bool, isTLS: Bool = false) -> [String] {
+    public static func startupURLs(for addresses: [SocketAddress], servesPages: Bool, isTLS: Bool = false,
+                                   token: [UInt8]? = nil) -> [String] {
         addresses.map { address in
             if let path = address.unixPath { return "unix:\(path)" }
             let isWildcard = address.host.isEmpty || address.host == "::" || address.host == "0.0.0.0"
             let shown = isWildcard ? "localhost:\(address.port)" : address.description
             let scheme = servesPages ? (isTLS ? "https://" : "http://") : (isTLS ? "wss://" : "ws://")
-            return scheme + shown + "/"
+            return scheme + shown + "/" + (token.map { "?token=" + String(decoding: $0, as: UTF8.self) } ?? "")
         }
     }
 
@@ -143,7 +169,7 @@ public enum Launcher {
             return 3
         }
         server.start(spawners: spawners)
-        announce(server, options: options, logger: logger)
+        announce(server, options: options, token: configuration.access.token, logger: logger)
         if configuration.tls != nil { ShutdownSignals.installReload() }
         while ShutdownSignals.waitForRequest() == .reload {
             reloadTLS(configuration.tls, logger: logger)
@@ -185,9 +211,9 @@ public enum Launcher {
     }
 
     /// SPEC §1: one log line says every address listened on, with the URL to open.
-    private static func announce(_ server: Server, options: Options, logger: Logger) {
+    private static func announce(_ server: Server, options: Options, token: [UInt8]?, logger: Logger) {
         let urls = startupURLs(for: server.boundAddresses, servesPages: options.devConsole || options.staticDir != nil,
-                               isTLS: server.servesTLS)
+                               isTLS: server.servesTLS, token: token)
         logger.log(.info, "listening on \(server.boundAddresses.map(\.description).joined(separator: ", ")); open \(urls.joined(separator: " "))",
                    ["command": options.dir.map { "--dir=\($0)" } ?? options.command.joined(separator: " "),
                     "framing": options.framing.rawValue])

@@ -30,6 +30,8 @@ enum OptionFlag: String, CaseIterable, Sendable {
     case sslKey = "sslkey"
     case sslCA = "sslca"
     case redirPort = "redirport"
+    case token
+    case tokenFile = "tokenfile"
     case trustedProxy = "trustedproxy"
     case basePath = "basepath"
     case maxForks = "maxforks"
@@ -62,11 +64,11 @@ enum OptionFlag: String, CaseIterable, Sendable {
     /// Whether the flag is a switch: set by its name alone, never taking the next word.
     var isBoolean: Bool {
         switch self {
-        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup,
+        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup, .token,
              .permessageDeflate, .help, .version:
             true
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
-             .sslCert, .sslKey, .sslCA, .redirPort, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
+             .sslCert, .sslKey, .sslCA, .redirPort, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs,
              .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
             false
@@ -166,11 +168,12 @@ struct OptionsBuilder {
         case .ssl: options.ssl = isOn
         case .passStderr: options.passStderr = isOn
         case .reverseLookup: options.reverseLookup = isOn
+        case .token: options.token = isOn
         case .permessageDeflate: options.permessageDeflate = isOn
         case .version: wantsVersion = isOn; return
         case .help: preconditionFailure("--help returns before any flag is stored")
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
-             .sslCert, .sslKey, .sslCA, .redirPort, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
+             .sslCert, .sslKey, .sslCA, .redirPort, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs,
              .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
             preconditionFailure("--\(flag.rawValue) is not a boolean")
@@ -218,6 +221,7 @@ struct OptionsBuilder {
         case .sslCert: options.sslCert = try Self.path(value, flag: flag)
         case .sslKey: options.sslKey = try Self.path(value, flag: flag)
         case .sslCA: options.sslCA = try Self.path(value, flag: flag)
+        case .tokenFile: options.tokenFile = try Self.path(value, flag: flag)
         case .framing:
             let mode = try Self.choice(value, flag: flag, as: FramingMode.self)
             framingGiven = mode
@@ -230,7 +234,7 @@ struct OptionsBuilder {
         case .header: options.headers.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerWS: options.headersWS.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerHTTP: options.headersHTTP.append(try HeaderField(parsing: value, flag: flag.rawValue))
-        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup,
+        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup, .token,
              .permessageDeflate, .help, .version:
             preconditionFailure("--\(flag.rawValue) is a boolean")
         }

@@ -61,6 +61,10 @@ public struct Options: Sendable, Equatable {
     public var sslCA: String?
     /// `--redirport`: a plain-HTTP port answering 301 to https; nil when off.
     public var redirPort: Int?
+    /// `--token`: a random token made at startup lets requests in (SPEC §11).
+    public var token = false
+    /// `--tokenfile`: the token, read from this file.
+    public var tokenFile: String?
     /// `--trustedproxy`: the peers whose forwarding headers are believed (SPEC §11).
     public var trustedProxies = TrustedProxies()
     /// `--basepath`: the path prefix the server lives under, without a trailing slash; nil for none.

@@ -16,6 +16,8 @@ final class CGIRequest: EventHandler {
     private var fd: Int32 { transport.fd }
     private let id: UInt64
     private let client: ClientOrigin
+    /// `--token` (SPEC §11): the cookie the script's answer carries, when the request brought the token.
+    private let setCookie: String?
     private let local: SocketAddress
     private let head: HTTPRequestHead
     private let body: RequestBodyFraming
@@ -66,8 +68,10 @@ final class CGIRequest: EventHandler {
     private var status = HTTPStatus.ok
 
     init(transport: any Transport, id: UInt64, client: ClientOrigin, local: SocketAddress, head: HTTPRequestHead, body: RequestBodyFraming,
-         script: ScriptTarget, bodyBytes: [UInt8], loop: EventLoop, context: ServerContext, registry: ConnectionRegistry) {
+         script: ScriptTarget, setCookie: String? = nil, bodyBytes: [UInt8], loop: EventLoop, context: ServerContext,
+         registry: ConnectionRegistry) {
         self.transport = transport
+        self.setCookie = setCookie
         self.id = id
         self.client = client
         self.local = local
@@ -271,6 +275,7 @@ final class CGIRequest: EventHandler {
             guard let (cgiHead, body) = try responseParser.append(bytes) else { return }
             var response = HTTPResponse(status: cgiHead.status, headers: cgiHead.headers)
             response.headers.add(contentsOf: configuration.plainHTTPHeaders)
+            if let setCookie { response.headers.add(name: "Set-Cookie", value: setCookie) }
             // The body's end is the end of the connection (RFC 9112 §6.3 item 8).
             response.headers.replaceOrAdd(name: "Connection", value: "close")
             status = cgiHead.status

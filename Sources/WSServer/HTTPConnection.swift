@@ -33,6 +33,9 @@ final class HTTPConnection: EventHandler {
     private var lingerEndsAt: UInt64 = 0
     /// `--redirport` (SPEC §10): every request is answered with a 301 to https on this port.
     private let redirectsToHTTPSPort: Int?
+    /// `--token` (SPEC §11): the cookie the answer to the current request sets, when the token
+    /// came in the query or as a bearer token.
+    private var setCookie: String?
 
     private struct FileBody {
         var fd: Int32
@@ -147,7 +150,9 @@ final class HTTPConnection: EventHandler {
         return true
     }
 
-    private func route(_ head: HTTPRequestHead) {
+    private func route(_ request: HTTPRequestHead) {
+        var head = request
+        setCookie = nil
         if let timer { loop.cancel(timer) }
         timer = nil
         // SPEC §11: who is asking, before anything is decided or logged.
@@ -166,6 +171,16 @@ final class HTTPConnection: EventHandler {
                           method: head.method, path: head.path)
         }
         if let port = redirectsToHTTPSPort { return redirectToHTTPS(head, body: body, port: port) }
+        // SPEC §11: credentials before anything else is decided; the script sees the request
+        // without the secret it carried.
+        switch configuration.access.decide(head, isTLS: transport.tlsSession != nil, cookiePath: configuration.basePath ?? "/",
+                                           extraHeaders: configuration.plainHTTPHeaders) {
+        case .refused(let response):
+            return refuse(response, status: .unauthorized, method: head.method, path: head.path)
+        case .allowed(let cleaned, let cookie):
+            head = cleaned
+            setCookie = cookie
+        }
         // SPEC §11 --basepath: routing sees the path inside the prefix; REQUEST_URI and the log
         // keep the request's own.
         var routed = head
@@ -309,6 +324,8 @@ final class HTTPConnection: EventHandler {
     /// answer or the request says `Connection: close` (RFC 9112 §9.3).
     private func answer(_ response: HTTPResponse, to head: HTTPRequestHead, includeBody: Bool) {
         logPlain(head, status: response.status)
+        var response = response
+        if let setCookie { response.headers.add(name: "Set-Cookie", value: setCookie) }
         keepsAlive = !response.headers.containsToken("close", in: "Connection")
             && !head.headers.containsToken("close", in: "Connection") && !bodyForbidsReuse
         bodyForbidsReuse = false
@@ -395,7 +412,9 @@ final class HTTPConnection: EventHandler {
         registry.remove(self)
         let subprotocol = Handshake.selectSubprotocol(offered: acceptance.offeredSubprotocols,
                                                       supported: configuration.subprotocols)
-        let response = acceptance.response(subprotocol: subprotocol, extraHeaders: configuration.webSocketHeaders)
+        var extraHeaders = configuration.webSocketHeaders
+        if let setCookie { extraHeaders.add(name: "Set-Cookie", value: setCookie) }
+        let response = acceptance.response(subprotocol: subprotocol, extraHeaders: extraHeaders)
         let session = WebSocketSession(
             transport: transport, id: id, client: client, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
             context: context, registry: registry, handshakeResponse: response.serialized(),
@@ -409,6 +428,7 @@ final class HTTPConnection: EventHandler {
         state = .done
         registry.remove(self)
         let request = CGIRequest(transport: transport, id: id, client: client, local: local, head: head, body: body, script: script,
+                                 setCookie: setCookie,
                                  bodyBytes: parser.takeRemainingBytes(), loop: loop, context: context, registry: registry)
         request.start(taking: socketRegistration)
     }

@@ -174,6 +174,8 @@ public struct ServerConfiguration: Sendable {
     /// `--basepath` (SPEC §11): the prefix every request path must start with, removed before
     /// routing; nil for none.
     public var basePath: String?
+    /// `--token` and friends (SPEC §11): who may come in.
+    public var access = AccessPolicy()
     /// `--maxconnsperip` (SPEC §11): live sessions per client address at most; 0 is unlimited.
     public var maxSessionsPerAddress = 0
     /// `--ssl` (SPEC §10): the TLS context every TCP listener's connections start with, reloaded

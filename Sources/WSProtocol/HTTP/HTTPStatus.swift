@@ -41,6 +41,8 @@ public struct HTTPStatus: Sendable, Equatable, CustomStringConvertible {
     public static let gatewayTimeout = HTTPStatus(code: 504, reasonPhrase: "Gateway Timeout")
     /// 400: the request or handshake is malformed.
     public static let badRequest = HTTPStatus(code: 400, reasonPhrase: "Bad Request")
+    /// 401: the request lacks valid credentials (`--basicauth`, `--token`, `--authcmd`).
+    public static let unauthorized = HTTPStatus(code: 401, reasonPhrase: "Unauthorized")
     /// 403: the request is refused, e.g. a disallowed Origin.
     public static let forbidden = HTTPStatus(code: 403, reasonPhrase: "Forbidden")
     /// 404: no script or file answers this path.
