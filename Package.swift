@@ -6,6 +6,7 @@ import PackageDescription
 //   WSPlatform  the platform seam: syscalls, sockets, epoll, signals, process status, the
 //               transport protocol (the only target that imports CLinuxSystem)
 //   WSTLS       the TLS transport and its configuration (the only target that imports OpenSSL)
+//   WSPasswords password hashes checked with libcrypt (the only target that imports it)
 //   WSBridging  the child-process side: framings, session lifecycle, environment, spawn protocol,
 //               the spawner process, teardown
 //   WSServer    event loops, listeners, HTTP connections, CGI, static files, WebSocket sessions,
@@ -21,14 +22,17 @@ let package = Package(
         .systemLibrary(name: "CLinuxSystem"),
         // The system's OpenSSL (libssl-dev), for TLS.
         .systemLibrary(name: "COpenSSL"),
+        // The system's libcrypt (libcrypt-dev), for password hashes.
+        .systemLibrary(name: "CCrypt"),
         .target(name: "WSProtocol"),
         .target(
             name: "WSPlatform",
             dependencies: ["WSProtocol", .target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))]
         ),
         .target(name: "WSTLS", dependencies: ["WSProtocol", "WSPlatform", "COpenSSL"]),
+        .target(name: "WSPasswords", dependencies: ["CCrypt"]),
         .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
-        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS"]),
+        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS", "WSPasswords"]),
         .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer", "WSTLS"]),
         .executableTarget(
             name: "wsbridge",
@@ -45,7 +49,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "WSBridgeCoreTests",
-            dependencies: ["WSProtocol", "WSPlatform", "WSTLS", "WSBridging", "WSServer", "WSCLI", "TestSupport"]
+            dependencies: ["WSProtocol", "WSPlatform", "WSTLS", "WSPasswords", "WSBridging", "WSServer", "WSCLI", "TestSupport"]
         ),
         .testTarget(
             name: "WSBridgeIntegrationTests",

@@ -55,3 +55,11 @@ static inline int wsbridge_pidfd_wait_status(int pidfd, int *status) {
     *status = info.exit_code;
     return 1;
 }
+
+#include <sys/resource.h>
+
+// setpriority(2) on one thread (Linux: a thread id is a PRIO_PROCESS target), for workers that
+// must yield the CPU to the event loops.
+static inline int wsbridge_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(186 /* SYS_gettid */), nice);
+}

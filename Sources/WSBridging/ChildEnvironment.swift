@@ -32,6 +32,9 @@ public enum ChildEnvironment {
         /// becomes REMOTE_ADDR (with no REMOTE_PORT, which proxies do not pass) and
         /// `X-Forwarded-Proto: https` sets HTTPS=on.
         public var forwarded: ForwardedClient?
+        /// Who the client proved to be with credentials wsbridge checked (`--basicauth`, SPEC
+        /// §11): AUTH_TYPE ("Basic") and REMOTE_USER.
+        public var authentication: (type: String, user: String)?
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
         /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
@@ -96,6 +99,10 @@ public enum ChildEnvironment {
         environment["CONTENT_TYPE"] = inputs.contentLength.isEmpty ? "" : head.headers.first("Content-Type") ?? ""
         environment["REMOTE_IDENT"] = ""
         environment["REMOTE_USER"] = ""
+        if let authentication = inputs.authentication {
+            environment["AUTH_TYPE"] = authentication.type
+            environment["REMOTE_USER"] = authentication.user
+        }
         if let tls = inputs.tls {
             addTLSVariables(tls, to: &environment)
         } else if inputs.forwarded?.isHTTPS == true {
@@ -140,7 +147,8 @@ public enum ChildEnvironment {
         environment["SSL_CLIENT_M_SERIAL"] = client.serial
         if let commonName = client.commonName {
             environment["SSL_CLIENT_S_DN_CN"] = commonName
-            environment["REMOTE_USER"] = commonName
+            // A user who also logged in (`--basicauth`) is that user.
+            if environment["REMOTE_USER", default: ""].isEmpty { environment["REMOTE_USER"] = commonName }
         }
     }
 

@@ -119,6 +119,10 @@ public enum HelpText {
         case .redirPort:
             Entry(placeholder: "N", defaultValue: "off",
                   meaning: ["Also listen for plain HTTP on port N and answer 301 to https."])
+        case .basicAuth:
+            Entry(placeholder: "FILE", defaultValue: "off",
+                  meaning: ["Require a user and password from this htpasswd file (bcrypt or SHA-crypt);",
+                            "the child gets AUTH_TYPE=Basic and REMOTE_USER. SIGHUP re-reads it."])
         case .token:
             Entry(placeholder: "", defaultValue: "off",
                   meaning: ["Let in only requests with the random token printed in the startup URL",

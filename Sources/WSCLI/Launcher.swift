@@ -13,7 +13,7 @@ public enum Launcher {
         "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
         "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
         "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
-        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip", "token", "tokenfile",
+        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip", "token", "tokenfile", "basicauth",
     ]
 
     /// What the command line asks for.
@@ -46,7 +46,15 @@ public enum Launcher {
             let executable = try CommandResolver.resolve(options.command[0], path: environment["PATH"], currentDirectory: currentDirectory)
             command = .single(executable: executable, arguments: Array(options.command.dropFirst()))
         }
-        let access = AccessPolicy(token: try accessToken(for: options))
+        var passwords: PasswordFile?
+        if let path = options.basicAuth {
+            do {
+                passwords = try PasswordFile(path: path)
+            } catch {
+                throw configurationError("wsbridge: " + error.message)
+            }
+        }
+        let access = AccessPolicy(token: try accessToken(for: options), passwords: passwords)
         // SPEC §11: with any check on, a page on another site must not drive the tool with the
         // user's cookie or cached credentials (cross-site WebSocket hijacking, CWE-1385).
         let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin || (access.isEnabled && options.origins.isEmpty),
@@ -170,9 +178,10 @@ public enum Launcher {
         }
         server.start(spawners: spawners)
         announce(server, options: options, token: configuration.access.token, logger: logger)
-        if configuration.tls != nil { ShutdownSignals.installReload() }
+        if configuration.tls != nil || configuration.access.passwords != nil { ShutdownSignals.installReload() }
         while ShutdownSignals.waitForRequest() == .reload {
             reloadTLS(configuration.tls, logger: logger)
+            reloadPasswords(configuration.access.passwords, logger: logger)
         }
         drain(server, closeMilliseconds: options.closeMilliseconds, logger: logger)
         spawners.releaseFinishedGroups()
@@ -223,6 +232,18 @@ public enum Launcher {
         // The startup line is the one thing a user must see, whatever --loglevel says.
         if !logger.isEnabled(.info) {
             FileHandle.standardError.write(Data("wsbridge listening; open \(urls.joined(separator: " "))\n".utf8))
+        }
+    }
+
+    /// SPEC §11: SIGHUP reads the htpasswd file again; a file that fails to load keeps the users
+    /// loaded before.
+    private static func reloadPasswords(_ passwords: PasswordFile?, logger: Logger) {
+        guard let passwords else { return }
+        do {
+            try passwords.reload()
+            logger.log(.info, "reloaded the --basicauth file")
+        } catch {
+            logger.log(.error, "--basicauth reload failed; keeping the users loaded before", ["error": error.message])
         }
     }
 

@@ -61,6 +61,8 @@ public struct Options: Sendable, Equatable {
     public var sslCA: String?
     /// `--redirport`: a plain-HTTP port answering 301 to https; nil when off.
     public var redirPort: Int?
+    /// `--basicauth`: the htpasswd file whose users may come in (SPEC §11).
+    public var basicAuth: String?
     /// `--token`: a random token made at startup lets requests in (SPEC §11).
     public var token = false
     /// `--tokenfile`: the token, read from this file.

@@ -361,6 +361,11 @@ public enum Syscalls {
         _ = withUnsafeMutableBytes(of: &value) { Glibc.read(fd, $0.baseAddress, 8) }
     }
 
+    /// Lowers the calling thread's CPU priority to `nice` (0 normal, 19 lowest).
+    public static func setThreadNice(_ nice: Int32) {
+        _ = wsbridge_set_thread_nice(nice)
+    }
+
     /// The number of processors online.
     public static func processorCount() -> Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))

@@ -124,6 +124,7 @@ final class CGIRequest: EventHandler {
         inputs.contentLength = contentLength
         inputs.remoteHost = remoteHost
         inputs.forwarded = client.forwarded
+        inputs.authentication = client.identity.map { ($0.authType, $0.user) }
         let request = SpawnRequest(executable: script.executable, arguments: [],
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))

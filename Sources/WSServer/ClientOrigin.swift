@@ -9,6 +9,8 @@ struct ClientOrigin: Sendable {
     let peer: SocketAddress
     /// What a trusted proxy said about the client; nil when the peer is no trusted proxy.
     let forwarded: ForwardedClient?
+    /// Who the client proved to be (`--basicauth`), for AUTH_TYPE and REMOTE_USER.
+    var identity: ClientIdentity?
 
     init(peer: SocketAddress, forwarded: ForwardedClient? = nil) {
         self.peer = peer
@@ -33,4 +35,12 @@ struct ClientOrigin: Sendable {
     var lookupAddress: SocketAddress {
         forwardedAddress.map { SocketAddress(host: $0.description, port: 0) } ?? peer
     }
+}
+
+/// A user whose credentials wsbridge checked (SPEC §11).
+struct ClientIdentity: Sendable, Equatable {
+    /// AUTH_TYPE (RFC 3875 §4.1.1): "Basic".
+    var authType: String
+    /// REMOTE_USER.
+    var user: String
 }

@@ -45,6 +45,8 @@ final class HTTPConnection: EventHandler {
     private enum State {
         /// Waiting for the complete request head.
         case readingHead
+        /// A password check for the request runs off the loop; nothing is read meanwhile.
+        case authorizing
         /// Writing an answer (and a file after it).
         case answering
         /// The last answer is out and the write side shut; reading until the client closes.
@@ -91,7 +93,7 @@ final class HTTPConnection: EventHandler {
         case .readingHead: readHead()
         case .answering: flush()
         case .lingering: drainUntilClosed()
-        case .done: break
+        case .authorizing, .done: break
         }
     }
 
@@ -176,11 +178,35 @@ final class HTTPConnection: EventHandler {
         switch configuration.access.decide(head, isTLS: transport.tlsSession != nil, cookiePath: configuration.basePath ?? "/",
                                            extraHeaders: configuration.plainHTTPHeaders) {
         case .refused(let response):
-            return refuse(response, status: .unauthorized, method: head.method, path: head.path)
+            refuse(response, status: .unauthorized, method: head.method, path: head.path)
         case .allowed(let cleaned, let cookie):
-            head = cleaned
             setCookie = cookie
+            routeAllowed(cleaned, body: body)
+        case .checkPassword(let cleaned, let cookie, let user, let password, let hash, let userExists):
+            // Nothing more is read or decided until the check answers (it runs off the loop).
+            state = .authorizing
+            let method = head.method, path = head.path
+            context.passwordChecker.check(password, user: user, against: hash, on: loop) { [weak self] matches in
+                guard let self, self.state == .authorizing else { return }
+                self.state = .readingHead
+                guard let matches else {
+                    let response = HTTPResponse.error(.serviceUnavailable, message: "too many password checks are waiting",
+                                                      extraHeaders: self.configuration.plainHTTPHeaders)
+                    return self.refuse(response, status: .serviceUnavailable, method: method, path: path)
+                }
+                guard matches && userExists else {
+                    return self.refuse(AccessPolicy.basicChallenge(extraHeaders: self.configuration.plainHTTPHeaders),
+                                       status: .unauthorized, method: method, path: path)
+                }
+                self.client.identity = ClientIdentity(authType: "Basic", user: user)
+                self.setCookie = cookie
+                self.routeAllowed(cleaned, body: body)
+            }
         }
+    }
+
+    /// Routing once the request may come in.
+    private func routeAllowed(_ head: HTTPRequestHead, body: RequestBodyFraming) {
         // SPEC §11 --basepath: routing sees the path inside the prefix; REQUEST_URI and the log
         // keep the request's own.
         var routed = head

@@ -17,6 +17,9 @@ public final class ServerContext: Sendable {
     private let childSlotsInUse = Atomic<Int>(0)
     private let liveChildGroups = Mutex<Set<Int32>>([])
 
+    /// `--basicauth`'s checks, off the event loops.
+    let passwordChecker = PasswordChecker()
+
     /// Creates the context.
     public init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration

@@ -130,6 +130,7 @@ final class WebSocketSession: EventHandler {
             pathInfo: script.pathInfo, pathTranslated: script.executable, tls: transport.tlsSession, subprotocol: subprotocol)
         inputs.remoteHost = remoteHost
         inputs.forwarded = client.forwarded
+        inputs.authentication = client.identity.map { ($0.authType, $0.user) }
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: Self.directory(of: script.executable))

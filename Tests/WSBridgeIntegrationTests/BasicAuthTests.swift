@@ -1,0 +1,156 @@
+import Foundation
+import Glibc
+import Testing
+
+/// SPEC §11 `--basicauth`: htpasswd files made by the real `htpasswd -B` (bcrypt) and
+/// `openssl passwd -6` (SHA-crypt), checked with the system's libcrypt off the event loops.
+@Suite("Basic authentication")
+struct BasicAuthTests {
+    /// A temporary folder with an htpasswd file: ann (bcrypt) and bob (SHA-512 crypt).
+    final class PasswordFolder {
+        let path: URL
+        var file: String { path.appendingPathComponent("htpasswd").path }
+
+        init() throws {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("wsb-basic-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true)
+            let htpasswd = try SystemTools.require("htpasswd", package: "apache2-utils")
+            try SystemTools.run(htpasswd, ["-bcB", file, "ann", "s3cret-ann"])
+            let sha = try SystemTools.run(try SystemTools.require("openssl", package: "openssl"), ["passwd", "-6", "-stdin"], stdin: "bob-pass\n")
+            try append("bob:" + sha.trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
+        }
+
+        func append(_ text: String) throws {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+            try handle.seekToEnd()
+            handle.write(Data(text.utf8))
+            try handle.close()
+        }
+
+        deinit { try? FileManager.default.removeItem(at: path) }
+    }
+
+    static func authorization(_ user: String, _ password: String) -> String {
+        "Authorization: Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+    }
+
+    static func status(_ server: ServerProcess, headers: [String]) throws -> HTTPTestResponse {
+        let client = try WebSocketTestClient(port: server.port)
+        let lines = ["GET /env.sh HTTP/1.1", "Host: 127.0.0.1", "Connection: close"] + headers
+        try client.sendRaw(Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8))
+        return try client.readResponse()
+    }
+
+    @Test("SPEC §11: valid credentials let upgrades and plain requests in with AUTH_TYPE=Basic and REMOTE_USER; the password never reaches the script or the log",
+          arguments: ChildKind.allCases)
+    func validCredentials(kind: ChildKind) async throws {
+        let folder = try PasswordFolder()
+        try await withServer(flags: EnvironmentDump.flags + ["--basicauth=\(folder.file)"], command: []) { server in
+            for (user, password) in [("ann", "s3cret-ann"), ("bob", "bob-pass")] {
+                let dump = try EnvironmentDump.read(kind, server: server, headers: [Self.authorization(user, password), "Origin: http://127.0.0.1"])
+                #expect(dump["AUTH_TYPE"] == "Basic")
+                #expect(dump["REMOTE_USER"] == user)
+                #expect(dump["HTTP_AUTHORIZATION"] == nil, "the credentials reached the script")
+                #expect(!server.stderrText.contains(password))
+            }
+        }
+    }
+
+    @Test("SPEC §11: no, wrong or unknown credentials get 401 with the Basic challenge and start no process")
+    func refusals() async throws {
+        let folder = try PasswordFolder()
+        try await withServer(flags: EnvironmentDump.flags + ["--basicauth=\(folder.file)"], command: []) { server in
+            let children = ProcessTable.spawnedChildren(of: server.pid).count
+            for headers in [[], [Self.authorization("ann", "wrong")], [Self.authorization("nobody", "s3cret-ann")],
+                            [Self.authorization("bob", "s3cret-ann")], ["Authorization: Basic !!notbase64"], ["Authorization: Bearer x"],
+                            [Self.authorization("ann", "s3cret-ann"), Self.authorization("ann", "s3cret-ann")]] {
+                let answer = try Self.status(server, headers: headers)
+                #expect(answer.statusCode == 401, "\(headers)")
+                #expect(answer.value(of: "WWW-Authenticate")?.hasPrefix(#"Basic realm="wsbridge""#) == true, "\(headers)")
+            }
+            let upgrade = try WebSocketTestClient(port: server.port)
+            try upgrade.sendRaw(WebSocketTestClient.upgradeRequest(path: "/env.sh", key: WebSocketTestClient.randomKey(),
+                                                                   extraHeaders: [Self.authorization("ann", "nope")]))
+            #expect(try upgrade.readResponseHead().statusCode == 401)
+            #expect(ProcessTable.spawnedChildren(of: server.pid).count == children, "a refused request started a process")
+            #expect(!server.stderrText.contains("s3cret-ann"), "a password is in the log")
+        }
+    }
+
+    @Test("SPEC §11: hashes other than bcrypt and SHA-crypt, and lines that are not user:hash, stop startup naming the line; a missing file too")
+    func badFiles() throws {
+        let folder = try PasswordFolder()
+        let htpasswd = try SystemTools.require("htpasswd", package: "apache2-utils")
+        for (flag, label) in [("-m", "MD5 $apr1$"), ("-s", "SHA-1 {SHA}"), ("-p", "plain text")] {
+            let line = try SystemTools.run(htpasswd, ["-nb\(flag.dropFirst())", "carl", "pw"]).split(separator: "\n")[0]
+            let file = folder.path.appendingPathComponent("bad").path
+            try ("# users\n\nann:$2y$05$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01\n" + line + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let run = try runWSBridge(["--basicauth=\(file)", "/bin/cat"])
+            #expect(run.exit == .exited(1), "\(label): \(run.stderr)")
+            #expect(run.stderr.contains("line 4") && run.stderrLines.count == 1, "\(label): \(run.stderr)")
+        }
+        let garbage = folder.path.appendingPathComponent("garbage").path
+        try "just-a-name\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        for path in [garbage, folder.path.appendingPathComponent("missing").path] {
+            let run = try runWSBridge(["--basicauth=\(path)", "/bin/cat"])
+            #expect(run.exit == .exited(1), "\(run.stderr)")
+            #expect(run.stderr.contains("--basicauth"), "\(run.stderr)")
+        }
+    }
+
+    @Test("SPEC §11: SIGHUP re-reads the file: a new user gets in; a broken file keeps the users loaded before")
+    func reload() async throws {
+        let folder = try PasswordFolder()
+        try await withServer(flags: EnvironmentDump.flags + ["--basicauth=\(folder.file)"], command: []) { server in
+            #expect(try Self.status(server, headers: [Self.authorization("carl", "carl-pw")]).statusCode == 401)
+            try SystemTools.run(try SystemTools.require("htpasswd", package: "apache2-utils"), ["-bB", folder.file, "carl", "carl-pw"])
+            kill(server.pid, SIGHUP)
+            #expect(server.waitForLog { $0.message.contains("reloaded the --basicauth file") } != nil)
+            #expect(try Self.status(server, headers: [Self.authorization("carl", "carl-pw")]).statusCode == 200)
+            try "carl:plaintext\n".write(toFile: folder.file, atomically: true, encoding: .utf8)
+            kill(server.pid, SIGHUP)
+            #expect(server.waitForLog { $0.message.contains("--basicauth reload failed") } != nil)
+            #expect(try Self.status(server, headers: [Self.authorization("ann", "s3cret-ann")]).statusCode == 200)
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("SPEC §11: a burst of 1,000 wrong passwords does not stop a logged-in client: its requests keep being answered while the checks queue")
+    func wrongPasswordBurst() async throws {
+        let folder = try PasswordFolder()
+        try await withServer(flags: EnvironmentDump.flags + ["--basicauth=\(folder.file)"], command: []) { server in
+            #expect(try Self.status(server, headers: [Self.authorization("bob", "bob-pass")]).statusCode == 200)
+            let burst = Task.detached { () -> Int in
+                var refused = 0
+                await withTaskGroup(of: Int.self) { group in
+                    for worker in 0..<20 {
+                        group.addTask {
+                            var count = 0
+                            for attempt in 0..<50 {
+                                guard let answer = try? Self.status(server, headers: [Self.authorization("ann", "guess-\(worker)-\(attempt)")]) else { continue }
+                                if answer.statusCode == 401 || answer.statusCode == 503 { count += 1 }
+                            }
+                            return count
+                        }
+                    }
+                    for await count in group { refused += count }
+                }
+                return refused
+            }
+            // Meanwhile a client that logged in before keeps getting answers (its check is
+            // remembered, so it does not queue behind the burst).
+            var answered = 0
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(60) {
+                let answer = try Self.status(server, headers: [Self.authorization("bob", "bob-pass")])
+                #expect(answer.statusCode == 200)
+                answered += 1
+                if answered >= 20 { break }
+            }
+            let refused = await burst.value
+            print("wrong-password burst: \(refused) of 1000 refused (401 or 503) while \(answered) logged-in requests were answered")
+            #expect(refused == 1000)
+            #expect(answered == 20)
+        }
+    }
+}
