@@ -41,6 +41,25 @@ enum SystemTools {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// An nginx binary: the system's, else Debian's `nginx` package unpacked (not installed) into
+    /// `.build/tools`, so that no service starts and nothing outside the build folder changes.
+    static func nginx() throws -> String {
+        if let found = find("nginx") { return found }
+        let folder = TestPaths.packageRoot.appendingPathComponent(".build/tools/nginx").path
+        let binary = folder + "/root/usr/sbin/nginx"
+        if FileManager.default.isExecutableFile(atPath: binary) { return binary }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try run("/bin/sh", ["-c", """
+            cd '\(folder)' && rm -f nginx_*.deb && \
+            (apt-get download nginx >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get download nginx >/dev/null 2>&1)) && \
+            dpkg-deb -x nginx_*.deb root
+            """])
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw ToolError(message: "could not unpack Debian's nginx package into \(folder)")
+        }
+        return binary
+    }
+
     private static func find(_ tool: String) -> String? {
         for directory in ["/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin"] {
             let path = directory + "/" + tool

@@ -20,10 +20,20 @@ final class WebSocketTestClient {
     /// Whether the stream ended with ECONNRESET rather than a FIN.
     private(set) var sawReset = false
 
-    /// Connects a TCP socket to `127.0.0.1:port`.
-    convenience init(port: UInt16, timeout: Duration = WebSocketTestClient.defaultTimeout) throws {
+    /// Connects a TCP socket to `127.0.0.1:port`, from `source` (another loopback address such
+    /// as 127.0.0.5, host byte order) when given.
+    convenience init(port: UInt16, source: UInt32? = nil, timeout: Duration = WebSocketTestClient.defaultTimeout) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestClientError.system("socket", errno) }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = source.bigEndian
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { Glibc.close(fd); throw TestClientError.system("bind", errno) }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
