@@ -121,25 +121,25 @@ public enum HelpText {
                   meaning: ["Also listen for plain HTTP on port N and answer 301 to https."])
         case .basicAuth:
             Entry(placeholder: "FILE", defaultValue: "off",
-                  meaning: ["Require a user and password from this htpasswd file (bcrypt or SHA-crypt);",
-                            "the child gets AUTH_TYPE=Basic and REMOTE_USER. SIGHUP re-reads it."])
+                  meaning: ["Require a user and password from this htpasswd file (bcrypt or",
+                            "SHA-crypt); the child gets AUTH_TYPE=Basic and REMOTE_USER."])
         case .token:
             Entry(placeholder: "", defaultValue: "off",
-                  meaning: ["Let in only requests with the random token printed in the startup URL",
+                  meaning: ["Let in only requests with the random token of the startup URL",
                             "(?token=, Authorization: Bearer, then a cookie)."])
         case .tokenFile:
             Entry(placeholder: "FILE", defaultValue: "off", meaning: ["--token, with the token read from FILE."])
         case .trustedProxy:
             Entry(placeholder: "CIDR,...", defaultValue: "none",
-                  meaning: ["Peers (e.g. 127.0.0.1/32, unix) whose X-Forwarded-For, -Proto and -Host",
-                            "(or Forwarded) name the real client; from others they change nothing."])
+                  meaning: ["Proxies (127.0.0.1/32, unix, ...) whose X-Forwarded-For/-Proto/-Host",
+                            "(or Forwarded) name the client; from others they change nothing."])
         case .basePath:
             Entry(placeholder: "/PREFIX", defaultValue: "none",
                   meaning: ["Serve under PREFIX behind a proxy: it is removed before routing,",
                             "SCRIPT_NAME keeps it, and any other path gets 404."])
         case .maxConnsPerIP:
             Entry(placeholder: "N", defaultValue: "0 (off)",
-                  meaning: ["Live sessions per client address at most; one more upgrade gets 429."])
+                  meaning: ["Live sessions per client address at most; one more gets 429."])
         case .maxForks:
             Entry(placeholder: "N", defaultValue: "\(Options.defaultMaxForks)",
                   meaning: ["Live children at most; one more upgrade gets 429. 0 is unlimited."])

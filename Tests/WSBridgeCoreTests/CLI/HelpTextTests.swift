@@ -3,7 +3,7 @@ import Testing
 
 @Suite("HelpText")
 struct HelpTextTests {
-    /// Every flag of SPEC.md §1's two tables with the default that table gives.
+    /// Every flag of SPEC.md §1's two tables and §11's, with the default they give.
     static let specDefaults: [(name: String, defaultValue: String)] = [
         ("port", "80 (443 with --ssl)"), ("address", "all interfaces"), ("unixsocket", "off"),
         ("binary", "off"), ("passenv", "PATH,LD_LIBRARY_PATH"), ("dir", "off"), ("staticdir", "off"),
@@ -13,6 +13,9 @@ struct HelpTextTests {
         ("header-ws", "none"), ("header-http", "none"), ("passstderr", "off"), ("reverselookup", "off"),
         ("loglevel", "access"), ("framing", "line"), ("subprotocol", "none"), ("permessage-deflate", "off"),
         ("log-format", "text"),
+        // SPEC §11.
+        ("basicauth", "off"), ("token", "off"), ("tokenfile", "off"), ("trustedproxy", "none"), ("maxconnsperip", "0 (off)"),
+        ("basepath", "none"),
     ]
 
     /// The lines of `--name`'s group in the full help: its own line up to the next flag.
@@ -25,7 +28,7 @@ struct HelpTextTests {
         return lines[start..<end].joined(separator: "\n")
     }
 
-    @Test("--help lists every flag of SPEC.md §1 as --name with its default", arguments: specDefaults)
+    @Test("--help lists every flag of SPEC.md §1 and §11 as --name with its default", arguments: specDefaults)
     func everyFlagWithDefault(_ flag: (name: String, defaultValue: String)) throws {
         let group = try #require(Self.group(of: flag.name, in: HelpText.full()))
         #expect(group.contains("Default: \(flag.defaultValue)\n") || group.hasSuffix("Default: \(flag.defaultValue)"),
