@@ -32,6 +32,8 @@ ROWS = [
     ("hold_echo_s", "{hold} connections: time to open and echo all", "s", 1, "low", None),
     ("hold_rss_per_conn_kib", "{hold} connections: server RSS per connection", "KiB", 1, "low", ("ratio<=", 0.7)),
     ("hold_rss_all_per_conn_kib", "  RSS per connection, server + its own helpers", "KiB", 1, "low", None),
+    ("tls_hold_rss_per_conn_kib", "{hold} TLS connections (idle, after one echo): server RSS per connection", "KiB", 1, "low", None),
+    ("tls_hold_rss_all_per_conn_kib", "  RSS per TLS connection, server + its own helpers", "KiB", 1, "low", None),
     ("teardown_{hold}_s", "{hold} connections: all closed until no child left", "s", 1, "low", None),
     ("rttpair_p50_us", "echo RTT 16 B p50 (both servers up, alternating blocks)", "µs", 1, "low", ("ratio<=", 1.0)),
     ("rttpair_p99_us", "echo RTT 16 B p99 (alternating blocks)", "µs", 1, "low", None),
@@ -49,8 +51,21 @@ ROWS = [
     ("slow_read_s", "slow reader: time to read everything after the pause", "s", 1, "low", None),
     ("duplex_complete", "full duplex, 1 MiB ahead through `cat`: completes", "", 1, "high", ("B==", 1)),
     ("duplex_mbs", "full duplex throughput when it completes", "MB/s", 1, "high", None),
+    # TLS (wss://): both servers with --ssl and the run's ECDSA P-256 certificate, every handshake full.
+    ("tls_text_64x32_msgs", "TLS text 64 B × 32 conns", "msg/s", 1, "high", ("ratio>=", 3.0)),
+    ("tls_text_64x32_pct_plain", "  TLS text 64 B × 32 as % of the same server's plain text 64 B × 32", "%", 1, "high", ("B>=", 60.0)),
+    ("tls_bin_mbs", "TLS binary through `--binary cat`, 128 KiB in flight", "MB/s", 1, "high", ("ratio>=", 2.0)),
+    ("tls_spawnpair_c16_cps", "TLS spawn 16 concurrent, connections/s (handshake, spawn, first message, close; alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("tls_spawnpair_c16_p50_ms", "  TLS spawn 16 concurrent, connect→first message p50", "ms", 1, "low", None),
+    ("tls_spawnpair_c16_handshake_p50_ms", "  TLS spawn 16 concurrent, connect→TLS handshake done p50", "ms", 1, "low", None),
+    ("tls_spawnpair_seq_cps", "TLS spawn sequential, connections/s (alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("tls_spawnpair_seq_p50_ms", "  TLS spawn sequential, connect→first message p50", "ms", 1, "low", None),
+    ("tls_spawnpair_seq_handshake_p50_ms", "  TLS spawn sequential, connect→TLS handshake done p50", "ms", 1, "low", None),
+    ("tls_hold_echoed", "{hold} TLS connections: echoed", "conns", 1, "high", ("B==", "hold")),
+    ("tls_hold_echo_s", "{hold} TLS connections: time to open and echo all", "s", 1, "low", None),
 ]
-HEADROOM = ["text_64x1_msgs", "text_64x32_msgs", "text_4kx1_mbs", "text_4kx32_mbs", "bin_mbs", "flood_msgs"]
+HEADROOM = ["text_64x1_msgs", "text_64x32_msgs", "text_4kx1_mbs", "text_4kx32_mbs", "bin_mbs", "flood_msgs",
+            "tls_text_64x32_msgs", "tls_bin_mbs"]
 
 
 def load(path):
@@ -69,7 +84,19 @@ def load(path):
             d["bin_pct_pipe"] = 100 * d["bin_mbs"] / d["pipe_raw_mbs"]
         if "hold_spawn_p50_ms" in d and d.get("spawn_seq_p50_ms", 0) > 0:
             d["hold_spawn_growth"] = d["hold_spawn_p50_ms"] / d["spawn_seq_p50_ms"]
+        if "tls_text_64x32_msgs" in d and d.get("text_64x32_msgs", 0) > 0:
+            d["tls_text_64x32_pct_plain"] = 100 * d["tls_text_64x32_msgs"] / d["text_64x32_msgs"]
     return data
+
+
+def load_negotiated(path):
+    """What each server's TLS handshakes settled on (the client's `negotiated` line): server -> set."""
+    seen = defaultdict(set)
+    for line in open(path):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) == 4 and parts[2] == "tls_negotiated":
+            seen[parts[1]].add(parts[3])
+    return seen
 
 
 def fmt(v):
@@ -177,13 +204,21 @@ def main():
               f"websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
               f"{floor['floor_posix_run_ms']:.2f} ms.")
 
+    negotiated = load_negotiated(sys.argv[1])
+    if negotiated:
+        print()
+        print("TLS rows: both servers with `--ssl --sslcert --sslkey` and the run's self-signed ECDSA P-256 "
+              "certificate, which the client verifies (for 127.0.0.1); every handshake is a full one (the client "
+              "keeps no session). Negotiated (version/cipher/key exchange): "
+              + "; ".join(f"{s} {', '.join(sorted(negotiated[s]))}" for s in (A, B, ECHO) if s in negotiated) + ".")
+
     problems = []
     for (r, s), d in sorted(data.items()):
         for k, v in sorted(d.items()):
             bad = ("_err_" in k or k.endswith("_client_exit") or k.endswith("_ended_early")
                    or (k.endswith("unechoed_bytes") and v > 0) or (k == "leftover_processes" and v > 0)
                    or (k.endswith("_stalled_s")) or (k == "slow_lost" and v > 0)
-                   or (k.startswith("teardown_") and v < 0) or (k.startswith("leftover_after") and v > 0)
+                   or (k.startswith(("teardown_", "tls_teardown_")) and v < 0) or (k.startswith("leftover_after") and v > 0)
                    or (k == "children_left_after_spawn_s" and v < 0))
             if bad:
                 problems.append(f"round {r} {s}: {k} = {fmt(v)}")
