@@ -1,9 +1,11 @@
-/* Fixtures: the trivial in-process echo server (no child, the client's ceiling) and the line generator. */
+/* Fixtures: the trivial in-process echo server (no child, the client's ceiling; plain or TLS) and the
+ * line generator. */
 #include "wsbench.h"
 #include <sys/prctl.h>
 
 typedef struct sconn {
-    int fd, open, flood, paused, in_ready;
+    int fd, open, flood, paused, in_ready, tls_done;
+    SSL *ssl; /* with a certificate: the connection's TLS session */
     uint8_t *rbuf; size_t rlen;
     uint8_t *wbuf; size_t woff, wlen, wcap;
 } sconn;
@@ -13,6 +15,21 @@ typedef struct sconn {
 
 static uint8_t *s_batch;
 static size_t s_batch_len;
+static SSL_CTX *s_tls;
+
+/* recv/send, or SSL_read/SSL_write with "want read/write" as EAGAIN and any TLS error as a reset. */
+static ssize_t s_io(sconn *s, void *b, size_t n, int writing) {
+    if (!s->ssl) return writing ? send(s->fd, b, n, MSG_NOSIGNAL) : recv(s->fd, b, n, 0);
+    ERR_clear_error();
+    int r = writing ? SSL_write(s->ssl, b, (int)n) : SSL_read(s->ssl, b, (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(s->ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) { errno = EAGAIN; return -1; }
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = ECONNRESET;
+    return -1;
+}
 
 /* Connections that stopped before EAGAIN (fairness bound): edge-triggered epoll will not report them again. */
 #define S_READY_MAX 4096
@@ -30,6 +47,7 @@ static void s_close(sconn *s) {
         for (int i = 0; i < s_nready; i++)
             if (s_ready[i] == s) { s_ready[i] = s_ready[--s_nready]; break; }
     close(s->fd);
+    if (s->ssl) SSL_free(s->ssl);
     free(s->rbuf);
     free(s->wbuf);
     free(s);
@@ -65,7 +83,7 @@ static int s_flush(sconn *s) {
             s_append(s, s_batch, s_batch_len);
         }
         if (s->woff == s->wlen) break;
-        ssize_t n = send(s->fd, s->wbuf + s->woff, s->wlen - s->woff, MSG_NOSIGNAL);
+        ssize_t n = s_io(s, s->wbuf + s->woff, s->wlen - s->woff, 1);
         if (n > 0) s->woff += (size_t)n;
         else if (n < 0 && errno == EAGAIN) break;
         else if (n < 0 && errno == EINTR) continue;
@@ -137,12 +155,23 @@ static int s_head(sconn *s) {
     return 0;
 }
 
-/* Reads until EAGAIN or until too much output is queued; returns -1 when the connection is gone. */
+/* Reads until EAGAIN or until too much output is queued; returns -1 when the connection is gone.
+ * Under TLS, the handshake first; reading on until EAGAIN also empties what OpenSSL read ahead. */
 static int s_read(sconn *s) {
+    if (s->ssl && !s->tls_done) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(s->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(s->ssl, r);
+            ERR_clear_error();
+            return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+        }
+        s->tls_done = 1;
+    }
     for (int guard = 0;; guard++) {
         if (guard == 32) { s_mark(s); return 0; }
         if (s->wlen - s->woff > S_HIGH && !s->flood) { s->paused = 1; return 0; }
-        ssize_t n = recv(s->fd, s->rbuf + s->rlen, S_RCAP - s->rlen, 0);
+        ssize_t n = s_io(s, s->rbuf + s->rlen, S_RCAP - s->rlen, 0);
         if (n == 0) return -1;
         if (n < 0) return errno == EAGAIN ? 0 : errno == EINTR ? 0 : -1;
         s->rlen += (size_t)n;
@@ -160,6 +189,7 @@ static int s_read(sconn *s) {
 
 static void s_serve(sconn *s, uint32_t events) {
     int dead = 0;
+    if (s->ssl && !s->tls_done) events |= EPOLLIN; /* a handshake step may wait for either direction */
     if (events & EPOLLOUT) {
         dead = s_flush(s) < 0;
         if (!dead && s->paused && s->wlen - s->woff <= S_HIGH / 4) { s->paused = 0; dead = s_read(s) < 0; }
@@ -169,9 +199,18 @@ static void s_serve(sconn *s, uint32_t events) {
 }
 
 int f_echo_server(int argc, char **argv) {
-    (void)argc; (void)argv;
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2) {
+        s_tls = SSL_CTX_new(TLS_server_method());
+        if (!s_tls || SSL_CTX_use_certificate_chain_file(s_tls, argv[0]) != 1 ||
+            SSL_CTX_use_PrivateKey_file(s_tls, argv[1], SSL_FILETYPE_PEM) != 1)
+            die("echo-server: cannot load the certificate %s and key %s", argv[0], argv[1]);
+        SSL_CTX_set_session_cache_mode(s_tls, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(s_tls, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+        SSL_CTX_set_mode(s_tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_read_ahead(s_tls, 1);
+    }
     s_batch_len = 1024 * (2 + FLOOD_LEN);
     s_batch = malloc(s_batch_len);
     for (size_t i = 0; i < 1024; i++) put_frame(s_batch + i * (2 + FLOOD_LEN), 1, (const uint8_t *)FLOOD_LINE, FLOOD_LEN, 0);
@@ -202,6 +241,11 @@ int f_echo_server(int argc, char **argv) {
                 s = calloc(1, sizeof *s);
                 s->fd = fd;
                 s->rbuf = malloc(S_RCAP);
+                if (s_tls) {
+                    s->ssl = SSL_new(s_tls);
+                    if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) die("SSL_new failed");
+                    SSL_set_accept_state(s->ssl);
+                }
                 struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, .data.ptr = s};
                 epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
             }

@@ -1,16 +1,20 @@
-/* Utilities and the client's connection engine: non-blocking sockets on one edge-triggered epoll. */
+/* Utilities and the client's connection engine: non-blocking sockets on one edge-triggered epoll,
+ * plain (ws://) or, with --tls, each connection with its own OpenSSL session (wss://). */
 #include "wsbench.h"
 #include <dirent.h>
 #include <limits.h>
 
 char FILL[8192];
 uint8_t PAT[2 * PAT_N];
-const char *ERR_NAMES[E_COUNT] = {"refused", "handshake", "reset", "protocol", "verify", "timeout", "early_eof"};
+const char *ERR_NAMES[E_COUNT] = {"refused", "handshake", "reset", "protocol", "verify", "timeout", "early_eof", "tls"};
 uint64_t g_errors[E_COUNT];
 int g_ep = -1;
 int g_port;
 int g_server_pid;
 int g_helper_pids[8];
+const char *g_tls_ca;
+char g_tls_negotiated[160];
+static SSL_CTX *g_tls_ctx;
 
 static uint64_t rng_state;
 
@@ -190,10 +194,88 @@ static void unmark_ready(conn *c) {
         if (g_ready[i] == c) { g_ready[i] = g_ready[--g_nready]; break; }
 }
 
+/* ---- TLS (--tls=CA.pem) ----
+ * One client context for every connection. The server's certificate must chain to CA.pem (the
+ * run's self-signed certificate) and name 127.0.0.1, so the client proves it talks to the server it
+ * started. No session cache and no session is ever offered again: every handshake is a full one
+ * (a resumed session fails the connection). The handshake runs non-blocking in the epoll loop
+ * (C_TLS, before the upgrade request); then SSL_read/SSL_write stand in for recv/send, and
+ * "want read"/"want write" is EAGAIN. With edge-triggered epoll, OpenSSL may hold records it read
+ * ahead of the socket: every read loop goes on until "want read" (or marks the connection ready),
+ * so nothing waits in OpenSSL's buffer for an event that would not come. */
+
+static void tls_init(void) {
+    g_tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!g_tls_ctx) die("SSL_CTX_new failed");
+    if (SSL_CTX_load_verify_locations(g_tls_ctx, g_tls_ca, NULL) != 1)
+        die("--tls=%s: no PEM certificate to verify the server with", g_tls_ca);
+    SSL_CTX_set_verify(g_tls_ctx, SSL_VERIFY_PEER, NULL);
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(g_tls_ctx), "127.0.0.1") != 1) die("X509_VERIFY_PARAM_set1_ip_asc failed");
+    SSL_CTX_set_session_cache_mode(g_tls_ctx, SSL_SESS_CACHE_OFF);
+    /* A FIN without close_notify reads as the end (SSL_ERROR_ZERO_RETURN), as a plain socket's EOF. */
+    SSL_CTX_set_options(g_tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    /* The write buffer may move (realloc, compaction) between a "want write" and its retry. */
+    SSL_CTX_set_mode(g_tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(g_tls_ctx, 1);
+    /* As a browser opening wss:// does. */
+    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (SSL_CTX_set_alpn_protos(g_tls_ctx, alpn, sizeof alpn) != 0) die("SSL_CTX_set_alpn_protos failed");
+}
+
+/* The first few TLS failures of a run, with OpenSSL's reason, on stderr (scripts/bench: client.err). */
+static void tls_note(conn *c, const char *what) {
+    static int noted;
+    if (noted++ >= 5) { ERR_clear_error(); return; }
+    char reason[256] = "";
+    unsigned long e = ERR_peek_error();
+    if (e) ERR_error_string_n(e, reason, sizeof reason);
+    long v = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+    fprintf(stderr, "wsbench: port %d, connection %d: TLS %s failed: %s%s%s (errno %d)\n", g_port, c->id, what,
+            reason[0] ? reason : "no OpenSSL reason", v != X509_V_OK ? "; certificate: " : "",
+            v != X509_V_OK ? X509_verify_cert_error_string(v) : "", errno);
+    ERR_clear_error();
+}
+
+/* What a failed SSL_read/SSL_write means, as recv/send would say it: 0 = the peer's end; -1 with
+ * errno EAGAIN (wants the socket again), EPROTO (a TLS error) or the socket's own error. */
+static ssize_t tls_result(conn *c, int r, const char *what) {
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) { errno = EAGAIN; return -1; }
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    c->tls_dead = 1;
+    if (e == SSL_ERROR_SYSCALL && errno != 0 && errno != EAGAIN && errno != EPROTO) { ERR_clear_error(); return -1; }
+    if (e == SSL_ERROR_SYSCALL) { ERR_clear_error(); errno = ECONNRESET; return -1; }
+    tls_note(c, what);
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t io_recv(conn *c, void *b, size_t n) {
+    if (!c->ssl) return recv(c->fd, b, n, 0);
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_read(c->ssl, b, n > INT_MAX ? INT_MAX : (int)n);
+    return r > 0 ? r : tls_result(c, r, "read");
+}
+
+static ssize_t io_send(conn *c, const void *b, size_t n) {
+    if (!c->ssl) return send(c->fd, b, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_write(c->ssl, b, n > INT_MAX ? INT_MAX : (int)n);
+    return r > 0 ? r : tls_result(c, r, "write");
+}
+
+static void tls_free(conn *c) {
+    if (c->ssl) SSL_free(c->ssl);
+    c->ssl = NULL;
+}
+
 void loop_init(void) {
     signal(SIGPIPE, SIG_IGN);
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g_ep < 0) die("epoll_create1: %s", strerror(errno));
+    if (g_tls_ca) tls_init();
 }
 
 static void ensure_w(conn *c, size_t need) {
@@ -220,7 +302,8 @@ int conn_start(conn *c, const char *query, const hooks *h) {
     c->rlen = c->woff = c->wlen = c->mlen = 0;
     c->nsent = c->nrecv = c->bsent = c->brecv = c->bwritten = c->fragmented = 0;
     c->u0 = c->u1 = c->u2 = 0;
-    c->t_open = c->t_first = c->t_end = 0;
+    c->t_tls = c->t_open = c->t_first = c->t_end = 0;
+    c->tls_dead = 0;
     c->t_start = c->t_last = now();
     if (c->rcap == 0) {
         c->rcap = 64 * 1024;
@@ -231,6 +314,11 @@ int conn_start(conn *c, const char *query, const hooks *h) {
     if (c->fd < 0) die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (g_tls_ctx) {
+        c->ssl = SSL_new(g_tls_ctx);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) die("SSL_new failed");
+        SSL_set_connect_state(c->ssl);
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     char req[512];
@@ -253,6 +341,7 @@ int conn_start(conn *c, const char *query, const hooks *h) {
 void conn_free(conn *c) {
     unmark_ready(c);
     if (c->state != C_DONE && c->state != C_FREE) { close(c->fd); }
+    tls_free(c);
     free(c->rbuf); free(c->wbuf); free(c->mbuf);
     c->rbuf = c->wbuf = c->mbuf = NULL;
     c->rcap = c->wcap = c->mcap = 0;
@@ -264,6 +353,7 @@ static void end(conn *c) {
     unmark_ready(c);
     c->t_end = now();
     close(c->fd);
+    tls_free(c);
     c->fd = -1;
     c->state = C_DONE;
     if (c->h->on_end) c->h->on_end(c);
@@ -276,9 +366,35 @@ void conn_fail(conn *c, int why) {
     end(c);
 }
 
+/* TLS: our close frame goes after what is queued (a record OpenSSL began must be finished before
+ * another one), then close_notify; each only as far as the socket takes it now. */
+static void tls_goodbye(conn *c) {
+    if ((c->state != C_OPEN && c->state != C_HANDSHAKE) || c->tls_dead) return;
+    if (c->state == C_OPEN && !c->sent_close) {
+        uint8_t code[2] = {0x03, 0xE8};
+        uint8_t *o = conn_reserve(c, 2);
+        conn_commit(c, put_frame(o, 8, code, 2, 1));
+        c->sent_close = 1;
+    }
+    for (int guard = 0; guard < 64 && c->woff < c->wlen; guard++) {
+        ssize_t n = io_send(c, c->wbuf + c->woff, c->wlen - c->woff);
+        if (n <= 0) break;
+        c->woff += (size_t)n;
+    }
+    if (c->woff < c->wlen || c->tls_dead) return; /* a record is half out: no alert may follow it */
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
 /* Sends our close frame (RFC 6455 §5.5.1, code 1000) and closes the socket. */
 void conn_finish(conn *c) {
     if (c->state == C_DONE || c->state == C_FREE) return;
+    if (c->ssl) {
+        tls_goodbye(c);
+        end(c);
+        return;
+    }
     if (c->state == C_OPEN && !c->sent_close) {
         uint8_t code[2] = {0x03, 0xE8};
         uint8_t f[16];
@@ -303,10 +419,10 @@ void conn_send(conn *c, int opcode, const uint8_t *p, size_t n) {
 }
 
 void conn_flush(conn *c) {
-    if (c->state == C_CONNECTING || c->state == C_DONE || c->state == C_FREE) return;
+    if (c->state == C_CONNECTING || c->state == C_TLS || c->state == C_DONE || c->state == C_FREE) return;
     for (int guard = 0; c->woff < c->wlen; guard++) {
         if (guard == 1024) { mark_ready(c); break; }
-        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, c->wbuf + c->woff, c->wlen - c->woff);
         if (n > 0) {
             c->woff += (size_t)n;
             c->bwritten += (uint64_t)n;
@@ -316,7 +432,7 @@ void conn_flush(conn *c) {
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else {
-            conn_fail(c, E_RESET);
+            conn_fail(c, n < 0 && errno == EPROTO && c->ssl ? E_TLS : E_RESET);
             return;
         }
     }
@@ -463,7 +579,7 @@ void conn_read(conn *c) {
             c->rbuf = realloc(c->rbuf, c->rcap);
             if (!c->rbuf) die("out of memory");
         }
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        ssize_t n = io_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (n > 0) {
             c->rlen += (size_t)n;
             c->t_last = now();
@@ -479,10 +595,40 @@ void conn_read(conn *c) {
         } else if (errno == EINTR) {
             continue;
         } else {
-            conn_fail(c, E_RESET);
+            conn_fail(c, errno == EPROTO && c->ssl ? E_TLS : E_RESET);
             return;
         }
     }
+}
+
+/* One step of the TLS handshake, as far as the socket allows; once done, the upgrade request. */
+static void tls_step(conn *c) {
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+        c->tls_dead = 1;
+        tls_note(c, "handshake");
+        conn_fail(c, E_TLS);
+        return;
+    }
+    if (SSL_session_reused(c->ssl)) { /* cannot happen (nothing is offered again): every handshake is full */
+        tls_note(c, "handshake (a resumed session)");
+        conn_fail(c, E_TLS);
+        return;
+    }
+    c->t_tls = c->t_last = now();
+    if (!g_tls_negotiated[0]) {
+        int nid = SSL_get_negotiated_group(c->ssl);
+        const char *group = nid > 0 ? OBJ_nid2sn(nid & ~TLSEXT_nid_unknown) : NULL;
+        snprintf(g_tls_negotiated, sizeof g_tls_negotiated, "%s/%s/%s", SSL_get_version(c->ssl),
+                 SSL_get_cipher_name(c->ssl), group ? group : "?");
+    }
+    c->state = C_HANDSHAKE;
+    conn_flush(c);
+    conn_read(c); /* records read ahead with the handshake's last flight bring no further event */
 }
 
 static void conn_event(conn *c, uint32_t ev) {
@@ -493,8 +639,9 @@ static void conn_event(conn *c, uint32_t ev) {
         socklen_t len = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) { conn_fail(c, E_REFUSED); return; }
-        c->state = C_HANDSHAKE;
+        c->state = c->ssl ? C_TLS : C_HANDSHAKE;
     }
+    if (c->state == C_TLS) { tls_step(c); return; }
     if (ev & EPOLLOUT) {
         conn_flush(c);
         if (c->state == C_OPEN && c->h->on_fill) { c->h->on_fill(c); conn_flush(c); }

@@ -32,6 +32,8 @@ ROWS = [
     ("hold_echo_s", "{hold} connections: time to open and echo all", "s", 1, "low", None),
     ("hold_rss_per_conn_kib", "{hold} connections: server RSS per connection", "KiB", 1, "low", ("ratio<=", 0.7)),
     ("hold_rss_all_per_conn_kib", "  RSS per connection, server + its own helpers", "KiB", 1, "low", None),
+    ("tls_hold_rss_per_conn_kib", "{hold} TLS connections (idle, after one echo): server RSS per connection", "KiB", 1, "low", None),
+    ("tls_hold_rss_all_per_conn_kib", "  RSS per TLS connection, server + its own helpers", "KiB", 1, "low", None),
     ("teardown_{hold}_s", "{hold} connections: all closed until no child left", "s", 1, "low", None),
     ("rttpair_p50_us", "echo RTT 16 B p50 (both servers up, alternating blocks)", "µs", 1, "low", ("ratio<=", 1.0)),
     ("rttpair_p99_us", "echo RTT 16 B p99 (alternating blocks)", "µs", 1, "low", None),
@@ -49,8 +51,23 @@ ROWS = [
     ("slow_read_s", "slow reader: time to read everything after the pause", "s", 1, "low", None),
     ("duplex_complete", "full duplex, 1 MiB ahead through `cat`: completes", "", 1, "high", ("B==", 1)),
     ("duplex_mbs", "full duplex throughput when it completes", "MB/s", 1, "high", None),
+    # TLS (wss://): both servers with --ssl and the run's ECDSA P-256 certificate, every handshake full.
+    ("tls_text_64x32_msgs", "TLS text 64 B × 32 conns", "msg/s", 1, "high", ("ratio>=", 3.0)),
+    ("tls_text_64x32_pct_plain", "  TLS text 64 B × 32 as % of the same server's plain text 64 B × 32", "%", 1, "high", ("B>=", 60.0)),
+    ("tls_bin_mbs", "TLS binary through `--binary cat`, 128 KiB in flight", "MB/s", 1, "high", ("ratio>=", 2.0)),
+    ("tls_spawnpair_c16_cps", "TLS spawn 16 concurrent, connections/s (handshake, spawn, first message, close; alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("tls_spawnpair_c16_p50_ms", "  TLS spawn 16 concurrent, connect→first message p50", "ms", 1, "low", None),
+    ("tls_spawnpair_c16_handshake_p50_ms", "  TLS spawn 16 concurrent, connect→TLS handshake done p50", "ms", 1, "low", None),
+    ("tls_spawnpair_seq_cps", "TLS spawn sequential, connections/s (alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
+    ("tls_spawnpair_seq_p50_ms", "  TLS spawn sequential, connect→first message p50", "ms", 1, "low", None),
+    ("tls_spawnpair_seq_handshake_p50_ms", "  TLS spawn sequential, connect→TLS handshake done p50", "ms", 1, "low", None),
+    ("tls_hold_echoed", "{hold} TLS connections: echoed", "conns", 1, "high", ("B==", "hold")),
+    ("tls_hold_echo_s", "{hold} TLS connections: time to open and echo all", "s", 1, "low", None),
 ]
 HEADROOM = ["text_64x1_msgs", "text_64x32_msgs", "text_4kx1_mbs", "text_4kx32_mbs", "bin_mbs", "flood_msgs"]
+# Over TLS the client does half of the exchange's cryptography itself, so its ceiling (a TLS echo
+# server) is reported on its own line.
+TLS_HEADROOM = ["tls_text_64x32_msgs", "tls_bin_mbs"]
 
 
 def load(path):
@@ -69,7 +86,19 @@ def load(path):
             d["bin_pct_pipe"] = 100 * d["bin_mbs"] / d["pipe_raw_mbs"]
         if "hold_spawn_p50_ms" in d and d.get("spawn_seq_p50_ms", 0) > 0:
             d["hold_spawn_growth"] = d["hold_spawn_p50_ms"] / d["spawn_seq_p50_ms"]
+        if "tls_text_64x32_msgs" in d and d.get("text_64x32_msgs", 0) > 0:
+            d["tls_text_64x32_pct_plain"] = 100 * d["tls_text_64x32_msgs"] / d["text_64x32_msgs"]
     return data
+
+
+def load_negotiated(path):
+    """What each server's TLS handshakes settled on (the client's `negotiated` line): server -> set."""
+    seen = defaultdict(set)
+    for line in open(path):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) == 4 and parts[2] == "tls_negotiated":
+            seen[parts[1]].add(parts[3])
+    return seen
 
 
 def fmt(v):
@@ -105,18 +134,33 @@ def main():
         return f"{fmt(m)} [{fmt(min(vals) * scale)}–{fmt(max(vals) * scale)}]"
 
     echo = data.get((0, ECHO), {})
-    heads = []
-    for key in HEADROOM:
-        best = max([statistics.median(v) for v in (values(A, key), values(B, key)) if v] or [0])
-        if key in echo and best > 0:
-            heads.append(echo[key] / best)
-    cpu = [d[k] for (r, s), d in data.items() if s in (A, B) for k in d
-           if k.endswith("_client_cpu_pct") and not k.startswith("pipe_raw")]
+
+    def headroom(keys):
+        heads = []
+        for key in keys:
+            best = max([statistics.median(v) for v in (values(A, key), values(B, key)) if v] or [0])
+            if key in echo and best > 0:
+                heads.append(echo[key] / best)
+        return heads
+
+    def client_cpu(tls):
+        return [d[k] for (r, s), d in data.items() if s in (A, B) for k in d
+                if k.endswith("_client_cpu_pct") and not k.startswith("pipe_raw") and k.startswith("tls_") == tls]
+
+    heads, cpu = headroom(HEADROOM), client_cpu(False)
     if heads:
         print(f"Client self-test (first line): against a trivial in-process echo server (no child) the same client "
               f"moves {min(heads):.1f}–{max(heads):.1f}× more than the faster of the two servers on every throughput "
               f"row (column `echo`), and during the server runs it used at most {max(cpu or [0]):.0f}% of one core: "
               f"the servers, not the client, set the numbers below.")
+        print()
+    heads, cpu = headroom(TLS_HEADROOM), client_cpu(True)
+    if heads:
+        print(f"Over TLS the client does half of the cryptography of every exchange itself: against the same echo "
+              f"server over TLS it moves {min(heads):.1f}–{max(heads):.1f}× as much as the faster server on the TLS "
+              f"throughput rows, and during the TLS server runs it used at most {max(cpu or [0]):.0f}% of one core"
+              + ("." if min(heads) >= 1.2 else "; near or below 1×, a TLS row may be bounded by the client and the "
+                 "machine's cores rather than by the server."))
         print()
     print("| metric | unit | echo (client ceiling) | websocketd (A) median [min–max] | wsbridge (B) median [min–max] "
           "| B/A [per round] | target | met |")
@@ -177,13 +221,21 @@ def main():
               f"websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
               f"{floor['floor_posix_run_ms']:.2f} ms.")
 
+    negotiated = load_negotiated(sys.argv[1])
+    if negotiated:
+        print()
+        print("TLS rows: both servers with `--ssl --sslcert --sslkey` and the run's self-signed ECDSA P-256 "
+              "certificate, which the client verifies (for 127.0.0.1); every handshake is a full one (the client "
+              "keeps no session). Negotiated (version/cipher/key exchange): "
+              + "; ".join(f"{s} {', '.join(sorted(negotiated[s]))}" for s in (A, B, ECHO) if s in negotiated) + ".")
+
     problems = []
     for (r, s), d in sorted(data.items()):
         for k, v in sorted(d.items()):
             bad = ("_err_" in k or k.endswith("_client_exit") or k.endswith("_ended_early")
                    or (k.endswith("unechoed_bytes") and v > 0) or (k == "leftover_processes" and v > 0)
                    or (k.endswith("_stalled_s")) or (k == "slow_lost" and v > 0)
-                   or (k.startswith("teardown_") and v < 0) or (k.startswith("leftover_after") and v > 0)
+                   or (k.startswith(("teardown_", "tls_teardown_")) and v < 0) or (k.startswith("leftover_after") and v > 0)
                    or (k == "children_left_after_spawn_s" and v < 0))
             if bad:
                 problems.append(f"round {r} {s}: {k} = {fmt(v)}")

@@ -41,9 +41,10 @@ static void spawn_msg(conn *c, int op, const uint8_t *p, size_t n) {
 static const hooks spawn_hooks = {NULL, spawn_msg, NULL, NULL};
 
 /* What a run of spawns measured: per connection, connect → first message (lat), first message →
- * the server's end (fin) and connect → 101 (opn); the time the blocks took. */
+ * the server's end (fin), connect → 101 (opn) and, with --tls, connect → TLS handshake done (tls);
+ * the time the blocks took. */
 typedef struct {
-    double *lat, *fin, *opn, sum, busy;
+    double *lat, *fin, *opn, *tls, sum, busy;
     int nlat, started;
 } spawn_stats;
 
@@ -52,6 +53,7 @@ static void spawn_stats_init(spawn_stats *s, int cap) {
     s->lat = malloc((size_t)cap * sizeof(double));
     s->fin = malloc((size_t)cap * sizeof(double));
     s->opn = malloc((size_t)cap * sizeof(double));
+    s->tls = malloc((size_t)cap * sizeof(double));
 }
 
 /* n connections to `?query` on g_port, conc at a time, until deadline; adds to s, and the time
@@ -79,6 +81,7 @@ static void spawn_block(spawn_stats *s, const char *query, int n, int conc, doub
                 if (!c->failed && c->t_first > 0) {
                     s->fin[s->nlat] = c->t_end - c->t_first;
                     s->opn[s->nlat] = c->t_open - c->t_start;
+                    s->tls[s->nlat] = c->t_tls - c->t_start;
                     s->sum += c->t_end - c->t_start;
                     s->lat[s->nlat++] = c->t_first - c->t_start;
                     tlast = t;
@@ -102,6 +105,7 @@ static void spawn_report(const char *prefix, spawn_stats *s) {
     qsort(s->lat, n, sizeof(double), cmp_double);
     qsort(s->fin, n, sizeof(double), cmp_double);
     qsort(s->opn, n, sizeof(double), cmp_double);
+    qsort(s->tls, n, sizeof(double), cmp_double);
     outf(prefix, "n", "%.0f", s->started);
     outf(prefix, "ok", "%.0f", s->nlat);
     if (n > 0) {
@@ -111,11 +115,13 @@ static void spawn_report(const char *prefix, spawn_stats *s) {
         /* After "hi", the child has exited: how long until the server ends the connection. */
         outf(prefix, "end_p50_ms", "%.3f", pct(s->fin, n, 0.5) * 1e3);
         outf(prefix, "upgrade_p50_ms", "%.3f", pct(s->opn, n, 0.5) * 1e3);
+        if (g_tls_ca) outf(prefix, "handshake_p50_ms", "%.3f", pct(s->tls, n, 0.5) * 1e3);
         outf(prefix, "mean_total_ms", "%.3f", s->sum / s->nlat * 1e3);
     }
     free(s->lat);
     free(s->fin);
     free(s->opn);
+    free(s->tls);
 }
 
 void spawn_run(const char *prefix, const char *query, int n, int conc, double maxsec) {
@@ -190,7 +196,7 @@ int t_hold(int argc, char **argv) {
         if (t - t0 > maxsec) break;
         int pending = 0, unsettled = 0;
         for (int i = 0; i < started; i++) {
-            if (cs[i].state == C_CONNECTING || cs[i].state == C_HANDSHAKE) pending++;
+            if (cs[i].state == C_CONNECTING || cs[i].state == C_TLS || cs[i].state == C_HANDSHAKE) pending++;
             if (cs[i].state != C_DONE && !cs[i].u0) unsettled++;
         }
         if (started == n && unsettled == 0) break;

@@ -21,6 +21,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* The fixed Sec-WebSocket-Key and its RFC 6455 §4.2.2 accept value (the RFC's own example). */
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -55,8 +58,11 @@ void put_hex16(uint8_t *dst, uint64_t k);
 /* Parses 16 hex digits; returns -1 on a non-hex byte. */
 int64_t get_hex16(const uint8_t *src);
 
-enum { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DONE };
-enum { E_REFUSED, E_HANDSHAKE, E_RESET, E_PROTOCOL, E_VERIFY, E_TIMEOUT, E_EOF_EARLY, E_COUNT };
+/* C_TLS: connected, the TLS handshake under way (only with --tls); C_HANDSHAKE: the HTTP upgrade. */
+enum { C_FREE, C_CONNECTING, C_TLS, C_HANDSHAKE, C_OPEN, C_DONE };
+/* E_TLS: the TLS handshake failed (certificate not verified, alert, EOF), a session was resumed
+ * (every handshake must be full), or a TLS record was bad after it. */
+enum { E_REFUSED, E_HANDSHAKE, E_RESET, E_PROTOCOL, E_VERIFY, E_TIMEOUT, E_EOF_EARLY, E_TLS, E_COUNT };
 extern const char *ERR_NAMES[E_COUNT];
 extern uint64_t g_errors[E_COUNT];
 
@@ -71,7 +77,9 @@ typedef struct hooks {
 struct conn {
     int fd, id, state, read_paused, got_close, close_code, failed, sent_close, in_ready;
     const hooks *h;
-    double t_start, t_open, t_first, t_last, t_end;
+    SSL *ssl;      /* with --tls: this connection's TLS session (NULL otherwise, and once ended) */
+    int tls_dead;  /* OpenSSL reported a fatal error: no close_notify may follow */
+    double t_start, t_tls, t_open, t_first, t_last, t_end;
     uint8_t *rbuf; size_t rlen, rcap;
     uint8_t *wbuf; size_t woff, wlen, wcap;
     uint8_t *mbuf; size_t mlen, mcap; int mop, in_frag;
@@ -84,6 +92,11 @@ extern int g_ep;
 extern int g_port;
 extern int g_server_pid;      /* the server whose VmRSS the tests sample; 0 = none */
 extern int g_helper_pids[8];  /* the server's own helper processes (wsbridge's spawner), 0-terminated */
+/* --tls=CA.pem: every connection speaks TLS (wss://) and verifies the server's certificate against
+ * CA.pem for the address 127.0.0.1; NULL = plain ws://. Set before loop_init. */
+extern const char *g_tls_ca;
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384/X25519": what the first completed TLS handshake negotiated. */
+extern char g_tls_negotiated[160];
 /* VmRSS of the server and its helpers together. */
 long rss_all_kib(void);
 void loop_init(void);
@@ -116,7 +129,7 @@ void spawn_run(const char *prefix, const char *query, int n, int conc, double ma
 void print_errors(const char *prefix);
 
 /* Fixtures (fixtures.c). */
-int f_echo_server(int argc, char **argv);
+int f_echo_server(int argc, char **argv);  /* [CERT KEY]: TLS with that certificate and key */
 int f_gen(int argc, char **argv);
 
 #endif
