@@ -131,7 +131,7 @@ public enum HelpText {
             Entry(placeholder: "FILE", defaultValue: "off", meaning: ["--token, with the token read from FILE."])
         case .trustedProxy:
             Entry(placeholder: "CIDR,...", defaultValue: "none",
-                  meaning: ["Proxies (127.0.0.1/32, unix, ...) whose X-Forwarded-For/-Proto/-Host",
+                  meaning: ["Proxies (127.0.0.1/32, unix) whose X-Forwarded-For/-Proto/-Host",
                             "(or Forwarded) name the client; from others they change nothing."])
         case .basePath:
             Entry(placeholder: "/PREFIX", defaultValue: "none",
