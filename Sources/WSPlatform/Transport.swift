@@ -27,6 +27,8 @@ package protocol Transport: AnyObject {
     func abortOnClose()
     /// What the child learns of the TLS session (SPEC §10); nil on a plain socket.
     var tlsSession: TLSSessionInfo? { get }
+    /// Gives back buffers that are empty, once the connection has been idle for a while.
+    func releaseIdleMemory()
 }
 
 extension Transport {
@@ -134,4 +136,6 @@ package final class SocketTransport: Transport {
     package func abortOnClose() { Syscalls.setResetOnClose(fd) }
 
     package var tlsSession: TLSSessionInfo? { nil }
+
+    package func releaseIdleMemory() {}
 }

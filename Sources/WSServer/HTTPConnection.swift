@@ -488,6 +488,8 @@ final class HTTPConnection: EventHandler {
         guard state == .answering, transport.isFlushed(output), fileBody == nil else { return }
         output.releaseCapacityIfEmpty(keeping: 0)
         if keepsAlive {
+            // A keep-alive connection may wait long for its next request: its TLS buffers go.
+            transport.releaseIdleMemory()
             state = .readingHead
             startHeadTimer()
             // Not called directly: a client pipelining many requests would otherwise nest one

@@ -61,6 +61,7 @@ extension WebSocketSession {
         socketOut.bytes.releaseCapacityIfEmpty(keeping: 0)
         pipes.releaseIdleMemory()
         stderrFraming.releaseIdleMemory()
+        transport.releaseIdleMemory()
     }
 
     // MARK: Socket → stdin

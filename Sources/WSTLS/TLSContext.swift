@@ -55,11 +55,17 @@ package final class TLSContext: @unchecked Sendable {
         _ = wsbridge_ssl_ctx_set_min_proto_version(context, TLS1_2_VERSION)
         SSL_CTX_set_options(context, wsbridge_ssl_op_no_renegotiation | wsbridge_ssl_op_ignore_unexpected_eof
                             | wsbridge_ssl_op_no_compression | wsbridge_ssl_op_cipher_server_preference)
-        // Records are encrypted into the transport's own buffer, which lets go of its memory when
-        // empty; OpenSSL's buffers are released between records too, so an idle TLS connection
-        // costs little more than a plain one.
+        // OpenSSL gives its record buffers back whenever they empty, so an idle TLS connection
+        // costs little more than a plain one (keeping them until the connection idled left the
+        // heap fragmented: 36 KiB per idle connection instead of 23, measured with 300).
         _ = wsbridge_ssl_ctx_set_mode(context, wsbridge_ssl_mode_release_buffers | wsbridge_ssl_mode_enable_partial_write
                                       | wsbridge_ssl_mode_accept_moving_write_buffer)
+        // Forward-secret AEAD suites only; AES-128-GCM first, as fast as any on hardware with AES
+        // instructions and what Go's crypto/tls picks (OpenSSL's own order starts with AES-256).
+        _ = SSL_CTX_set_ciphersuites(context, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384")
+        _ = SSL_CTX_set_cipher_list(context, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    + "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                                    + "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384")
         // No server-side session cache: it would grow with every client (20,480 sessions by
         // default). Stateless tickets still let clients resume.
         _ = wsbridge_ssl_ctx_set_session_cache_mode(context, 0)

@@ -9,10 +9,11 @@ import WSProtocol
 ///
 /// OpenSSL reads the socket itself, through a BIO of our own (`SocketBIO`): records arrive in its
 /// buffer with no copy in between, and a drained socket is "want read", which is `.wouldBlock`
-/// here. Records it writes go to `ciphertext`, which the socket takes as it can; that buffer lets
-/// go of its memory when it empties, and OpenSSL releases its own record buffers between records
-/// (`SSL_MODE_RELEASE_BUFFERS`), so an idle TLS connection stays small. (Memory BIOs, STYLE.md's
-/// first plan, would copy every record once more and keep their high-water mark for good.)
+/// here. Records it writes go to `ciphertext`, which the socket takes as it can, and which is
+/// given back once the connection idles (`releaseIdleMemory`); OpenSSL gives its own record
+/// buffers back whenever they empty (`SSL_MODE_RELEASE_BUFFERS`), so an idle TLS connection
+/// stays small. (Memory BIOs, STYLE.md's first plan, would copy every record
+/// once more and keep their high-water mark for good.)
 ///
 /// The handshake needs no state of its own: the first reads drive it (`SSL_read` in accept state),
 /// within the request head's 10 s deadline that the HTTP connection keeps. Every call happens on
@@ -127,7 +128,6 @@ package final class TLSTransport: Transport {
                 return .failed(error)
             }
         }
-        ciphertext.releaseCapacityIfEmpty(keeping: 0)
         if shutsSocketAfterFlush {
             shutsSocketAfterFlush = false
             Syscalls.shutdownWrite(fd)
@@ -149,6 +149,12 @@ package final class TLSTransport: Transport {
     }
 
     package func abortOnClose() { Syscalls.setResetOnClose(fd) }
+
+    /// Gives back the ciphertext buffer when it is empty (kept while busy: one allocation per
+    /// burst of writes otherwise).
+    package func releaseIdleMemory() {
+        ciphertext.releaseCapacityIfEmpty(keeping: 0)
+    }
 
     // MARK: OpenSSL's results
 
