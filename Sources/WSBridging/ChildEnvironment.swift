@@ -35,6 +35,9 @@ public enum ChildEnvironment {
         /// Who the client proved to be with credentials wsbridge checked (`--basicauth`, SPEC
         /// §11): AUTH_TYPE ("Basic") and REMOTE_USER.
         public var authentication: (type: String, user: String)?
+        /// What the `--authcmd` hook printed (`NAME=value`, SPEC §11): set over wsbridge's own
+        /// variables (a hook may say REMOTE_USER=ann), never by a header.
+        public var hookVariables: [String: String] = [:]
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
         /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
@@ -109,6 +112,7 @@ public enum ChildEnvironment {
             environment["HTTPS"] = "on"
         }
         if let subprotocol = inputs.subprotocol { environment["WEBSOCKET_PROTOCOL"] = subprotocol }
+        environment.merge(inputs.hookVariables) { _, hook in hook }
         // RFC 3875 §4.1.5, §4.1.13: PATH_INFO and SCRIPT_NAME are decoded, so "/x%0aPATH=/evil"
         // holds a real LF; a reverse-DNS name or a Host header could hold controls too. A script
         // that writes a variable into a log line, a header or an `env` dump must not see a line

@@ -123,6 +123,10 @@ public enum HelpText {
             Entry(placeholder: "FILE", defaultValue: "off",
                   meaning: ["Require a user and password from this htpasswd file (bcrypt or",
                             "SHA-crypt); the child gets AUTH_TYPE=Basic and REMOTE_USER."])
+        case .authCmd:
+            Entry(placeholder: "PROGRAM", defaultValue: "off",
+                  meaning: ["Run PROGRAM first for every request (CGI variables, 5 s);",
+                            "exit 0 lets it in (NAME=value lines join the child's", "environment), exit 1 is 401, else 403."])
         case .token:
             Entry(placeholder: "", defaultValue: "off",
                   meaning: ["Let in only requests with the random token of the startup URL",

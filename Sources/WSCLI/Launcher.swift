@@ -13,7 +13,7 @@ public enum Launcher {
         "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
         "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
         "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
-        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip", "token", "tokenfile", "basicauth",
+        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip", "token", "tokenfile", "basicauth", "authcmd",
     ]
 
     /// What the command line asks for.
@@ -57,7 +57,18 @@ public enum Launcher {
         let access = AccessPolicy(token: try accessToken(for: options), passwords: passwords)
         // SPEC §11: with any check on, a page on another site must not drive the tool with the
         // user's cookie or cached credentials (cross-site WebSocket hijacking, CWE-1385).
-        let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin || (access.isEnabled && options.origins.isEmpty),
+        var authCommand: ServerConfiguration.AuthCommand?
+        if let program = options.authCommand {
+            do {
+                let executable = try CommandResolver.resolve(program, path: environment["PATH"], currentDirectory: currentDirectory)
+                authCommand = ServerConfiguration.AuthCommand(executable: executable, arguments: [])
+            } catch {
+                let reason = error.message.hasPrefix("wsbridge: ") ? String(error.message.dropFirst(10)) : error.message
+                throw configurationError("wsbridge: --authcmd=\(program): \(reason)")
+            }
+        }
+        let checksAccess = access.isEnabled || authCommand != nil
+        let originPolicy = OriginPolicy(sameOrigin: options.sameOrigin || (checksAccess && options.origins.isEmpty),
                                         allowedOrigins: options.origins)
         if let invalid = originPolicy.invalidEntries.first {
             throw configurationError("wsbridge: --origin entry \"\(invalid)\" is not host[:port] or scheme://host[:port]")
@@ -78,6 +89,7 @@ public enum Launcher {
         }
         configuration.maxChildren = options.maxForks
         configuration.access = access
+        configuration.authCommand = authCommand
         configuration.trustedProxies = options.trustedProxies
         configuration.basePath = options.basePath
         configuration.maxSessionsPerAddress = options.maxSessionsPerAddress

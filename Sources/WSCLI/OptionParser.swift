@@ -31,6 +31,7 @@ enum OptionFlag: String, CaseIterable, Sendable {
     case sslCA = "sslca"
     case redirPort = "redirport"
     case basicAuth = "basicauth"
+    case authCmd = "authcmd"
     case token
     case tokenFile = "tokenfile"
     case trustedProxy = "trustedproxy"
@@ -69,7 +70,7 @@ enum OptionFlag: String, CaseIterable, Sendable {
              .permessageDeflate, .help, .version:
             true
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
-             .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
+             .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs,
              .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
             false
@@ -174,7 +175,7 @@ struct OptionsBuilder {
         case .version: wantsVersion = isOn; return
         case .help: preconditionFailure("--help returns before any flag is stored")
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
-             .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
+             .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs,
              .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
             preconditionFailure("--\(flag.rawValue) is not a boolean")
@@ -224,6 +225,7 @@ struct OptionsBuilder {
         case .sslCA: options.sslCA = try Self.path(value, flag: flag)
         case .tokenFile: options.tokenFile = try Self.path(value, flag: flag)
         case .basicAuth: options.basicAuth = try Self.path(value, flag: flag)
+        case .authCmd: options.authCommand = try Self.path(value, flag: flag)
         case .framing:
             let mode = try Self.choice(value, flag: flag, as: FramingMode.self)
             framingGiven = mode

@@ -63,6 +63,8 @@ public struct Options: Sendable, Equatable {
     public var redirPort: Int?
     /// `--basicauth`: the htpasswd file whose users may come in (SPEC §11).
     public var basicAuth: String?
+    /// `--authcmd`: the program run for every request to decide it (SPEC §11).
+    public var authCommand: String?
     /// `--token`: a random token made at startup lets requests in (SPEC §11).
     public var token = false
     /// `--tokenfile`: the token, read from this file.

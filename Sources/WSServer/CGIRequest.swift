@@ -125,6 +125,7 @@ final class CGIRequest: EventHandler {
         inputs.remoteHost = remoteHost
         inputs.forwarded = client.forwarded
         inputs.authentication = client.identity.map { ($0.authType, $0.user) }
+        inputs.hookVariables = client.hookVariables
         let request = SpawnRequest(executable: script.executable, arguments: [],
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: WebSocketSession.directory(of: script.executable))

@@ -11,6 +11,8 @@ struct ClientOrigin: Sendable {
     let forwarded: ForwardedClient?
     /// Who the client proved to be (`--basicauth`), for AUTH_TYPE and REMOTE_USER.
     var identity: ClientIdentity?
+    /// What the `--authcmd` hook added to the environment (its `NAME=value` lines).
+    var hookVariables: [String: String] = [:]
 
     init(peer: SocketAddress, forwarded: ForwardedClient? = nil) {
         self.peer = peer

@@ -1,6 +1,7 @@
 import WSProtocol
 import WSPlatform
 import WSTLS
+import WSBridging
 
 /// A connection before the upgrade: reads request heads, answers plain requests (the dev console,
 /// `--staticdir` files, errors; keep-alive between them), and hands an accepted WebSocket upgrade
@@ -36,6 +37,8 @@ final class HTTPConnection: EventHandler {
     /// `--token` (SPEC §11): the cookie the answer to the current request sets, when the token
     /// came in the query or as a bearer token.
     private var setCookie: String?
+    /// The `--authcmd` run deciding the current request, if one is under way.
+    private var authHook: AuthHook?
 
     private struct FileBody {
         var fd: Int32
@@ -181,7 +184,7 @@ final class HTTPConnection: EventHandler {
             refuse(response, status: .unauthorized, method: head.method, path: head.path)
         case .allowed(let cleaned, let cookie):
             setCookie = cookie
-            routeAllowed(cleaned, body: body)
+            runAuthHook(cleaned, body: body)
         case .checkPassword(let cleaned, let cookie, let user, let password, let hash, let userExists):
             // Nothing more is read or decided until the check answers (it runs off the loop).
             state = .authorizing
@@ -200,9 +203,44 @@ final class HTTPConnection: EventHandler {
                 }
                 self.client.identity = ClientIdentity(authType: "Basic", user: user)
                 self.setCookie = cookie
-                self.routeAllowed(cleaned, body: body)
+                self.runAuthHook(cleaned, body: body)
             }
         }
+    }
+
+    /// `--authcmd` (SPEC §11): the hook decides last, before routing, a `--maxforks` slot or a
+    /// file; nothing is read meanwhile.
+    private func runAuthHook(_ head: HTTPRequestHead, body: RequestBodyFraming) {
+        guard let command = configuration.authCommand else { return routeAllowed(head, body: body) }
+        var inputs = ChildEnvironment.Inputs(
+            head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
+            remote: client.peer, local: local, uniqueID: String(id), scriptName: "/", pathInfo: head.path,
+            pathTranslated: command.executable, tls: transport.tlsSession)
+        inputs.forwarded = client.forwarded
+        inputs.authentication = client.identity.map { ($0.authType, $0.user) }
+        state = .authorizing
+        let method = head.method, path = head.path
+        let fields: [(key: String, value: String)] = [("remote", client.logDescription), ("id", String(id)), ("method", method), ("path", path)]
+        let hook = AuthHook(command: command, environment: ChildEnvironment.build(inputs), logFields: fields, loop: loop,
+                            context: context, registry: registry) { [weak self] verdict in
+            guard let self, self.state == .authorizing else { return }
+            self.authHook = nil
+            self.state = .readingHead
+            switch verdict {
+            case .allowed(let variables):
+                self.client.hookVariables = variables
+                self.routeAllowed(head, body: body)
+            case .refused(let status):
+                var headers = self.configuration.plainHTTPHeaders
+                if status == .unauthorized {
+                    headers = HTTPHeaders([(name: "WWW-Authenticate", value: #"Bearer realm="wsbridge""#)] + headers.map { $0 })
+                }
+                let message = status == .serviceUnavailable ? "the --authcmd hook could not start" : "refused by the --authcmd hook"
+                self.refuse(HTTPResponse.error(status, message: message, extraHeaders: headers), status: status, method: method, path: path)
+            }
+        }
+        authHook = hook
+        hook.start()
     }
 
     /// Routing once the request may come in.
@@ -569,6 +607,9 @@ final class HTTPConnection: EventHandler {
     private func close() {
         guard state != .done else { return }
         state = .done
+        // A hook still deciding for a client that left: no verdict, but its group still ends.
+        authHook?.shutdown()
+        authHook = nil
         if let timer { loop.cancel(timer) }
         loop.close(fd, registeredAs: registration)
         registration = nil

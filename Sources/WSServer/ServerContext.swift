@@ -179,6 +179,18 @@ public struct ServerConfiguration: Sendable {
     public var basePath: String?
     /// `--token` and friends (SPEC §11): who may come in.
     public var access = AccessPolicy()
+    /// `--authcmd` (SPEC §11): the hook run for every request; nil for none.
+    public var authCommand: AuthCommand?
+
+    /// The program `--authcmd` names, resolved in PATH, with its arguments.
+    public struct AuthCommand: Sendable {
+        public var executable: String
+        public var arguments: [String]
+        public init(executable: String, arguments: [String]) {
+            self.executable = executable
+            self.arguments = arguments
+        }
+    }
     /// `--maxconnsperip` (SPEC §11): live sessions per client address at most; 0 is unlimited.
     public var maxSessionsPerAddress = 0
     /// `--ssl` (SPEC §10): the TLS context every TCP listener's connections start with, reloaded

@@ -131,6 +131,7 @@ final class WebSocketSession: EventHandler {
         inputs.remoteHost = remoteHost
         inputs.forwarded = client.forwarded
         inputs.authentication = client.identity.map { ($0.authType, $0.user) }
+        inputs.hookVariables = client.hookVariables
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: Self.directory(of: script.executable))

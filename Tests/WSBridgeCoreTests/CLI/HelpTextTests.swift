@@ -14,7 +14,7 @@ struct HelpTextTests {
         ("loglevel", "access"), ("framing", "line"), ("subprotocol", "none"), ("permessage-deflate", "off"),
         ("log-format", "text"),
         // SPEC §11.
-        ("basicauth", "off"), ("token", "off"), ("tokenfile", "off"), ("trustedproxy", "none"), ("maxconnsperip", "0 (off)"),
+        ("basicauth", "off"), ("authcmd", "off"), ("token", "off"), ("tokenfile", "off"), ("trustedproxy", "none"), ("maxconnsperip", "0 (off)"),
         ("basepath", "none"),
     ]
 
