@@ -189,15 +189,22 @@ final class HTTPConnection: EventHandler {
             // Nothing more is read or decided until the check answers (it runs off the loop).
             state = .authorizing
             let method = head.method, path = head.path
-            context.passwordChecker.check(password, user: user, against: hash, on: loop) { [weak self] matches in
+            context.passwordChecker.check(password, user: user, against: hash, clientKey: client.limitKey, on: loop) { [weak self] outcome in
                 guard let self, self.state == .authorizing else { return }
                 self.state = .readingHead
-                guard let matches else {
+                let extraHeaders = self.configuration.plainHTTPHeaders
+                switch outcome {
+                case .busy:
                     let response = HTTPResponse.error(.serviceUnavailable, message: "too many password checks are waiting",
-                                                      extraHeaders: self.configuration.plainHTTPHeaders)
+                                                      extraHeaders: extraHeaders)
                     return self.refuse(response, status: .serviceUnavailable, method: method, path: path)
+                case .clientBusy:
+                    let response = HTTPResponse.error(.tooManyRequests, message: "too many password checks from this address are waiting",
+                                                      extraHeaders: extraHeaders)
+                    return self.refuse(response, status: .tooManyRequests, method: method, path: path)
+                case .matches, .differs: break
                 }
-                guard matches && userExists else {
+                guard outcome == .matches && userExists else {
                     return self.refuse(AccessPolicy.basicChallenge(extraHeaders: self.configuration.plainHTTPHeaders),
                                        status: .unauthorized, method: method, path: path)
                 }

@@ -10,12 +10,25 @@ import WSPasswords
 final class PasswordChecker: @unchecked Sendable {
     /// Checks waiting or running at most; one more is answered 503 at once.
     static let maxPending = 1024
+    /// Checks waiting or running for one client address at most: one client guessing passwords
+    /// cannot fill the queue in front of everyone else's logins (a bcrypt at cost 10 takes about
+    /// 70 ms here: 1,000 queued guesses would hold a new login back for over a minute).
+    static let maxPendingPerClient = 4
     /// How long a successful check is remembered.
     static let cacheNanoseconds: UInt64 = 60_000_000_000
     static let maxCacheEntries = 4096
 
     private let queue: OperationQueue
     private let pending = Atomic<Int>(0)
+    private let pendingPerClient = Mutex<[String: Int]>([:])
+    /// Checks under way, with the requests waiting for the same answer: a page's parallel first
+    /// requests with the same credentials cost one hash, and count once against the limits.
+    private let inFlight = Mutex<[Fingerprint: [Waiter]]>([:])
+
+    private struct Waiter: @unchecked Sendable {
+        let loop: EventLoop
+        let done: (Outcome) -> Void
+    }
     /// Fingerprints of (user, password, hash) that checked out, with when they expire. Neither
     /// the password nor anything it could be recovered from in less than a hash is kept.
     private let cache = Mutex<[Fingerprint: UInt64]>([:])
@@ -28,28 +41,65 @@ final class PasswordChecker: @unchecked Sendable {
         queue.maxConcurrentOperationCount = workers
     }
 
-    /// Checks `password` against `hash` and calls `done` on `loop` (the caller's own) with the
-    /// answer; nil when too many checks are waiting (the caller answers 503).
-    func check(_ password: [UInt8], user: String, against hash: String, on loop: EventLoop, _ done: @escaping (Bool?) -> Void) {
+    /// What a check found.
+    enum Outcome {
+        case matches, differs
+        /// Too many checks wait in all (503) or for this client (429).
+        case busy, clientBusy
+    }
+
+    /// Checks `password` against `hash` for the client `clientKey` and calls `done` on `loop`
+    /// (the caller's own) with the outcome.
+    func check(_ password: [UInt8], user: String, against hash: String, clientKey: String, on loop: EventLoop,
+               _ done: @escaping (Outcome) -> Void) {
         let fingerprint = fingerprint(user: user, password: password, hash: hash)
         let now = Syscalls.monotonicNanoseconds()
         if cache.withLock({ ($0[fingerprint] ?? 0) > now }) {
-            done(true)
+            done(.matches)
+            return
+        }
+        let joined = inFlight.withLock { waiting -> Bool in
+            guard waiting[fingerprint] != nil else { return false }
+            waiting[fingerprint]?.append(Waiter(loop: loop, done: done))
+            return true
+        }
+        if joined { return }
+        let admitted = pendingPerClient.withLock { counts in
+            guard counts[clientKey, default: 0] < Self.maxPendingPerClient else { return false }
+            counts[clientKey, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            done(.clientBusy)
             return
         }
         guard pending.add(1, ordering: .relaxed).newValue <= Self.maxPending else {
             pending.subtract(1, ordering: .relaxed)
-            done(nil)
+            release(clientKey)
+            done(.busy)
             return
         }
-        // Both only cross to the worker and back to the loop that owns them.
-        let box = UncheckedSendable((password, done))
+        inFlight.withLock { $0[fingerprint] = [Waiter(loop: loop, done: done)] }
+        // The password only crosses to the worker; each answer goes back to its waiter's loop.
+        let box = UncheckedSendable(password)
         queue.addOperation { [self] in
             Self.lowerPriority()
-            let matches = PasswordHash.verify(box.value.0, against: hash)
+            let matches = PasswordHash.verify(box.value, against: hash)
             pending.subtract(1, ordering: .relaxed)
+            release(clientKey)
             if matches { remember(fingerprint) }
-            loop.execute { box.value.1(matches) }
+            let waiters = inFlight.withLock { $0.removeValue(forKey: fingerprint) ?? [] }
+            for waiter in waiters {
+                let answer = UncheckedSendable(waiter.done)
+                waiter.loop.execute { answer.value(matches ? .matches : .differs) }
+            }
+        }
+    }
+
+    private func release(_ clientKey: String) {
+        pendingPerClient.withLock { counts in
+            let left = counts[clientKey, default: 1] - 1
+            counts[clientKey] = left > 0 ? left : nil
         }
     }
 
