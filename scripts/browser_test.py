@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5 and 11).
+"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5, 11, 12).
 
 Usage: browser_test.py CHROMIUM WSBRIDGE FIXTURE_DIR EXAMPLES_DIR
-Needs the `openssl` and `certutil` (libnss3-tools) commands. Makes a throwaway test CA and a server
-certificate for 127.0.0.1/localhost signed by it, and a throwaway NSS database that trusts that CA
-(Chromium reads $HOME/.pki/nssdb, so Chromium runs with HOME in a temporary directory); no
-certificate error is ignored. Starts wsbridge servers (each killed by PID at the end), then checks,
-in a real browser:
+Needs the `openssl`, `certutil` (libnss3-tools) and `htpasswd` (apache2-utils) commands, and
+FIXTURE_DIR's echo.sh (cat), exit3.sh and whoami.sh (prints REMOTE_USER, AUTH_TYPE,
+HTTP_AUTHORIZATION and HTTP_COOKIE in one line). Makes a throwaway test CA and a server certificate
+for 127.0.0.1/localhost signed by it, and a throwaway NSS database that trusts that CA (Chromium
+reads $HOME/.pki/nssdb, so Chromium runs with HOME in a temporary directory); no certificate error
+is ignored. Makes an htpasswd file with one bcrypt user (`htpasswd -B`). Starts wsbridge servers
+(each killed by PID at the end), then checks, in a real browser:
   1. the --devconsole page: a line typed in the page comes back through a child (cat);
   2. a child that exits 3 shows close code 4003 with reason "exit 3" in the CloseEvent;
   3. a page served by --staticdir loads and talks to a script run by --dir;
@@ -16,28 +18,50 @@ in a real browser:
   5. over --ssl, a wss:// child that exits 3: CloseEvent 4003 "exit 3", wasClean;
   6. the --devconsole page over https:// connects with wss:// and shows the clean 4003 close;
   7. a server whose certificate comes from a CA that is not in the NSS database is refused
-     (net::ERR_CERT_AUTHORITY_INVALID), so the checks above passed through a verified chain.
+     (net::ERR_CERT_AUTHORITY_INVALID), so the checks above passed through a verified chain;
+  8. --basicauth with an htpasswd file (bcrypt, `htpasswd -B`): the page is loaded once with a user
+     and password (given as a user would, through the DevTools Fetch domain's answer to the browser's
+     auth challenge, which also caches them); its WebSocket, which no DevTools answer helps, gets in
+     with the cached credentials: the script sees REMOTE_USER and AUTH_TYPE=Basic, not the password;
+  9. --basicauth without credentials, or with a wrong password: 401 with the Basic challenge;
+ 10. --token: the startup URL wsbridge printed, opened once, sets an HttpOnly SameSite=Strict cookie;
+     the page's WebSocket, whose URL has no token, gets in by it, and so does a later page load;
+ 11. --token without the token or its cookie, or with a wrong token: 401;
+ 12. --token: a page on another port of the same host opens a WebSocket to wsbridge, which carries the
+     cookie (cookies ignore ports and the two are the same site: a raw listener in its place shows the
+     cookie in the handshake), and the Origin check refuses it with 403 (cross-site WebSocket hijacking).
+Checks 8 to 12 run in their own browser contexts (as incognito windows: no cookies, no cached
+credentials), so nothing one of them leaves behind helps another.
 Every wait has a deadline. Exit status 0 when every check passes.
 """
-import asyncio, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.parse, urllib.request
+import asyncio, contextlib, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.parse, urllib.request
 
 import websockets
 
 DEADLINE = 20.0
 CA_NAME = "wsbridge browser-test CA"
+# The --basicauth user of checks 8 and 9; the password has a space, a colon and non-ASCII letters,
+# which Chromium sends as UTF-8 (the challenge says charset="UTF-8").
+USER, PASSWORD = "ann", "correct horse: bätterý"
+# What whoami.sh prints for a request wsbridge let in by the --token cookie: nothing of the secret.
+NOBODY = "user= auth= authorization= cookie="
 
-# The https:// page of checks 4 and 5, served by --staticdir. `?script=NAME&send=TEXT[&close=CODE]`
-# opens wss://HOST/NAME, sends TEXT once open, closes with CODE after the first message when asked,
-# and records what happened in `window.result`.
-WSS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>wsbridge wss test</title></head>
+# The page of checks 4, 5 and 8 to 12, served by --staticdir. `?script=NAME&send=TEXT[&close=CODE]`
+# opens wss://HOST/NAME (ws:// when the page came over http://; NAME is whoami.sh when not given;
+# HOST is the page's own unless `host=HOST:PORT` names another), sends TEXT once open when given,
+# closes with CODE after the first message when asked, and records what happened in `window.result`.
+# Other parameters (the startup URL's `token`) are ignored.
+TEST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>wsbridge socket test</title></head>
 <body>
 <script>
   const params = new URLSearchParams(location.search);
   const result = window.result = {protocol: location.protocol, url: null, received: [], close: null, errors: 0};
-  const socket = new WebSocket("wss://" + location.host + "/" + params.get("script"));
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const host = params.get("host") || location.host;
+  const socket = new WebSocket(scheme + host + "/" + (params.get("script") || "whoami.sh"));
   result.url = socket.url;
-  socket.onopen = () => socket.send(params.get("send"));
+  socket.onopen = () => { if (params.has("send")) socket.send(params.get("send")); };
   socket.onmessage = event => {
     result.received.push(event.data);
     if (params.has("close")) socket.close(Number(params.get("close")));
@@ -93,6 +117,18 @@ def trust_ca(home, ca_pem):
         tool("certutil", "-d", f"sql:{database}", *args)
 
 
+def make_htpasswd(path, user, password):
+    """An htpasswd file with USER's bcrypt hash, as `htpasswd -B` (apache2-utils) makes it."""
+    tool("htpasswd", "-bcB", path, user, password)
+    with open(path) as passwords:
+        assert passwords.read().startswith(f"{user}:$2y$"), f"{path} holds no bcrypt hash"
+
+
+def header(response, name):
+    """A response header's value by its case-insensitive name (None when absent)."""
+    return next((value for key, value in response.get("headers", {}).items() if key.lower() == name.lower()), None)
+
+
 def remove_tree(path):
     """rmtree, again until it sticks: a Chromium helper can still write into the profile for a moment after
     the browser process has exited, and the directory is then not empty when rmtree reaches it."""
@@ -116,7 +152,7 @@ def start_wsbridge(binary, args):
         if match:
             # Keep draining stderr so the server never blocks on a full pipe.
             asyncio.get_event_loop().run_in_executor(None, lambda: [_ for _ in process.stderr])
-            return process, int(match.group(1))
+            return process, int(match.group(1)), line
         if process.poll() is not None:
             break
     process.kill()
@@ -129,6 +165,18 @@ class Page:
         self.socket = socket
         self.next_id = 0
         self.documents = []  # the `response` of every Network.responseReceived for a Document
+        # Event name -> coroutine function of the event's params, awaited as the event is read (while
+        # some call waits for its reply: wait_for keeps calling). It answers with `post`, not `call`.
+        self.handlers = {}
+        self.posted = set()  # ids of the commands sent by `post`
+        self.post_errors = []  # the error replies to them
+
+    async def post(self, method, **params):
+        """Sends a command without waiting for its reply (an event handler's answer); an error reply
+        lands in post_errors."""
+        self.next_id += 1
+        self.posted.add(self.next_id)
+        await self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
 
     async def call(self, method, **params):
         self.next_id += 1
@@ -138,6 +186,12 @@ class Page:
             reply = json.loads(await asyncio.wait_for(self.socket.recv(), DEADLINE))
             if reply.get("method") == "Network.responseReceived" and reply["params"].get("type") == "Document":
                 self.documents.append(reply["params"]["response"])
+            if reply.get("method") in self.handlers:
+                await self.handlers[reply["method"]](reply["params"])
+            if reply.get("id") in self.posted:
+                self.posted.discard(reply["id"])
+                if "error" in reply:
+                    self.post_errors.append(reply["error"])
             if reply.get("id") == ident:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -186,7 +240,9 @@ async def run(chromium, wsbridge, fixtures, examples):
         untrusted_cert, untrusted_key = make_server_cert(pki, "untrusted", "other-ca")
         trust_ca(home, os.path.join(pki, "ca.pem"))
         with open(os.path.join(www, "index.html"), "w") as page_file:
-            page_file.write(WSS_PAGE)
+            page_file.write(TEST_PAGE)
+        htpasswd = os.path.join(scratch, "users.htpasswd")
+        make_htpasswd(htpasswd, USER, PASSWORD)
 
         browser = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                     "--disable-dev-shm-usage", "--remote-debugging-port=0",
@@ -201,11 +257,17 @@ async def run(chromium, wsbridge, fixtures, examples):
         debug_port = int(open(port_file).read().split()[0])
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{debug_port}/json/list", timeout=DEADLINE))
         page_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+        version = json.load(urllib.request.urlopen(f"http://127.0.0.1:{debug_port}/json/version", timeout=DEADLINE))
+        browser_url = version["webSocketDebuggerUrl"]
+
+        def started(*args):
+            """Starts a wsbridge; its port and startup line."""
+            process, port, line = start_wsbridge(wsbridge, list(args))
+            servers.append(process)
+            return port, line
 
         def server(*args):
-            process, port = start_wsbridge(wsbridge, list(args))
-            servers.append(process)
-            return port
+            return started(*args)[0]
 
         tls = ["--ssl", f"--sslcert={cert}", f"--sslkey={key}"]
         console_port = server("--devconsole", f"--dir={fixtures}")
@@ -214,8 +276,17 @@ async def run(chromium, wsbridge, fixtures, examples):
         tls_console_port = server(*tls, "--devconsole", f"--dir={fixtures}")
         untrusted_port = server("--ssl", f"--sslcert={untrusted_cert}", f"--sslkey={untrusted_key}",
                                 f"--staticdir={www}", f"--dir={fixtures}")
-        async with websockets.connect(page_url, max_size=None) as socket:
+        basic_port = server(f"--basicauth={htpasswd}", f"--staticdir={www}", f"--dir={fixtures}")
+        token_port, token_line = started("--token", f"--staticdir={www}", f"--dir={fixtures}")
+        plain_port = server(f"--staticdir={www}", f"--dir={fixtures}")  # another origin on the same host
+        startup = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?token=([0-9a-f]{32}))(?:\s|$)", token_line)
+        if not startup or int(startup.group(2)) != token_port:
+            raise RuntimeError(f"--token: no startup URL with a 32-hex-digit token in: {token_line.strip()}")
+        token_url, token = startup.group(1), startup.group(3)
+        async with websockets.connect(page_url, max_size=None) as socket, \
+                websockets.connect(browser_url, max_size=None) as browser_socket:
             page = Page(socket)
+            browser_session = Page(browser_socket)
             await page.call("Runtime.enable")
             await page.call("Network.enable")
 
@@ -314,6 +385,161 @@ async def run(chromium, wsbridge, fixtures, examples):
                 result = await page.navigate(f"https://127.0.0.1:{untrusted_port}/")
                 assert result.get("errorText") == "net::ERR_CERT_AUTHORITY_INVALID", f"navigation {result}"
 
+            @contextlib.asynccontextmanager
+            async def isolated_tab():
+                """A tab in a new browser context (an incognito window: no cookies, no cached credentials),
+                which goes away with everything in it at the end."""
+                context = (await browser_session.call("Target.createBrowserContext"))["browserContextId"]
+                try:
+                    target = (await browser_session.call("Target.createTarget", url="about:blank",
+                                                         browserContextId=context))["targetId"]
+                    async with websockets.connect(f"ws://127.0.0.1:{debug_port}/devtools/page/{target}",
+                                                  max_size=None) as tab_socket:
+                        tab = Page(tab_socket)
+                        await tab.call("Runtime.enable")
+                        await tab.call("Network.enable")
+                        yield tab
+                        assert not tab.post_errors, f"DevTools refused an answer: {tab.post_errors}"
+                finally:
+                    await browser_session.call("Target.disposeBrowserContext", browserContextId=context)
+
+            async def answer_auth(tab, answers):
+                """Lets the tab's requests through and answers the browser's auth challenges in turn with
+                ANSWERS (authChallengeResponse objects; CancelAuth once they run out), as a user typing in
+                the browser's login box would. Returns the list the challenges are recorded in."""
+                challenges = []
+
+                async def auth_required(params):
+                    challenges.append({**params["authChallenge"], "url": params["request"]["url"]})
+                    answer = answers[len(challenges) - 1] if len(challenges) <= len(answers) \
+                        else {"response": "CancelAuth"}
+                    await tab.post("Fetch.continueWithAuth", requestId=params["requestId"],
+                                   authChallengeResponse=answer)
+
+                async def request_paused(params):
+                    await tab.post("Fetch.continueRequest", requestId=params["requestId"])
+
+                tab.handlers.update({"Fetch.authRequired": auth_required, "Fetch.requestPaused": request_paused})
+                await tab.call("Fetch.enable", handleAuthRequests=True)
+                return challenges
+
+            def basic_challenge(url):
+                return {"source": "Server", "origin": f"http://127.0.0.1:{basic_port}", "scheme": "basic",
+                        "realm": "wsbridge", "url": url}
+
+            async def basic_auth_websocket():
+                async with isolated_tab() as tab:
+                    challenges = await answer_auth(tab, [{"response": "ProvideCredentials", "username": USER,
+                                                          "password": PASSWORD}])
+                    url = f"http://127.0.0.1:{basic_port}/"
+                    response = await tab.open(url)
+                    assert response and response["status"] == 200, f"page status {response and response['status']}"
+                    result = await tab.wait_for("window.result && window.result.close && window.result", "the CloseEvent")
+                    assert result["url"] == f"ws://127.0.0.1:{basic_port}/whoami.sh", f"WebSocket url {result['url']!r}"
+                    # One challenge, the page's: the WebSocket got in with what the browser cached for the
+                    # origin, without a 401 of its own that DevTools answered.
+                    assert challenges == [basic_challenge(url)], f"auth challenges {challenges}"
+                    assert result["received"] == [f"user={USER} auth=Basic authorization= cookie="], \
+                        f"received {result['received']}"
+                    assert result["close"] == {"code": 1000, "reason": "", "wasClean": True}, \
+                        f"CloseEvent {result['close']}"
+                    assert result["errors"] == 0, f"{result['errors']} error event(s): {result}"
+
+            async def basic_auth_refused():
+                url = f"http://127.0.0.1:{basic_port}/"
+                async with isolated_tab() as tab:
+                    challenges = await answer_auth(tab, [])  # no credentials: the login box canceled
+                    response = await tab.open(url)
+                    assert response and response["status"] == 401, f"page status {response and response['status']}"
+                    challenge = header(response, "WWW-Authenticate")
+                    assert challenge == 'Basic realm="wsbridge", charset="UTF-8"', f"WWW-Authenticate {challenge!r}"
+                    assert challenges == [basic_challenge(url)], f"auth challenges {challenges}"
+                    assert await tab.evaluate("window.result === undefined"), "the test page ran"
+                async with isolated_tab() as tab:
+                    challenges = await answer_auth(tab, [{"response": "ProvideCredentials", "username": USER,
+                                                          "password": PASSWORD + "x"}])
+                    response = await tab.open(url)
+                    assert response and response["status"] == 401, f"page status {response and response['status']}"
+                    # The wrong password was refused with a new challenge, which was then canceled.
+                    assert challenges == [basic_challenge(url)] * 2, f"auth challenges {challenges}"
+
+            async def token_page_connects(tab, url):
+                """Loads URL from the --token server; its WebSocket to whoami.sh (no token in its URL) gets in,
+                and the script sees nothing of the secret."""
+                response = await tab.open(url)
+                assert response and response["status"] == 200, f"{url}: status {response and response['status']}"
+                result = await tab.wait_for("window.result && window.result.close && window.result",
+                                            f"the CloseEvent of {url}")
+                assert result["url"] == f"ws://127.0.0.1:{token_port}/whoami.sh", f"WebSocket url {result['url']!r}"
+                assert result["received"] == [NOBODY], f"{url}: received {result['received']}"
+                assert result["close"] == {"code": 1000, "reason": "", "wasClean": True}, \
+                    f"{url}: CloseEvent {result['close']}"
+                assert result["errors"] == 0, f"{url}: {result['errors']} error event(s): {result}"
+
+            async def token_cookie_websocket():
+                async with isolated_tab() as tab:
+                    await token_page_connects(tab, token_url)
+                    cookies = (await tab.call("Network.getCookies", urls=[f"http://127.0.0.1:{token_port}/"]))["cookies"]
+                    cookie = [{key: found.get(key) for key in ("name", "value", "path", "httpOnly", "sameSite")}
+                              for found in cookies]
+                    assert cookie == [{"name": "wsbridge_token", "value": token, "path": "/", "httpOnly": True,
+                                       "sameSite": "Strict"}], f"cookies {cookies}"
+                    await token_page_connects(tab, f"http://127.0.0.1:{token_port}/")  # later, by the cookie alone
+
+            async def token_refused():
+                async with isolated_tab() as tab:
+                    for url in (f"http://127.0.0.1:{token_port}/", f"http://127.0.0.1:{token_port}/?token={'0' * 32}"):
+                        response = await tab.open(url)
+                        assert response and response["status"] == 401, f"{url}: status {response and response['status']}"
+                        challenge = header(response, "WWW-Authenticate")
+                        assert challenge == 'Bearer realm="wsbridge"', f"{url}: WWW-Authenticate {challenge!r}"
+                        assert await tab.evaluate("window.result === undefined"), f"{url}: the test page ran"
+                    cookies = (await tab.call("Network.getCookies", urls=[f"http://127.0.0.1:{token_port}/"]))["cookies"]
+                    assert cookies == [], f"cookies {cookies}"
+
+            async def token_other_origin_refused():
+                other_origin = f"http://127.0.0.1:{plain_port}"
+                async with isolated_tab() as tab:
+                    await tab.open(token_url)  # the cookie
+                    await tab.wait_for("window.result && window.result.close", "the startup page's CloseEvent")
+                    heads = []
+
+                    async def record_head(reader, writer):
+                        heads.append((await reader.readuntil(b"\r\n\r\n")).decode("latin-1"))
+                        writer.close()
+
+                    # What the other origin's WebSocket sends, seen by a listener that answers nothing.
+                    listener = await asyncio.start_server(record_head, "127.0.0.1", 0)
+                    async with listener:
+                        listener_port = listener.sockets[0].getsockname()[1]
+                        await tab.open(f"{other_origin}/?host=127.0.0.1:{listener_port}")
+                        await tab.wait_for("window.result && window.result.close", "the listener's CloseEvent")
+                    assert len(heads) == 1, f"{len(heads)} handshake(s) reached the listener"
+                    fields = [line.split(":", 1) for line in heads[0].split("\r\n")[1:] if ":" in line]
+                    fields = {name.strip().lower(): value.strip() for name, value in fields}
+                    assert fields.get("origin") == other_origin, f"Origin {fields.get('origin')!r}"
+                    assert fields.get("cookie") == f"wsbridge_token={token}", \
+                        f"the browser did not send the cookie to another port (Cookie {fields.get('cookie')!r}): " \
+                        "the hijacking this check stages cannot happen in this browser"
+                    handshake_errors = []
+
+                    async def frame_error(params):
+                        handshake_errors.append(params["errorMessage"])
+
+                    tab.handlers["Network.webSocketFrameError"] = frame_error
+                    await tab.open(f"{other_origin}/?host=127.0.0.1:{token_port}")
+                    result = await tab.wait_for("window.result && window.result.close && window.result", "the CloseEvent")
+                    assert result["url"] == f"ws://127.0.0.1:{token_port}/whoami.sh", f"WebSocket url {result['url']!r}"
+                    assert result["received"] == [], f"received {result['received']}"
+                    assert result["close"] == {"code": 1006, "reason": "", "wasClean": False}, \
+                        f"CloseEvent {result['close']}"
+                    deadline = time.time() + DEADLINE
+                    while not handshake_errors and time.time() < deadline:  # events are read while a call waits
+                        await tab.evaluate("0")
+                        await asyncio.sleep(0.05)
+                    assert handshake_errors == ["Error during WebSocket handshake: Unexpected response code: 403"], \
+                        f"handshake errors {handshake_errors}"
+
             await check("--devconsole: a line sent from the page comes back through cat", devconsole_echo)
             await check("--devconsole: exit 3 shows CloseEvent 4003 \"exit 3\"", exit_status)
             await check("--staticdir page talks to a --dir script", static_page_talks_to_script)
@@ -321,6 +547,15 @@ async def run(chromium, wsbridge, fixtures, examples):
             await check("--ssl: wss:// child exits 3, CloseEvent 4003 \"exit 3\" clean", wss_exit_status)
             await check("--ssl --devconsole: https page connects with wss://, CloseEvent 4003 clean", devconsole_over_tls)
             await check("--ssl: a certificate from an untrusted CA is refused", untrusted_ca_refused)
+            await check("--basicauth: page loaded with a user and password; its WebSocket gets in with the cached "
+                        "credentials (REMOTE_USER, AUTH_TYPE=Basic)", basic_auth_websocket)
+            await check("--basicauth: no credentials or a wrong password gets 401 with the Basic challenge",
+                        basic_auth_refused)
+            await check("--token: the startup URL sets the cookie; the page's WebSocket gets in by it",
+                        token_cookie_websocket)
+            await check("--token: no token or cookie (new browser context), or a wrong token, gets 401", token_refused)
+            await check("--token: another port's page, its WebSocket carrying the cookie, is refused by the Origin "
+                        "check (403)", token_other_origin_refused)
     finally:
         for process in servers:
             process.send_signal(signal.SIGTERM)
