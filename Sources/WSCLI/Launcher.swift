@@ -106,6 +106,11 @@ public enum Launcher {
         if let milliseconds = environment["WSBRIDGE_INTERNAL_FLUSH_STALL_MS"].flatMap({ Int($0) }), milliseconds > 0 {
             configuration.flushStallMilliseconds = milliseconds
         }
+        // Test-only as well: the TLS tests drop clients that stall mid-handshake (SPEC §10) without
+        // waiting the whole 10 s request-head deadline (SPEC §5).
+        if let milliseconds = environment["WSBRIDGE_INTERNAL_HEAD_TIMEOUT_MS"].flatMap({ Int($0) }), milliseconds > 0 {
+            configuration.headTimeoutMilliseconds = milliseconds
+        }
         if options.ssl, let certificate = options.sslCert, let key = options.sslKey {
             do {
                 configuration.tls = TLSContextStore(try TLSContext.load(TLSFiles(certificate: certificate, key: key, clientCA: options.sslCA)))
@@ -189,8 +194,10 @@ public enum Launcher {
             return 3
         }
         server.start(spawners: spawners)
-        announce(server, options: options, token: configuration.access.token, logger: logger)
+        // Before the startup line: a supervisor that reloads as soon as the line appears must not
+        // find SIGHUP's default action (ending the server) still in place.
         if configuration.tls != nil || configuration.access.passwords != nil { ShutdownSignals.installReload() }
+        announce(server, options: options, token: configuration.access.token, logger: logger)
         while ShutdownSignals.waitForRequest() == .reload {
             reloadTLS(configuration.tls, logger: logger)
             reloadPasswords(configuration.access.passwords, logger: logger)

@@ -130,7 +130,14 @@ extension WebSocketSession {
                         try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
                     }
                 case .sendPong(let payload):
-                    FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut.bytes)
+                    // RFC 6455 §5.5.3: a pong may answer only the most recent ping. While the
+                    // client leaves our frames unread, only that one is kept: a ping flood once
+                    // queued a pong per ping, and server memory grew with it (SPEC §7).
+                    if socketOut.bytes.readableCount < configuration.socketHighWatermark {
+                        FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut.bytes)
+                    } else {
+                        deferredPong = Array(payload)
+                    }
                 case .none:
                     break
                 case .peerClosed(let code, _):
@@ -250,7 +257,13 @@ extension WebSocketSession {
     @discardableResult
     func flushSocket() -> Bool {
         guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
-        let drained = socketOut.flush(to: transport)
+        var drained = socketOut.flush(to: transport)
+        if !drained.failed && queueDeferredPong() {
+            let more = socketOut.flush(to: transport)
+            drained.wroteBytes = drained.wroteBytes || more.wroteBytes
+            drained.wouldBlock = more.wouldBlock
+            drained.failed = more.failed
+        }
         if drained.failed {
             socketFailed()
             return true
@@ -262,6 +275,16 @@ extension WebSocketSession {
             return true
         }
         return drained.wroteBytes
+    }
+
+    /// Queues the pong that waited for room (see `processInbound`), unless our close frame went
+    /// first (RFC 6455 §5.5.1: nothing follows it); true when it was queued.
+    private func queueDeferredPong() -> Bool {
+        guard let payload = deferredPong, socketOut.bytes.readableCount < configuration.socketHighWatermark else { return false }
+        deferredPong = nil
+        guard closeCodeSent == nil, lifecycle.client == .open else { return false }
+        FrameEncoder.append(opcode: .pong, payload: payload, to: &socketOut.bytes)
+        return true
     }
 
     // MARK: Keepalive

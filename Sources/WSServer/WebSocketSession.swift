@@ -34,6 +34,8 @@ final class WebSocketSession: EventHandler {
     var socketReadiness = SocketReadiness.readable
     /// Frames waiting for the socket (the stdout → socket buffer).
     var socketOut = PendingWrites()
+    /// The payload of the latest ping, when its pong waits for room in `socketOut`.
+    var deferredPong: [UInt8]?
     var decoder: FrameDecoder
     var machine: ConnectionStateMachine
     var framing: Framing

@@ -79,7 +79,14 @@ package final class TLSContext: @unchecked Sendable {
             throw TLSConfigurationError(message: "wsbridge: --sslcert \(files.certificate): not a PEM certificate chain (\(takeErrors()))")
         }
         guard SSL_CTX_use_PrivateKey_file(context, files.key, SSL_FILETYPE_PEM) == 1 else {
-            let reason = takeErrors()
+            let codes = takeErrorCodes()
+            // OpenSSL 3 checks a key against the certificate of its type as it loads it, so a
+            // readable PEM key of another pair fails here (once reported as "not a PEM private
+            // key"), not in SSL_CTX_check_private_key below.
+            if codes.contains(where: { ERR_GET_LIB($0) == ERR_LIB_X509 && ERR_GET_REASON($0) == X509_R_KEY_VALUES_MISMATCH }) {
+                throw TLSConfigurationError(message: "wsbridge: --sslkey \(files.key) does not match the certificate in --sslcert \(files.certificate)")
+            }
+            let reason = describe(codes)
             if isEncryptedPEM(files.key) {
                 throw TLSConfigurationError(message: "wsbridge: --sslkey \(files.key) is encrypted; write it out unencrypted: openssl pkey -in \(files.key) -out key.pem")
             }
@@ -178,10 +185,24 @@ package final class TLSContext: @unchecked Sendable {
 
     /// OpenSSL's queued errors, as one line, and the queue emptied.
     static func takeErrors() -> String {
-        var reasons: [String] = []
+        describe(takeErrorCodes())
+    }
+
+    /// OpenSSL's queued error codes, oldest first, and the queue emptied.
+    static func takeErrorCodes() -> [UInt] {
+        var codes: [UInt] = []
         while true {
             let code = ERR_get_error()
             guard code != 0 else { break }
+            codes.append(code)
+        }
+        return codes
+    }
+
+    /// Error codes as one line of their reasons.
+    static func describe(_ codes: [UInt]) -> String {
+        var reasons: [String] = []
+        for code in codes {
             let reason = ERR_reason_error_string(code).map { String(cString: $0) } ?? "OpenSSL error \(code)"
             if !reasons.contains(reason) { reasons.append(reason) }
         }

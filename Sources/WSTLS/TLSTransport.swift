@@ -32,6 +32,11 @@ package final class TLSTransport: Transport {
     /// What the socket said on the last read OpenSSL made, when it was not bytes.
     private var socketEnded = false
     private var socketError: Int32 = 0
+    /// Socket bytes OpenSSL has read during the current `read` or `write` call.
+    private var socketBytesThisCall = 0
+    /// The client made OpenSSL read too much without plaintext, or answer too much unread
+    /// (`readSocket`): the connection fails.
+    private var isOverwhelmed = false
     /// The first bytes were not a TLS record but a plain HTTP request (SPEC §10: answered with a
     /// plain 400).
     private var hasSeenFirstByte = false
@@ -66,6 +71,7 @@ package final class TLSTransport: Transport {
 
     package func read(into buffer: UnsafeMutableRawBufferPointer) -> Syscalls.IOResult {
         if !ciphertext.isEmpty, case .failed(let error) = flushBufferedOutput() { return .failed(error) }
+        socketBytesThisCall = 0
         ERR_clear_error()
         let count = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
         let result: Syscalls.IOResult
@@ -92,6 +98,7 @@ package final class TLSTransport: Transport {
         }
         guard !isWriteShut else { return .failed(EPIPE) }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
+        socketBytesThisCall = 0
         ERR_clear_error()
         // Up to 64 KiB of plaintext per call, encrypted in records of at most 16 KiB: one write
         // to the socket carries them all, and what the socket leaves waits here (bounded).
@@ -172,6 +179,12 @@ package final class TLSTransport: Transport {
                 answerPlainHTTP()
                 return .failed(EPROTO)
             }
+            if isOverwhelmed {
+                _ = TLSContext.takeErrors()
+                failureReason = "the client sent \(socketBytesThisCall) bytes of TLS records without data, "
+                    + "or left \(ciphertext.readableCount) bytes of answers unread"
+                return .failed(ENOBUFS)
+            }
             if socketError != 0 { return .failed(socketError) }
             if socketEnded { return .endOfFile }
             failureReason = TLSContext.takeErrors()
@@ -210,11 +223,30 @@ package final class TLSTransport: Transport {
 
     // MARK: The socket, for SocketBIO
 
+    /// How many socket bytes one `read` may make OpenSSL take without it yielding plaintext: far
+    /// more than any handshake (OpenSSL takes client certificate chains up to 100 KiB), while a
+    /// record of data, at most 16 KiB, returns at once.
+    static let maxSocketBytesWithoutPlaintext = 256 * 1024
+    /// What may wait in `ciphertext`: one write's records (`plaintextPerWrite`, with their
+    /// headers) plus generous room for a handshake flight and the answers reads produce.
+    static let maxBufferedCiphertextBytes = plaintextPerWrite + 64 * 1024
+
     /// OpenSSL wants up to `count` bytes of records from the socket.
     fileprivate func readSocket(_ bio: OpaquePointer, into buffer: UnsafeMutablePointer<CChar>, count: Int32) -> Int32 {
         wsbridge_bio_clear_retry_flags(bio)
+        // SSL_read returns only with plaintext or once the socket is drained. Records that carry
+        // none keep it reading, and some make it answer: a TLS 1.3 KeyUpdate request obliges a
+        // KeyUpdate back (RFC 8446 §4.6.3), a refused renegotiation gets an alert. A client
+        // streaming KeyUpdate requests once held a loop inside one SSL_read for as long as it
+        // sent, and the answers it never read grew `ciphertext` by tens of MiB (SPEC §7, §10).
+        // Past these bounds the connection fails (no retry flag: SSL_ERROR_SYSCALL).
+        if socketBytesThisCall >= Self.maxSocketBytesWithoutPlaintext || ciphertext.readableCount > Self.maxBufferedCiphertextBytes {
+            isOverwhelmed = true
+            return -1
+        }
         switch Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(count))) {
         case .bytes(let read):
+            socketBytesThisCall += read
             if !hasSeenFirstByte {
                 hasSeenFirstByte = true
                 // Every TLS connection opens with a handshake record (content type 22); an

@@ -47,8 +47,9 @@ struct EnvironmentDump {
 
     /// Sends `target` (with `headers` lines) as an upgrade or a plain GET on `client`, and reads
     /// what the script printed until it ended: the close (1000) or the end of the response.
-    static func read(_ kind: ChildKind, client: WebSocketTestClient, target: String, headers: [String] = []) throws -> EnvironmentDump {
-        var request = ["GET \(target) HTTP/1.1", "Host: 127.0.0.1"]
+    static func read(_ kind: ChildKind, client: WebSocketTestClient, target: String, host: String = "127.0.0.1",
+                     headers: [String] = []) throws -> EnvironmentDump {
+        var request = ["GET \(target) HTTP/1.1", "Host: \(host)"]
         switch kind {
         case .webSocket:
             request += ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: \(WebSocketTestClient.randomKey())",

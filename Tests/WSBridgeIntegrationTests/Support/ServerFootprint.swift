@@ -17,7 +17,13 @@ struct ServerFootprint {
     /// `path` (whose child prints its pid first, plain or as `--passstderr` JSON) has warmed up what the server and its spawners
     /// allocate once (threads, buffers, Foundation's descriptors in the spawner).
     init(of server: ServerProcess, warmingUpOn path: String) throws {
-        let client = try WebSocketTestClient.connect(port: server.port, path: path)
+        try self.init(of: server) { try WebSocketTestClient.connect(port: server.port, path: path) }
+    }
+
+    /// Takes the footprint after a warm-up session on the connection `connect` opens and upgrades
+    /// (for example one over TLS); its child prints its pid first, as above.
+    init(of server: ServerProcess, warmingUpWith connect: () throws -> WebSocketTestClient) throws {
+        let client = try connect()
         let first = try client.receiveMessage()
         guard case .text(let text) = first, let pid = pid_t(text.filter(\.isNumber)) else {
             throw TestClientError.protocolViolation("expected the warm-up child's pid, got \(first)")
