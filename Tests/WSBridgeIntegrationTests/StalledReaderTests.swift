@@ -53,8 +53,11 @@ struct StalledReaderTests {
                 switch message {
                 case .text(let text):
                     numbers.append(Int(text.prefix { $0 != " " }) ?? -1)
-                    // A pause after every 64 KiB read, as a slow consumer would.
-                    if numbers.count % 64 == 0 { try await Task.sleep(for: .milliseconds(150)) }
+                    // A pause after every 64 KiB read, as a slow consumer would. usleep, not
+                    // Task.sleep: a task that yields waits for a free thread of the cooperative
+                    // pool (one per core), which other suites' blocking peers can hold for longer
+                    // than the 500 ms bound; the reader would then look stalled when it is not.
+                    if numbers.count % 64 == 0 { usleep(150_000) }
                 case .close:
                     close = message
                 default:
