@@ -5,8 +5,9 @@ import TestSupport
 
 /// SPEC §10's last line, and §3 "Nothing leaks", §7 over TLS: a client that stops mid-handshake,
 /// sends garbage or a huge record, closes mid-handshake, asks to renegotiate, floods records at a
-/// child that does not read, or abandons a thousand handshakes is dropped (or held, bounded)
-/// without harming other sessions. Every case ends by proving that the server's and spawners' fds
+/// child that does not read, leaves its echo unread, streams KeyUpdates or pings without reading
+/// the answers, or abandons a thousand handshakes is dropped (or held, bounded) without harming
+/// other sessions. Every case ends by proving that the server's and spawners' fds
 /// are back to their idle values, no child is left, its resident memory grew less than 8 MiB, and
 /// a session opened before it (and one opened after) still echoes.
 @Suite("TLS hostile input", .serialized)
