@@ -15,20 +15,23 @@ public enum ShutdownSignals {
     public static func install() {
         clearInheritedMask()
         eventFD = Syscalls.makeEventFD()
+        handle([SIGTERM, SIGINT]) { _ in ShutdownSignals.notify(ShutdownSignals.eventFD) }
+        handle([SIGPIPE]) { _ in }
+    }
+
+    /// Installs `handler` (a C function: it may only make async-signal-safe calls) for `signals`.
+    private static func handle(_ signals: [Int32], with handler: @convention(c) (Int32) -> Void) {
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in
-            var one: UInt64 = 1
-            _ = withUnsafeBytes(of: &one) { Glibc.write(ShutdownSignals.eventFD, $0.baseAddress, 8) }
-        }
+        action.__sigaction_handler.sa_handler = handler
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART
-        sigaction(SIGTERM, &action, nil)
-        sigaction(SIGINT, &action, nil)
-        var ignore = sigaction()
-        ignore.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&ignore.sa_mask)
-        ignore.sa_flags = SA_RESTART
-        sigaction(SIGPIPE, &ignore, nil)
+        for signal in signals { sigaction(signal, &action, nil) }
+    }
+
+    /// Wakes the main thread's poll on `fd` (write(2) is async-signal-safe).
+    private static func notify(_ fd: Int32) {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
     }
 
     /// Unblocks every signal the parent may have blocked for us (and so for our children).
@@ -45,14 +48,7 @@ public enum ShutdownSignals {
     /// ends on a hangup as before.
     public static func installReload() {
         reloadFD = Syscalls.makeEventFD()
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in
-            var one: UInt64 = 1
-            _ = withUnsafeBytes(of: &one) { Glibc.write(ShutdownSignals.reloadFD, $0.baseAddress, 8) }
-        }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = SA_RESTART
-        sigaction(SIGHUP, &action, nil)
+        handle([SIGHUP]) { _ in ShutdownSignals.notify(ShutdownSignals.reloadFD) }
     }
 
     /// What the main thread was woken for.

@@ -15,7 +15,8 @@ public struct HtpasswdFile: Sendable, Equatable {
     public static func parse(_ text: String) throws(HtpasswdError) -> HtpasswdFile {
         var file = HtpasswdFile()
         var number = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: a file written on Windows splits at it too.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let trimmed = line.trimmingASCIIWhitespace

@@ -95,7 +95,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
             }
             var value: UInt32 = 0
             var digits = 0
-            while index < text.count, let digit = hexValue(text[index]) {
+            while index < text.count, let digit = PercentDecoding.hexValue(text[index]) {
                 value = value << 4 | UInt32(digit)
                 digits += 1
                 index += 1
@@ -128,15 +128,6 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         for group in tail { bytes += [UInt8(group >> 8), UInt8(group & 0xFF)] }
         if let embeddedV4 { bytes += embeddedV4 }
         return bytes.count == 16 ? bytes : nil
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 

@@ -108,9 +108,9 @@ public enum PercentDecoding {
     /// Upper-case hexadecimal digits, as RFC 3986 §2.1 recommends for producers.
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
-    /// The value of one hexadecimal digit, either case, or nil.
+    /// The value of one hexadecimal digit, either case, or nil (IPv6 groups use it too).
     @inline(__always)
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
+    static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
