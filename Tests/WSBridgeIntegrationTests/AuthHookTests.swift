@@ -72,6 +72,29 @@ struct AuthHookTests {
         }
     }
 
+    @Test("SPEC §11: the hook's stdin is closed (a read ends at once), and behind a trusted proxy it sees the resolved client address")
+    func stdinClosedAndResolvedAddress() async throws {
+        try await withServer(flags: Self.flags + ["--trustedproxy=127.0.0.1"], command: []) { server in
+            let dump = try EnvironmentDump.read(.cgi, server: server, target: "/env.sh?stdin", headers: ["X-Forwarded-For: 192.0.2.9"])
+            #expect(dump["STDIN"] == "closed")
+            #expect(server.waitForLog { $0.message == "authcmd stderr" && $0["line"] == "hook saw stdin from 192.0.2.9" } != nil,
+                    "\(server.stderrText)")
+        }
+    }
+
+    @Test("SPEC §11: with --authcmd or --basicauth on and no --origin, an upgrade from another site's page is refused (403) even when the check would let it in")
+    func impliedSameOrigin() async throws {
+        let hookFlags = EnvironmentDump.flags + ["--authcmd=\(TestPaths.fixture("authhook.sh"))"]
+        try await withServer(flags: hookFlags, command: []) { server in
+            for (origin, expected) in [("http://evil.example", 403), ("http://127.0.0.1", 101)] {
+                let client = try WebSocketTestClient(port: server.port)
+                try client.sendRaw(WebSocketTestClient.upgradeRequest(path: "/env.sh?as=ann", key: WebSocketTestClient.randomKey(),
+                                                                      extraHeaders: ["Origin: \(origin)"]))
+                #expect(try client.readResponseHead().statusCode == expected, "Origin \(origin)")
+            }
+        }
+    }
+
     @Test("SPEC §11: a hook that cannot start answers 503; a missing --authcmd program stops startup")
     func cannotStart() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wsb-hook-\(getpid())")

@@ -73,6 +73,12 @@ struct BasicAuthTests {
             try upgrade.sendRaw(WebSocketTestClient.upgradeRequest(path: "/env.sh", key: WebSocketTestClient.randomKey(),
                                                                    extraHeaders: [Self.authorization("ann", "nope")]))
             #expect(try upgrade.readResponseHead().statusCode == 401)
+            // SPEC §11: with --basicauth and no --origin, another site's page cannot use the
+            // browser's cached credentials (cross-site WebSocket hijacking).
+            let crossSite = try WebSocketTestClient(port: server.port)
+            try crossSite.sendRaw(WebSocketTestClient.upgradeRequest(path: "/env.sh", key: WebSocketTestClient.randomKey(),
+                                                                     extraHeaders: [Self.authorization("ann", "s3cret-ann"), "Origin: https://evil.example"]))
+            #expect(try crossSite.readResponseHead().statusCode == 403)
             #expect(ProcessTable.spawnedChildren(of: server.pid).count == children, "a refused request started a process")
             #expect(!server.stderrText.contains("s3cret-ann"), "a password is in the log")
         }
