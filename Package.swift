@@ -51,7 +51,7 @@ let package = Package(
             // OpenSSL and libcrypt are linked in statically there too (`-l:libNAME.a`, Debian's
             // own archives), as the Swift runtime and Foundation are: shared, they were loaded,
             // relocated and set up in the server and in every spawner, TLS or not (idle PSS 14.9
-            // MiB instead of 12.0, measured). The price: a Debian security update of OpenSSL
+            // MiB instead of 13.4 in scripts/bench). The price: a Debian security update of OpenSSL
             // reaches wsbridge when it is rebuilt, as for any statically linked program.
             linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie",
                                            "-Xlinker", "-l:libssl.a", "-Xlinker", "-l:libcrypto.a", "-Xlinker", "-l:libcrypt.a"],
