@@ -26,6 +26,8 @@ final class AuthHook: EventHandler, RegisteredConnection {
     private let request: SpawnRequest
     private let logFields: [(key: String, value: String)]
     private var done: ((Verdict) -> Void)?
+    /// Runs once, when the hook's run is over (its group gone): gives back its slot.
+    private var ended: (() -> Void)?
 
     private var child: ChildProcess?
     private var pipes = ChildPipes()
@@ -44,8 +46,10 @@ final class AuthHook: EventHandler, RegisteredConnection {
     /// Prepares a run of `command` for a request whose environment is `environment`; `done`
     /// runs once on `loop` with the verdict.
     init(command: ServerConfiguration.AuthCommand, environment: [String: String], logFields: [(key: String, value: String)],
-         loop: EventLoop, context: ServerContext, registry: ConnectionRegistry, done: @escaping (Verdict) -> Void) {
+         loop: EventLoop, context: ServerContext, registry: ConnectionRegistry, ended: @escaping () -> Void,
+         done: @escaping (Verdict) -> Void) {
         self.loop = loop
+        self.ended = ended
         self.context = context
         self.registry = registry
         self.logFields = logFields
@@ -191,6 +195,8 @@ final class AuthHook: EventHandler, RegisteredConnection {
             child.spawner.forget(child.pid)
         }
         registry.remove(self)
+        ended?()
+        ended = nil
     }
 
     /// `NAME=value` lines with NAME of A–Z, 0–9 and `_` (starting with a letter or `_`); other

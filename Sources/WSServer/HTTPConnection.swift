@@ -225,11 +225,24 @@ final class HTTPConnection: EventHandler {
             pathTranslated: command.executable, tls: transport.tlsSession)
         inputs.forwarded = client.forwarded
         inputs.authentication = client.identity.map { ($0.authType, $0.user) }
-        state = .authorizing
         let method = head.method, path = head.path
+        let clientKey = client.limitKey
+        switch context.reserveHookSlot(clientKey) {
+        case .admitted: break
+        case .busy:
+            let response = HTTPResponse.error(.serviceUnavailable, message: "too many --authcmd hooks are running",
+                                              extraHeaders: configuration.plainHTTPHeaders)
+            return refuse(response, status: .serviceUnavailable, method: method, path: path)
+        case .clientBusy:
+            let response = HTTPResponse.error(.tooManyRequests, message: "too many --authcmd hooks run for this address",
+                                              extraHeaders: configuration.plainHTTPHeaders)
+            return refuse(response, status: .tooManyRequests, method: method, path: path)
+        }
+        state = .authorizing
         let fields: [(key: String, value: String)] = [("remote", client.logDescription), ("id", String(id)), ("method", method), ("path", path)]
+        let context = self.context
         let hook = AuthHook(command: command, environment: ChildEnvironment.build(inputs), logFields: fields, loop: loop,
-                            context: context, registry: registry) { [weak self] verdict in
+                            context: context, registry: registry, ended: { context.releaseHookSlot(clientKey) }) { [weak self] verdict in
             guard let self, self.state == .authorizing else { return }
             self.authHook = nil
             self.state = .readingHead

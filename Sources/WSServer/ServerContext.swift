@@ -63,6 +63,32 @@ public final class ServerContext: Sendable {
         childSlotsInUse.subtract(1, ordering: .releasing)
     }
 
+    /// `--authcmd` hooks running at most (SPEC §11: each is a process), in all and per client
+    /// address: a flood of requests cannot start a flood of hooks.
+    static let maxHooks = 64, maxHooksPerClient = 4
+    private let hooksRunning = Mutex<(total: Int, perClient: [String: Int])>((0, [:]))
+
+    /// Whether a hook may start for the client `key`.
+    enum HookAdmission { case admitted, busy, clientBusy }
+
+    func reserveHookSlot(_ key: String) -> HookAdmission {
+        hooksRunning.withLock { running in
+            guard running.total < Self.maxHooks else { return .busy }
+            guard running.perClient[key, default: 0] < Self.maxHooksPerClient else { return .clientBusy }
+            running.total += 1
+            running.perClient[key, default: 0] += 1
+            return .admitted
+        }
+    }
+
+    func releaseHookSlot(_ key: String) {
+        hooksRunning.withLock { running in
+            running.total -= 1
+            let left = running.perClient[key, default: 1] - 1
+            running.perClient[key] = left > 0 ? left : nil
+        }
+    }
+
     /// Live sessions per client address, for `--maxconnsperip`; only addresses with sessions.
     private let sessionsPerAddress = Mutex<[String: Int]>([:])
 

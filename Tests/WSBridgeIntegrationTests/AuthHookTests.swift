@@ -95,6 +95,45 @@ struct AuthHookTests {
         }
     }
 
+    @Test("SPEC §11: at most 4 hooks run for one client address: a fifth request waits for none and gets 429, another address still gets in, and the slots come back")
+    func hooksBoundedPerAddress() async throws {
+        try await withServer(flags: Self.flags + ["--trustedproxy=127.0.0.1"], command: []) { server in
+            // Four slow hooks (each sleeps until its 5 s deadline) from 192.0.2.20.
+            let finished = DispatchGroup()
+            for _ in 0..<4 {
+                finished.enter()
+                Thread.detachNewThread {
+                    if let slow = try? WebSocketTestClient(port: server.port) {
+                        try? slow.sendRaw(Array("GET /env.sh?slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 192.0.2.20\r\nConnection: close\r\n\r\n".utf8))
+                        _ = try? slow.readResponse(timeout: .seconds(15))
+                    }
+                    finished.leave()
+                }
+            }
+            var running = 0
+            _ = Deadline.poll(for: .seconds(3)) {
+                running = server.stderrText.components(separatedBy: "hook saw slow").count - 1
+                return running == 4
+            }
+            #expect(running == 4, "\(server.stderrText)")
+            let client = try WebSocketTestClient(port: server.port)
+            try client.sendRaw(Array("GET /env.sh?as=ann HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 192.0.2.20\r\nConnection: close\r\n\r\n".utf8))
+            #expect(try client.readResponse().statusCode == 429)
+            let other = try EnvironmentDump.read(.cgi, server: server, target: "/env.sh?as=ann", headers: ["X-Forwarded-For: 192.0.2.21"])
+            #expect(other["REMOTE_USER"] == "ann")
+            #expect(finished.wait(timeout: .now() + 20) == .success)
+            // Once the slow hooks' groups are gone, the address gets in again.
+            var status = 0
+            _ = Deadline.poll(for: .seconds(10)) {
+                let again = try? WebSocketTestClient(port: server.port)
+                try? again?.sendRaw(Array("GET /env.sh?as=ann HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 192.0.2.20\r\nConnection: close\r\n\r\n".utf8))
+                status = (try? again?.readResponse().statusCode) ?? 0
+                return status == 200
+            }
+            #expect(status == 200)
+        }
+    }
+
     @Test("SPEC §11: a hook that cannot start answers 503; a missing --authcmd program stops startup")
     func cannotStart() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wsb-hook-\(getpid())")
