@@ -227,7 +227,7 @@ final class HTTPConnection: EventHandler {
         inputs.authentication = client.identity.map { ($0.authType, $0.user) }
         let method = head.method, path = head.path
         let clientKey = client.limitKey
-        switch context.reserveHookSlot(clientKey) {
+        switch context.hookSlots.reserve(clientKey) {
         case .admitted: break
         case .busy:
             let response = HTTPResponse.error(.serviceUnavailable, message: "too many --authcmd hooks are running",
@@ -242,7 +242,7 @@ final class HTTPConnection: EventHandler {
         let fields: [(key: String, value: String)] = [("remote", client.logDescription), ("id", String(id)), ("method", method), ("path", path)]
         let context = self.context
         let hook = AuthHook(command: command, environment: ChildEnvironment.build(inputs), logFields: fields, loop: loop,
-                            context: context, registry: registry, ended: { context.releaseHookSlot(clientKey) }) { [weak self] verdict in
+                            context: context, registry: registry, ended: { context.hookSlots.release(clientKey) }) { [weak self] verdict in
             guard let self, self.state == .authorizing else { return }
             self.authHook = nil
             self.state = .readingHead
@@ -473,14 +473,14 @@ final class HTTPConnection: EventHandler {
             refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
             return
         }
-        guard context.reserveAddressSlot(client.limitKey) else {
+        guard context.sessionSlots?.reserve(client.limitKey) ?? .admitted == .admitted else {
             let response = HTTPResponse.error(.tooManyRequests, message: "this address has \(configuration.maxSessionsPerAddress) sessions (--maxconnsperip)",
                                               extraHeaders: extraHeaders)
             refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
             return
         }
         guard context.reserveChildSlot() else {
-            context.releaseAddressSlot(client.limitKey)
+            context.sessionSlots?.release(client.limitKey)
             let response = HTTPResponse.error(.tooManyRequests, message: "all \(configuration.maxChildren) processes (--maxforks) are busy",
                                               extraHeaders: extraHeaders)
             refuse(response, status: .tooManyRequests, method: head.method, path: head.path)

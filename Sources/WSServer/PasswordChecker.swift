@@ -19,8 +19,7 @@ final class PasswordChecker: @unchecked Sendable {
     static let maxCacheEntries = 4096
 
     private let queue: OperationQueue
-    private let pending = Atomic<Int>(0)
-    private let pendingPerClient = Mutex<[String: Int]>([:])
+    private let slots = PerClientSlots(total: maxPending, perClient: maxPendingPerClient)
     /// Checks under way, with the requests waiting for the same answer: a page's parallel first
     /// requests with the same credentials cost one hash, and count once against the limits.
     private let inFlight = Mutex<[Fingerprint: [Waiter]]>([:])
@@ -58,48 +57,37 @@ final class PasswordChecker: @unchecked Sendable {
             done(.matches)
             return
         }
-        let joined = inFlight.withLock { waiting -> Bool in
-            guard waiting[fingerprint] != nil else { return false }
-            waiting[fingerprint]?.append(Waiter(loop: loop, done: done))
-            return true
+        // Joining a check under way, or starting one, is one step under the lock: two loops
+        // starting the same check at once would otherwise both insert, and the second would
+        // drop the first's waiters (their connections never answered).
+        let admission = inFlight.withLock { waiting -> PerClientSlots.Admission? in
+            let waiter = Waiter(loop: loop, done: done)
+            if waiting[fingerprint] != nil {
+                waiting[fingerprint]!.append(waiter)
+                return nil
+            }
+            let admission = slots.reserve(clientKey)
+            if admission == .admitted { waiting[fingerprint] = [waiter] }
+            return admission
         }
-        if joined { return }
-        let admitted = pendingPerClient.withLock { counts in
-            guard counts[clientKey, default: 0] < Self.maxPendingPerClient else { return false }
-            counts[clientKey, default: 0] += 1
-            return true
+        switch admission {
+        case nil: return  // joined the check under way
+        case .admitted?: break
+        case .busy?: return done(.busy)
+        case .clientBusy?: return done(.clientBusy)
         }
-        guard admitted else {
-            done(.clientBusy)
-            return
-        }
-        guard pending.add(1, ordering: .relaxed).newValue <= Self.maxPending else {
-            pending.subtract(1, ordering: .relaxed)
-            release(clientKey)
-            done(.busy)
-            return
-        }
-        inFlight.withLock { $0[fingerprint] = [Waiter(loop: loop, done: done)] }
         // The password only crosses to the worker; each answer goes back to its waiter's loop.
         let box = UncheckedSendable(password)
         queue.addOperation { [self] in
             Self.lowerPriority()
             let matches = PasswordHash.verify(box.value, against: hash)
-            pending.subtract(1, ordering: .relaxed)
-            release(clientKey)
+            slots.release(clientKey)
             if matches { remember(fingerprint) }
             let waiters = inFlight.withLock { $0.removeValue(forKey: fingerprint) ?? [] }
             for waiter in waiters {
                 let answer = UncheckedSendable(waiter.done)
                 waiter.loop.execute { answer.value(matches ? .matches : .differs) }
             }
-        }
-    }
-
-    private func release(_ clientKey: String) {
-        pendingPerClient.withLock { counts in
-            let left = counts[clientKey, default: 1] - 1
-            counts[clientKey] = left > 0 ? left : nil
         }
     }
 

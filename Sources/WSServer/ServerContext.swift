@@ -24,6 +24,8 @@ public final class ServerContext: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        let perAddress = configuration.maxSessionsPerAddress
+        sessionSlots = perAddress > 0 ? PerClientSlots(perClient: perAddress) : nil
     }
 
     /// A new connection id, unique for the server's lifetime.
@@ -63,55 +65,12 @@ public final class ServerContext: Sendable {
         childSlotsInUse.subtract(1, ordering: .releasing)
     }
 
-    /// `--authcmd` hooks running at most (SPEC §11: each is a process), in all and per client
+    /// `--authcmd` hooks running (SPEC §11: each is a process), bounded in all and per client
     /// address: a flood of requests cannot start a flood of hooks.
-    static let maxHooks = 64, maxHooksPerClient = 4
-    private let hooksRunning = Mutex<(total: Int, perClient: [String: Int])>((0, [:]))
+    let hookSlots = PerClientSlots(total: 64, perClient: 4)
 
-    /// Whether a hook may start for the client `key`.
-    enum HookAdmission { case admitted, busy, clientBusy }
-
-    func reserveHookSlot(_ key: String) -> HookAdmission {
-        hooksRunning.withLock { running in
-            guard running.total < Self.maxHooks else { return .busy }
-            guard running.perClient[key, default: 0] < Self.maxHooksPerClient else { return .clientBusy }
-            running.total += 1
-            running.perClient[key, default: 0] += 1
-            return .admitted
-        }
-    }
-
-    func releaseHookSlot(_ key: String) {
-        hooksRunning.withLock { running in
-            running.total -= 1
-            let left = running.perClient[key, default: 1] - 1
-            running.perClient[key] = left > 0 ? left : nil
-        }
-    }
-
-    /// Live sessions per client address, for `--maxconnsperip`; only addresses with sessions.
-    private let sessionsPerAddress = Mutex<[String: Int]>([:])
-
-    /// Counts a session of the client `key` in; false when it already has the most it may.
-    func reserveAddressSlot(_ key: String) -> Bool {
-        let limit = configuration.maxSessionsPerAddress
-        guard limit > 0 else { return true }
-        return sessionsPerAddress.withLock { counts in
-            let current = counts[key, default: 0]
-            guard current < limit else { return false }
-            counts[key] = current + 1
-            return true
-        }
-    }
-
-    /// Counts a session of the client `key` out.
-    func releaseAddressSlot(_ key: String) {
-        guard configuration.maxSessionsPerAddress > 0 else { return }
-        sessionsPerAddress.withLock { counts in
-            let remaining = counts[key, default: 1] - 1
-            counts[key] = remaining > 0 ? remaining : nil
-        }
-    }
+    /// Live sessions per client address, for `--maxconnsperip` (nil: no bound).
+    let sessionSlots: PerClientSlots?
 
     /// Records a running child's process group, so that a forced exit can still end it.
     public func childStarted(_ groupID: Int32) { _ = liveChildGroups.withLock { $0.insert(groupID) } }

@@ -247,7 +247,7 @@ extension WebSocketSession {
             child.spawner.forget(child.pid)
         }
         context.releaseChildSlot()
-        context.releaseAddressSlot(client.limitKey)
+        context.sessionSlots?.release(client.limitKey)
         context.sessionEnded()
         let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9
         var fields: [(key: String, value: String)] = [

@@ -198,10 +198,8 @@ package final class TLSTransport: Transport {
     private func answerPlainHTTP() {
         let body = "This port speaks TLS: use https:// (or wss://) for this address.\n"
         let response = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        var bytes = Array(response.utf8)
         ciphertext.clear()
-        ciphertext.append(contentsOf: bytes)
-        bytes.removeAll()
+        ciphertext.append(contentsOf: Array(response.utf8))
         isWriteShut = true
         shutsSocketAfterFlush = true
         _ = flushBufferedOutput()
