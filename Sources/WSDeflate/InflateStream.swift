@@ -23,9 +23,17 @@ final class InflateStream {
     private let stream: UnsafeMutablePointer<z_stream>
     /// The window size in bits, for `restart()`'s copy of the window.
     private let windowBits: Int
-    /// Whether any input was given since the stream started (or restarted): a fresh raw stream is
-    /// at a block boundary, though zlib's `data_type` does not say so until it has read a block header.
+    /// Whether any input was given since the stream started (or restarted).
     private(set) var hasInputSinceStart = false
+    /// Whether the data so far ends exactly after a whole block, as every message must once its
+    /// tail is appended (RFC 7692 §7.2.2: the tail completes an empty stored block).
+    ///
+    /// zlib sets `data_type` + 128 when it returns right after a block ("immediately after decoding
+    /// an end-of-block code", zlib.h), but not on a call that could do nothing: one that starts at a
+    /// block boundary without input returns in a mode it does not report as one (a fresh raw stream,
+    /// or a stream called again after its last block). Such a call cannot move the stream, so the
+    /// answer of the last call that did something stands.
+    private(set) var isAtBlockBoundary = true
 
     private init(stream: UnsafeMutablePointer<z_stream>, windowBits: Int) {
         self.stream = stream
@@ -70,6 +78,7 @@ final class InflateStream {
         let produced = Int(outputCount - stream.pointee.avail_out)
         stream.pointee.next_in = nil
         stream.pointee.next_out = nil
+        isAtBlockBoundary = stream.pointee.data_type & 128 != 0 || (consumed == 0 && produced == 0 && isAtBlockBoundary)
         let status: Status
         switch result {
         case Z_OK: status = .progressed
@@ -84,18 +93,12 @@ final class InflateStream {
         return (status, consumed, produced)
     }
 
-    /// Whether the data so far ends exactly after a whole block, as every message must once its
-    /// tail is appended (RFC 7692 §7.2.2: the tail completes an empty stored block). zlib documents
-    /// `data_type` + 128 as "returned immediately after decoding an end-of-block code".
-    var isAtBlockBoundary: Bool {
-        !hasInputSinceStart || stream.pointee.data_type & 128 != 0
-    }
-
     /// Starts a new deflate stream with an empty window (between messages without context
     /// takeover, and after an error).
     func reset() {
         inflateReset(stream)
         hasInputSinceStart = false
+        isAtBlockBoundary = true
     }
 
     /// Starts a new deflate stream that keeps the window: after a BFINAL block inside a message
