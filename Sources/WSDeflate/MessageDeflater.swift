@@ -45,6 +45,13 @@ public final class MessageDeflater {
     /// (RFC 7692 §7.2.1). Answers the payload for a frame with RSV1, a slice of the deflater's buffer
     /// valid until the next call (drop it before then, or the next call copies the buffer).
     public func compress(_ message: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        // An empty message is an empty stored block, 00 (00 00 ff ff): zlib would emit nothing at all
+        // for it right after the last message's flush, as it skips a flush with nothing to flush.
+        if message.isEmpty {
+            if output.isEmpty { output = [0] }
+            output[0] = 0
+            return output[0..<1]
+        }
         let stream = currentStream()
         // A sync flush adds an empty stored block (at most 3 bits and padding, then 4 bytes) to what
         // deflateBound counts; the loop below grows the buffer if zlib still needs more.
@@ -60,9 +67,15 @@ public final class MessageDeflater {
                 }
                 consumed += step.consumed
                 produced += step.produced
-                // zlib's rule: the flush is complete when it leaves output space unused.
-                if produced < output.count { break }
-                output.append(contentsOf: repeatElement(0, count: output.count))
+                // zlib's rule: the flush is complete when it leaves output space unused. With space
+                // left, deflate may still stop short of the input (a stored block at a time).
+                if produced == output.count {
+                    output.append(contentsOf: repeatElement(0, count: output.count))
+                } else if consumed == messageBytes.count {
+                    break
+                } else {
+                    precondition(step.consumed > 0 || step.produced > 0, "deflate made no progress")
+                }
             }
         }
         precondition(consumed == message.count && produced >= 4
