@@ -7,6 +7,8 @@ import PackageDescription
 //               transport protocol (the only target that imports CLinuxSystem)
 //   WSTLS       the TLS transport and its configuration (the only target that imports OpenSSL)
 //   WSPasswords password hashes checked with libcrypt (the only target that imports it)
+//   WSDeflate   permessage-deflate's inflate and deflate stages over zlib (the only target that
+//               imports it)
 //   WSBridging  the child-process side: framings, session lifecycle, environment, spawn protocol,
 //               the spawner process, teardown
 //   WSServer    event loops, listeners, HTTP connections, CGI, static files, WebSocket sessions,
@@ -24,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL"),
         // The system's libcrypt (libcrypt-dev), for password hashes.
         .systemLibrary(name: "CCrypt"),
+        // The system's zlib (zlib1g-dev), for permessage-deflate.
+        .systemLibrary(name: "CZlib"),
         .target(name: "WSProtocol"),
         .target(
             name: "WSPlatform",
@@ -35,6 +39,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("ssl", .when(configuration: .debug)), .linkedLibrary("crypto", .when(configuration: .debug))]),
         .target(name: "WSPasswords", dependencies: ["CCrypt"],
                 linkerSettings: [.linkedLibrary("crypt", .when(configuration: .debug))]),
+        .target(name: "WSDeflate", dependencies: ["WSProtocol", "CZlib"],
+                linkerSettings: [.linkedLibrary("z", .when(configuration: .debug))]),
         .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
         .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS", "WSPasswords"]),
         .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer", "WSTLS"]),
@@ -48,20 +54,22 @@ let package = Package(
             // PIE, 12.0 MiB position-dependent. The stack, heap and shared libraries stay
             // randomized; the binary's own code loads at a fixed address.
             //
-            // OpenSSL and libcrypt are linked in statically there too (`-l:libNAME.a`, Debian's
+            // OpenSSL, libcrypt and zlib are linked in statically there too (`-l:libNAME.a`, Debian's
             // own archives), as the Swift runtime and Foundation are: shared, they were loaded,
             // relocated and set up in the server and in every spawner, TLS or not (idle PSS 14.9
             // MiB instead of 13.4 in scripts/bench). The price: a Debian security update of OpenSSL
-            // reaches wsbridge when it is rebuilt, as for any statically linked program.
+            // or zlib reaches wsbridge when it is rebuilt, as for any statically linked program.
             linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie",
-                                           "-Xlinker", "-l:libssl.a", "-Xlinker", "-l:libcrypto.a", "-Xlinker", "-l:libcrypt.a"],
+                                           "-Xlinker", "-l:libssl.a", "-Xlinker", "-l:libcrypto.a", "-Xlinker", "-l:libcrypt.a",
+                                           "-Xlinker", "-l:libz.a"],
                                           .when(platforms: [.linux], configuration: .release))]
         ),
         // What both test targets share (a seeded generator), so neither keeps a copy.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "WSBridgeCoreTests",
-            dependencies: ["WSProtocol", "WSPlatform", "WSTLS", "WSPasswords", "WSBridging", "WSServer", "WSCLI", "TestSupport"]
+            dependencies: ["WSProtocol", "WSPlatform", "WSTLS", "WSPasswords", "WSDeflate", "WSBridging", "WSServer", "WSCLI",
+                           "TestSupport"]
         ),
         .testTarget(
             name: "WSBridgeIntegrationTests",

@@ -7,6 +7,10 @@ public enum WebSocketError: Error, Equatable, Sendable {
     case unsupportedData(String)
     /// A text message or close reason that is not valid UTF-8 (1007).
     case invalidUTF8
+    /// A compressed message (RFC 7692) whose deflate data is corrupt or does not end where the
+    /// message does (1007: data not consistent with the message, RFC 6455 §7.4.1); the text says
+    /// what zlib found.
+    case invalidCompressedData(String)
     /// A message or line over the configured limit (1009).
     case messageTooBig(limit: Int)
     /// Something on our side or the child's failed (1011); the text says what.
@@ -18,6 +22,7 @@ public enum WebSocketError: Error, Equatable, Sendable {
         case .protocolError: .protocolError
         case .unsupportedData: .unsupportedData
         case .invalidUTF8: .invalidFramePayloadData
+        case .invalidCompressedData: .invalidFramePayloadData
         case .messageTooBig: .messageTooBig
         case .internalError: .internalError
         }
@@ -30,6 +35,7 @@ public enum WebSocketError: Error, Equatable, Sendable {
         case .protocolError(let why): text = why
         case .unsupportedData(let why): text = why
         case .invalidUTF8: text = "invalid UTF-8 in text message"
+        case .invalidCompressedData(let why): text = "invalid compressed data: \(why)"
         case .messageTooBig(let limit): text = "message over \(limit) bytes"
         case .internalError(let why): text = why
         }
