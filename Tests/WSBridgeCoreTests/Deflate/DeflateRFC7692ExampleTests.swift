@@ -4,8 +4,8 @@ import WSProtocol
 @testable import WSDeflate
 
 /// The examples of RFC 7692 §7.2.3, inflated whole, byte by byte and split at every index.
-@Suite("RFC 7692 examples")
-struct RFC7692ExampleTests {
+@Suite("Deflate: RFC 7692 examples")
+struct DeflateRFC7692ExampleTests {
     static let hello = Array("Hello".utf8)
 
     /// An example payload and what it names.

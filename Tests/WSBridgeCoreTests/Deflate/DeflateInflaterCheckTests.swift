@@ -5,8 +5,8 @@ import WSProtocol
 
 /// What the inflater refuses: invalid UTF-8 in text, corrupt deflate data; and what it still does
 /// after refusing.
-@Suite("Inflater checks")
-struct InflaterCheckTests {
+@Suite("Deflate: inflater checks")
+struct DeflateInflaterCheckTests {
     static func compressed(_ bytes: [UInt8]) -> [UInt8] {
         Array(MessageDeflater(windowBits: 15, memoryLevel: 8, resetsAfterEachMessage: true).compress(bytes[...]))
     }
