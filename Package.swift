@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "WSDeflate", dependencies: ["WSProtocol", "CZlib"],
                 linkerSettings: [.linkedLibrary("z", .when(configuration: .debug))]),
         .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
-        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS", "WSPasswords"]),
+        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS", "WSPasswords", "WSDeflate"]),
         .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer", "WSTLS"]),
         .executableTarget(
             name: "wsbridge",

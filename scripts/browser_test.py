@@ -72,6 +72,35 @@ TEST_PAGE = """<!doctype html>
 </body></html>
 """
 
+# The permessage-deflate page (SPEC §6): 1 MiB of JSON and 50 short lines through `cat`, each echo
+# compared in the page; what Chromium agreed is in socket.extensions.
+DEFLATE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>wsbridge deflate test</title></head>
+<body>
+<script>
+  const result = window.result = {extensions: null, sent: 0, matched: 0, mismatched: 0, close: null};
+  const records = [];
+  for (let i = 0; JSON.stringify(records).length < 1048576; i++) {
+    records.push({ts: 1733150000000 + i, host: "web-" + (i % 7), cpu: (i * 37 % 1000) / 1000, tags: ["a", "b"]});
+  }
+  const messages = [JSON.stringify(records)];
+  for (let i = 0; i < 50; i++) messages.push(JSON.stringify({line: i, text: "short message " + i}));
+  const socket = new WebSocket("ws://" + location.host + "/echo.sh");
+  socket.onopen = () => {
+    result.extensions = socket.extensions;
+    for (const message of messages) { socket.send(message); result.sent += 1; }
+  };
+  let next = 0;
+  socket.onmessage = event => {
+    if (event.data === messages[next]) result.matched += 1; else result.mismatched += 1;
+    next += 1;
+    if (next === messages.length) socket.close(1000);
+  };
+  socket.onclose = event => { result.close = {code: event.code, wasClean: event.wasClean}; };
+</script>
+</body></html>
+"""
+
 
 def tool(*args, cwd=None):
     """Runs a setup command (openssl, certutil); a failure raises with what the command said."""
@@ -241,6 +270,8 @@ async def run(chromium, wsbridge, fixtures, examples):
         trust_ca(home, os.path.join(pki, "ca.pem"))
         with open(os.path.join(www, "index.html"), "w") as page_file:
             page_file.write(TEST_PAGE)
+        with open(os.path.join(www, "deflate.html"), "w") as page_file:
+            page_file.write(DEFLATE_PAGE)
         htpasswd = os.path.join(scratch, "users.htpasswd")
         make_htpasswd(htpasswd, USER, PASSWORD)
 
@@ -279,6 +310,7 @@ async def run(chromium, wsbridge, fixtures, examples):
         basic_port = server(f"--basicauth={htpasswd}", f"--staticdir={www}", f"--dir={fixtures}")
         token_port, token_line = started("--token", f"--staticdir={www}", f"--dir={fixtures}")
         plain_port = server(f"--staticdir={www}", f"--dir={fixtures}")  # another origin on the same host
+        deflate_port = server("--permessage-deflate", "--maxframesize=4194304", f"--staticdir={www}", f"--dir={fixtures}")
         startup = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?token=([0-9a-f]{32}))(?:\s|$)", token_line)
         if not startup or int(startup.group(2)) != token_port:
             raise RuntimeError(f"--token: no startup URL with a 32-hex-digit token in: {token_line.strip()}")
@@ -540,6 +572,15 @@ async def run(chromium, wsbridge, fixtures, examples):
                     assert handshake_errors == ["Error during WebSocket handshake: Unexpected response code: 403"], \
                         f"handshake errors {handshake_errors}"
 
+            async def deflate_round_trip():
+                await page.open(f"http://127.0.0.1:{deflate_port}/deflate.html")
+                result = await page.wait_for("window.result.close && window.result", "the echoes and the close")
+                assert result["extensions"].startswith("permessage-deflate"), f"extensions {result['extensions']!r}"
+                assert result["matched"] == 51 and result["mismatched"] == 0, f"result {result}"
+                assert result["close"] == {"code": 1000, "wasClean": True}, f"CloseEvent {result['close']}"
+
+            await check("--permessage-deflate: Chromium agrees to it (ws.extensions) and 1 MiB of JSON and 50 lines "
+                        "come back through cat", deflate_round_trip)
             await check("--devconsole: a line sent from the page comes back through cat", devconsole_echo)
             await check("--devconsole: exit 3 shows CloseEvent 4003 \"exit 3\"", exit_status)
             await check("--staticdir page talks to a --dir script", static_page_talks_to_script)

@@ -8,14 +8,6 @@ import WSTLS
 /// the server's configuration from the options (SPEC §1's startup errors), the spawner pool, the
 /// listeners, the startup line with the URL to open, and the drain after SIGTERM (SPEC §3).
 public enum Launcher {
-    /// Flags whose features exist; any other flag the user sets is refused with "not supported yet".
-    public static let supportedFlags: Set<String> = [
-        "help", "version", "port", "address", "binary", "framing", "passenv", "maxframesize", "closems",
-        "loglevel", "log-format", "maxforks", "passstderr", "header", "header-ws", "header-http", "subprotocol",
-        "pingms", "unixsocket", "dir", "staticdir", "devconsole", "sameorigin", "origin", "cgidir", "reverselookup",
-        "ssl", "sslcert", "sslkey", "sslca", "redirport", "trustedproxy", "basepath", "maxconnsperip", "token", "tokenfile", "basicauth", "authcmd",
-    ]
-
     /// What the command line asks for.
     public enum Request: Sendable, Equatable {
         /// Print this text (`--help`, `--version`) on stdout and exit 0.
@@ -24,13 +16,12 @@ public enum Launcher {
         case run(Options)
     }
 
-    /// Parses the arguments after the program name, refusing flags whose features do not exist yet.
+    /// Parses the arguments after the program name.
     public static func parse(_ arguments: [String]) throws(UsageError) -> Request {
         switch try OptionParser.parse(arguments) {
         case .help(let text), .version(let text):
             return .print(text)
         case .run(let options):
-            try options.refuseUnsupported(supported: supportedFlags)
             return .run(options)
         }
     }
@@ -95,6 +86,7 @@ public enum Launcher {
         configuration.maxSessionsPerAddress = options.maxSessionsPerAddress
         configuration.passesStderr = options.passStderr
         configuration.subprotocols = options.subprotocols
+        configuration.deflate = options.permessageDeflate ? .standard : nil
         configuration.devConsole = options.devConsole
         configuration.originPolicy = originPolicy
         configuration.reverseLookup = options.reverseLookup

@@ -167,16 +167,6 @@ public struct Options: Sendable, Equatable {
 extension Options {
     /// Refuses a flag that parses but whose feature is not built yet.
     ///
-    /// Throws exit 1 `wsbridge: --NAME is not supported yet` for the first flag, in `--help`
-    /// order, that is in `explicitFlags` but not in `supported` (names without dashes, as
-    /// `"ssl"` or `"header-ws"`).
-    public func refuseUnsupported(supported: Set<String>) throws(UsageError) {
-        for flag in OptionFlag.allCases
-        where explicitFlags.contains(flag.rawValue) && !supported.contains(flag.rawValue) {
-            throw .configuration("--\(flag.rawValue) is not supported yet")
-        }
-    }
-
     /// Every flag name the parser knows, without dashes, in `--help` order (`help` and
     /// `version` included), so a caller can build the `supported` set.
     public static var allFlagNames: [String] {

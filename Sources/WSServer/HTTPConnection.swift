@@ -155,8 +155,7 @@ final class HTTPConnection: EventHandler {
         return true
     }
 
-    private func route(_ request: HTTPRequestHead) {
-        var head = request
+    private func route(_ head: HTTPRequestHead) {
         setCookie = nil
         if let timer { loop.cancel(timer) }
         timer = nil
@@ -497,10 +496,15 @@ final class HTTPConnection: EventHandler {
         let subprotocol = Handshake.selectSubprotocol(offered: acceptance.offeredSubprotocols,
                                                       supported: configuration.subprotocols)
         var extraHeaders = configuration.webSocketHeaders
+        // RFC 6455 §9.1, RFC 7692 §5: the extension is named in the 101 only when agreed, and
+        // then with the agreed parameters (never an empty field).
+        let deflate = configuration.deflate?.negotiate(head.headers.values("Sec-WebSocket-Extensions"))
+        if let deflate { extraHeaders.add(name: "Sec-WebSocket-Extensions", value: deflate.responseHeaderValue) }
         if let setCookie { extraHeaders.add(name: "Set-Cookie", value: setCookie) }
         let response = acceptance.response(subprotocol: subprotocol, extraHeaders: extraHeaders)
         let session = WebSocketSession(
-            transport: transport, id: id, client: client, local: local, head: head, script: script, subprotocol: subprotocol, loop: loop,
+            transport: transport, id: id, client: client, local: local, head: head, script: script, subprotocol: subprotocol,
+            deflate: deflate, loop: loop,
             context: context, registry: registry, handshakeResponse: response.serialized(),
             bytesAfterHead: parser.takeRemainingBytes())
         session.start(taking: socketRegistration)

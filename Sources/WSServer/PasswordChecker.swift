@@ -117,7 +117,7 @@ final class PasswordChecker: @unchecked Sendable {
             hasher.combine(seed)
             hasher.combine(user)
             hasher.combine(password.count)
-            hasher.combine(bytes: UnsafeRawBufferPointer(start: password, count: password.count))
+            password.withUnsafeBytes { hasher.combine(bytes: $0) }
             hasher.combine(hash)
             return hasher.finalize()
         }

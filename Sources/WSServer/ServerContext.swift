@@ -121,6 +121,9 @@ public struct ServerConfiguration: Sendable {
     public var plainHTTPHeaders = HTTPHeaders()
     /// Subprotocols offered by `--subprotocol`, in the server's list order.
     public var subprotocols: [String] = []
+    /// `--permessage-deflate` (SPEC §6): what the server agrees to when a client offers
+    /// compression; nil when off.
+    public var deflate: DeflateSettings?
     /// Ping interval (`--pingms`); 0 = off. A client silent for twice this gets close 1001.
     public var pingMilliseconds = 0
     /// `--staticdir`: files for plain GET and HEAD requests.

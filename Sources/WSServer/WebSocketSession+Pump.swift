@@ -1,6 +1,7 @@
 import WSProtocol
 import WSPlatform
 import WSBridging
+import WSDeflate
 
 /// Moving bytes: socket → frames → stdin, and stdout → messages → frames → socket.
 extension WebSocketSession {
@@ -57,6 +58,8 @@ extension WebSocketSession {
     /// the next read.
     func releaseIdleMemory() {
         decoder.releaseCapacityIfEmpty(keeping: 0)
+        inflater?.releaseIdleMemory()
+        deflater?.releaseIdleMemory()
         framing.releaseIdleMemory()
         socketOut.bytes.releaseCapacityIfEmpty(keeping: 0)
         pipes.releaseIdleMemory()
@@ -117,17 +120,25 @@ extension WebSocketSession {
         var progressed = false
         while lifecycle.decodesInbound && pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark {
             do {
+                // A compressed message inflates a chunk at a time, each under the watermark, so
+                // that a small frame that inflates to gigabytes waits for the child like any
+                // other input (SPEC §6, §7); the next frame is decoded once it is used up.
+                if let inflater, inflater.hasPendingOutput {
+                    if let fragment = try inflater.next(maxBytes: configuration.readChunkBytes) {
+                        progressed = true
+                        try deliver(fragment)
+                        continue
+                    }
+                }
                 guard let event = try decoder.next() else { break }
                 progressed = true
                 if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
                 switch try machine.received(event) {
                 case .deliver(let fragment):
-                    // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
-                    bytesIn += fragment.payload.count
-                    // Held while the child starts; after stdin closed (the child stopped reading, or
-                    // it never started), input has nowhere to go.
-                    if lifecycle.keepsInput {
-                        try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
+                    if fragment.isCompressed, let inflater {
+                        inflater.feed(fragment.payload, kind: fragment.kind, isFirst: fragment.isFirst, isMessageEnd: fragment.isLast)
+                    } else {
+                        try deliver(fragment)
                     }
                 case .sendPong(let payload):
                     // RFC 6455 §5.5.3: a pong may answer only the most recent ping. While the
@@ -151,6 +162,17 @@ extension WebSocketSession {
             }
         }
         return progressed
+    }
+
+    /// Passes a fragment of a message (as the client sent it, or inflated) to the framing.
+    private func deliver(_ fragment: MessageFragment) throws(WebSocketError) {
+        // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
+        bytesIn += fragment.payload.count
+        // Held while the child starts; after stdin closed (the child stopped reading, or it never
+        // started), input has nowhere to go.
+        if lifecycle.keepsInput {
+            try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
+        }
     }
 
     /// Writes the stdin buffer to the child; closes stdin once drained if the ladder asked for it.
@@ -232,8 +254,18 @@ extension WebSocketSession {
             sendTagged(stream: "stdout", message.payload)
             return
         }
-        FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &socketOut.bytes)
+        appendMessage(opcode: message.opcode, payload: message.payload)
         bytesOut += message.payload.count
+    }
+
+    /// Frames one whole outbound message into the socket buffer, compressed (RSV1) when
+    /// permessage-deflate was agreed and the message is long enough to gain from it.
+    private func appendMessage(opcode: Opcode, payload: ArraySlice<UInt8>) {
+        if let deflater, payload.count >= minimumCompressedBytes {
+            FrameEncoder.append(opcode: opcode, reservedBits: 0b100, payload: deflater.compress(payload), to: &socketOut.bytes)
+        } else {
+            FrameEncoder.append(opcode: opcode, payload: payload, to: &socketOut.bytes)
+        }
     }
 
     /// `--passstderr` (websocketd 0.5): `{"stream":"stdout"|"stderr","data":"line"}` as a text message.
@@ -241,7 +273,7 @@ extension WebSocketSession {
         var json = Array("{\"stream\":\"\(stream)\",\"data\":".utf8)
         JSON.appendQuoted(line, to: &json)
         json.append(UInt8(ascii: "}"))
-        FrameEncoder.append(opcode: .text, payload: json, to: &socketOut.bytes)
+        appendMessage(opcode: .text, payload: json[...])
         bytesOut += line.count
     }
 

@@ -2,6 +2,7 @@ import Dispatch
 import WSProtocol
 import WSPlatform
 import WSBridging
+import WSDeflate
 
 /// One upgraded connection and its child: moves messages between the socket and the child's
 /// pipes through the session's codecs, with one bounded buffer per direction (SPEC §7), and ends
@@ -38,6 +39,12 @@ final class WebSocketSession: EventHandler {
     var deferredPong: [UInt8]?
     var decoder: FrameDecoder
     var machine: ConnectionStateMachine
+    /// permessage-deflate, when agreed in the handshake: the client's compressed messages pass
+    /// through the inflater on their way to the framing; ours through the deflater.
+    var inflater: MessageInflater?
+    var deflater: MessageDeflater?
+    /// Messages shorter than this go out uncompressed.
+    var minimumCompressedBytes = Int.max
     var framing: Framing
     /// `--pingms`: when the client last sent a frame of any kind, and the next ping.
     var lastFrameReceivedAt = Syscalls.monotonicNanoseconds()
@@ -87,7 +94,7 @@ final class WebSocketSession: EventHandler {
     static let socketSource: UInt8 = 0, exitSource: UInt8 = 4
 
     init(transport: any Transport, id: UInt64, client: ClientOrigin, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
-         loop: EventLoop,
+         deflate: DeflateParameters?, loop: EventLoop,
          context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
         self.transport = transport
         self.id = id
@@ -100,7 +107,16 @@ final class WebSocketSession: EventHandler {
         self.context = context
         self.registry = registry
         let limit = context.configuration.maxMessageBytes
-        decoder = FrameDecoder(maxPayloadBytes: limit)
+        if let deflate, let settings = context.configuration.deflate {
+            // A compressed frame may be a little longer than the message it inflates to (stored
+            // blocks); the inflated size is checked exactly while inflating.
+            decoder = FrameDecoder(maxPayloadBytes: limit.map(MessageAssembler.compressedBound), allowedReservedBits: 0b100)
+            inflater = settings.makeInflater(deflate, maxMessageBytes: limit)
+            deflater = settings.makeDeflater(deflate)
+            minimumCompressedBytes = settings.minimumMessageBytes
+        } else {
+            decoder = FrameDecoder(maxPayloadBytes: limit)
+        }
         machine = ConnectionStateMachine(maxMessageBytes: limit)
         framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
         stderrFraming = Framing(mode: .line, maxMessageBytes: limit)

@@ -12,8 +12,11 @@ public struct MessageAssembler: Sendable {
         /// The bytes of the message so far, counting the whole of a frame whose head has arrived
         /// (already checked against the limit).
         var declaredBytes: Int
-        /// The UTF-8 check of a text message so far; nil for binary.
+        /// The UTF-8 check of a text message so far; nil for binary, and for a compressed message
+        /// (its inflater checks the inflated bytes).
         var validator: UTF8Validator?
+        /// The message's first frame had RSV1 (permessage-deflate): its payload is compressed.
+        var isCompressed: Bool
         /// No fragment of the message has been handed on yet.
         var isAtStart: Bool
     }
@@ -39,12 +42,23 @@ public struct MessageAssembler: Sendable {
     }
 
     private let maxMessageBytes: Int?
+    private let maxCompressedMessageBytes: Int?
     private var state = State.idle
 
     /// maxMessageBytes: nil = no limit (SPEC: --maxframesize is a *message* limit after reassembly; 1009 beyond it).
     public init(maxMessageBytes: Int?) {
         precondition(maxMessageBytes.map { $0 >= 0 } ?? true, "a negative message limit")
         self.maxMessageBytes = maxMessageBytes
+        maxCompressedMessageBytes = maxMessageBytes.map(Self.compressedBound)
+    }
+
+    /// The most compressed bytes a message of `limit` bytes can take: a deflater that finds
+    /// nothing to compress sends stored blocks, 5 bytes of header per block of up to 64 KiB, plus
+    /// a few bytes of flush; the slack is generous so that no honest compressor is refused. The
+    /// inflated size is what the limit is about, and the inflater checks it exactly.
+    public static func compressedBound(_ limit: Int) -> Int {
+        let (bound, overflow) = limit.addingReportingOverflow(limit / 64 + 1024)
+        return overflow ? Int.max : bound
     }
 
     /// Whether a message has started and its last byte has not arrived yet.
@@ -62,8 +76,9 @@ public struct MessageAssembler: Sendable {
         var message = try startFrame(opcode: frame.opcode, reservedBits: frame.reservedBits,
                                      payloadLength: frame.payload.count)
         try check(frame.payload, endingMessage: frame.isFinal, of: &message)
-        let fragment = MessageFragment(kind: message.kind, payload: frame.payload, isFirst: message.isAtStart,
+        var fragment = MessageFragment(kind: message.kind, payload: frame.payload, isFirst: message.isAtStart,
                                        isLast: frame.isFinal)
+        fragment.isCompressed = message.isCompressed
         message.isAtStart = false
         state = frame.isFinal ? .idle : .betweenFrames(message)
         return fragment
@@ -76,7 +91,8 @@ public struct MessageAssembler: Sendable {
         let message = try startFrame(opcode: head.opcode, reservedBits: head.reservedBits,
                                      payloadLength: head.payloadLength)
         precondition(head.payloadLength > 0, "an empty frame is never streamed")
-        let isWholeMessage = message.isAtStart && head.isFinal
+        // A compressed message's length is known only once inflated.
+        let isWholeMessage = message.isAtStart && head.isFinal && !message.isCompressed
         state = .insideFrame(message, StreamedFrame(isFinal: head.isFinal, remainingCount: head.payloadLength,
                                                     messageLength: isWholeMessage ? head.payloadLength : nil))
     }
@@ -92,8 +108,9 @@ public struct MessageAssembler: Sendable {
                      "the pieces do not add up to the frame's length")
         let isMessageEnd = isFrameEnd && frame.isFinal
         try check(piece, endingMessage: isMessageEnd, of: &message)
-        let fragment = MessageFragment(kind: message.kind, payload: piece, isFirst: message.isAtStart,
+        var fragment = MessageFragment(kind: message.kind, payload: piece, isFirst: message.isAtStart,
                                        isLast: isMessageEnd, messageLength: message.isAtStart ? frame.messageLength : nil)
+        fragment.isCompressed = message.isCompressed
         message.isAtStart = false
         frame.remainingCount -= piece.count
         if !isFrameEnd {
@@ -118,10 +135,13 @@ public struct MessageAssembler: Sendable {
         case (.idle, .continuation):
             // RFC 6455 §5.4: a continuation frame only follows a non-final text or binary frame.
             throw .protocolError("continuation frame without a message in progress")
-        case (.idle, .text):
-            message = Message(kind: .text, declaredBytes: 0, validator: UTF8Validator(), isAtStart: true)
-        case (.idle, .binary):
-            message = Message(kind: .binary, declaredBytes: 0, validator: nil, isAtStart: true)
+        case (.idle, .text), (.idle, .binary):
+            // RFC 7692 §6.1: RSV1 on a message's first frame marks it compressed (the decoder lets
+            // RSV1 through only when permessage-deflate was negotiated).
+            let isCompressed = reservedBits & 0b100 != 0
+            message = Message(kind: opcode, declaredBytes: 0,
+                              validator: opcode == .text && !isCompressed ? UTF8Validator() : nil,
+                              isCompressed: isCompressed, isAtStart: true)
         case (.betweenFrames, .text), (.betweenFrames, .binary):
             // RFC 6455 §5.4: "the fragments of one message MUST NOT be interleaved between the
             // fragments of another message".
@@ -141,7 +161,8 @@ public struct MessageAssembler: Sendable {
             throw .protocolError("RSV1 set on a continuation frame")
         }
         let (total, overflow) = message.declaredBytes.addingReportingOverflow(payloadLength)
-        if let maxMessageBytes, overflow || total > maxMessageBytes {
+        if let maxMessageBytes, let bound = message.isCompressed ? maxCompressedMessageBytes : maxMessageBytes,
+           overflow || total > bound {
             state = .idle
             throw .messageTooBig(limit: maxMessageBytes)
         }

@@ -14,6 +14,10 @@ public struct MessageFragment: Sendable, Equatable {
     /// as a single frame declares it in that frame's header (RFC 6455 §5.2). `nil` on every later
     /// fragment, and on the first one of a fragmented message, whose length is known only at its end.
     public var messageLength: Int?
+    /// Whether the payload is still compressed (permessage-deflate, RFC 7692: the message's first
+    /// frame had RSV1): an inflater turns it into the message's bytes, which are checked there
+    /// (UTF-8, size) since nothing can be said of them before.
+    public var isCompressed = false
 
     /// Creates a fragment whose message length is known exactly when it is a whole message (first
     /// and last).

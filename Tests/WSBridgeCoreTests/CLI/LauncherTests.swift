@@ -48,12 +48,12 @@ struct LauncherTests {
         }
     }
 
-    @Test("A flag whose feature is not built is refused before anything starts")
-    func unsupportedFlag() {
-        #expect(throws: UsageError(message: "wsbridge: --permessage-deflate is not supported yet", exitCode: 1)) {
-            _ = try Launcher.parse(["--permessage-deflate", "cat"])
-        }
-        #expect(throws: UsageError.self) { _ = try Launcher.parse(["--ssl", "cat"]) }
+    @Test("SPEC §6: --permessage-deflate turns compression on with the standard settings; off by default")
+    func permessageDeflate() throws {
+        let on = try Launcher.configuration(for: try Self.options(["--permessage-deflate", "cat"]), environment: Self.environment, currentDirectory: "/")
+        #expect(on.deflate == .standard)
+        let off = try Launcher.configuration(for: try Self.options(["cat"]), environment: Self.environment, currentDirectory: "/")
+        #expect(off.deflate == nil)
     }
 
     @Test("SPEC §1: the startup URL: localhost for a wildcard, http:// when a page is served, ws:// otherwise", arguments: [

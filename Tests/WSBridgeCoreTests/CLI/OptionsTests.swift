@@ -47,27 +47,6 @@ struct OptionsTests {
         #expect(!(LogLevel.info < .info))
     }
 
-    @Test("refuseUnsupported names the first unsupported flag the user set, exit 1")
-    func refuseUnsupported() throws {
-        let options = try run(["--pingms=5", "--ssl", "--sslcert=c", "--sslkey=k", "cat"])
-        #expect(throws: UsageError(message: "wsbridge: --ssl is not supported yet", exitCode: 1)) {
-            try options.refuseUnsupported(supported: ["pingms"])
-        }
-        #expect(throws: UsageError(message: "wsbridge: --sslcert is not supported yet", exitCode: 1)) {
-            try options.refuseUnsupported(supported: ["pingms", "ssl"])
-        }
-        try options.refuseUnsupported(supported: ["pingms", "ssl", "sslcert", "sslkey"])
-    }
-
-    @Test("a boolean cleared with =false or left at its default is never refused")
-    func refuseIgnoresDefaults() throws {
-        try run(["--ssl=false", "--permessage-deflate=0", "cat"]).refuseUnsupported(supported: [])
-        try Options().refuseUnsupported(supported: [])
-        #expect(throws: UsageError(message: "wsbridge: --permessage-deflate is not supported yet", exitCode: 1)) {
-            try run(["--permessage-deflate=0", "--permessage-deflate", "cat"]).refuseUnsupported(supported: [])
-        }
-    }
-
     @Test("header values are trimmed of spaces and tabs and keep inner ones (RFC 9110 §5.5)")
     func headerValues() throws {
         let field = try HeaderField(parsing: "Server: \t wsbridge  0.1 \t", flag: "header")
