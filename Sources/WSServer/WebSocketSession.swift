@@ -113,7 +113,7 @@ final class WebSocketSession: EventHandler {
             decoder = FrameDecoder(maxPayloadBytes: limit.map(MessageAssembler.compressedBound), allowedReservedBits: 0b100)
             inflater = settings.makeInflater(deflate, maxMessageBytes: limit)
             deflater = settings.makeDeflater(deflate)
-            minimumCompressedBytes = settings.minimumMessageBytes
+            minimumCompressedBytes = settings.minimumCompressedBytes(deflate)
         } else {
             decoder = FrameDecoder(maxPayloadBytes: limit)
         }

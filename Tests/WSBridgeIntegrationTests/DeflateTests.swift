@@ -62,6 +62,7 @@ struct DeflateTests {
             // Long messages go out compressed, short ones (under the threshold) as they are.
             #expect((report["compressed_received"] as? Int ?? 0) > 100, "\(report)")
             #expect(report["uncompressed_long"] as? Int == 0, "\(report)")
+            #expect(report["compressed_short"] as? Int == 0, "\(report)")
             #expect((report["wire_in"] as? Int ?? .max) < (report["payload_in"] as? Int ?? 0), "\(report)")
         }
     }

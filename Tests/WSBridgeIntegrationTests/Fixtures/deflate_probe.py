@@ -203,6 +203,10 @@ def mode_echo(args, peer):
     received = []
     compressed_received = 0
     uncompressed_long = 0
+    compressed_short = 0
+    # wsbridge's thresholds (SPEC §6: short messages go out uncompressed): 8 bytes while it keeps
+    # its context, 32 when each message starts afresh.
+    threshold = 8 if server_takeover else 32
     payload_in = 0
     peer.sock.settimeout(args.timeout)
     message = b""
@@ -229,7 +233,9 @@ def mode_echo(args, peer):
                 decompressor = make_decompressor()
             message = decompressor.decompress(message + TAIL)
             compressed_received += 1
-        elif len(message) >= 64:
+            if len(message) < threshold:
+                compressed_short += 1
+        elif len(message) >= threshold:
             uncompressed_long += 1
         payload_in += len(message)
         received.append(message.decode())
@@ -238,7 +244,7 @@ def mode_echo(args, peer):
     code = peer.close_code(args.timeout)
     emit(ok=not mismatches and code == 1000, sent=len(sent), received=len(received), mismatches=mismatches[:5],
          compressed_sent=compressed_sent, compressed_received=compressed_received,
-         uncompressed_long=uncompressed_long, payload_in=payload_in, wire_in=peer.wire_in, close=code,
+         uncompressed_long=uncompressed_long, compressed_short=compressed_short, payload_in=payload_in, wire_in=peer.wire_in, close=code,
          extension=peer.extension)
 
 
