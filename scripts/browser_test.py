@@ -80,10 +80,11 @@ DEFLATE_PAGE = """<!doctype html>
 <script>
   const result = window.result = {extensions: null, sent: 0, matched: 0, mismatched: 0, close: null};
   const records = [];
-  for (let i = 0; JSON.stringify(records).length < 1048576; i++) {
+  for (let i = 0; i < 17000; i++) {  // about 65 bytes each: 1.1 MB
     records.push({ts: 1733150000000 + i, host: "web-" + (i % 7), cpu: (i * 37 % 1000) / 1000, tags: ["a", "b"]});
   }
   const messages = [JSON.stringify(records)];
+  result.bytes = messages[0].length;
   for (let i = 0; i < 50; i++) messages.push(JSON.stringify({line: i, text: "short message " + i}));
   const socket = new WebSocket("ws://" + location.host + "/echo.sh");
   socket.onopen = () => {
@@ -576,6 +577,7 @@ async def run(chromium, wsbridge, fixtures, examples):
                 await page.open(f"http://127.0.0.1:{deflate_port}/deflate.html")
                 result = await page.wait_for("window.result.close && window.result", "the echoes and the close")
                 assert result["extensions"].startswith("permessage-deflate"), f"extensions {result['extensions']!r}"
+                assert result["bytes"] >= 1048576, f"the JSON message is {result['bytes']} bytes"
                 assert result["matched"] == 51 and result["mismatched"] == 0, f"result {result}"
                 assert result["close"] == {"code": 1000, "wasClean": True}, f"CloseEvent {result['close']}"
 
