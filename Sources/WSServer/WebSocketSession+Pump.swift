@@ -129,6 +129,8 @@ extension WebSocketSession {
                         try deliver(fragment)
                         continue
                     }
+                    // Nothing more without more input: the next frame feeds it.
+                    guard !inflater.hasPendingOutput else { throw WebSocketError.internalError("the inflater stalled") }
                 }
                 guard let event = try decoder.next() else { break }
                 progressed = true
