@@ -22,7 +22,7 @@ final class InflateStream {
     /// The heap-allocated stream zlib works on.
     private let stream: UnsafeMutablePointer<z_stream>
     /// The window size in bits, for `restart()`'s copy of the window.
-    private let windowBits: Int
+    let windowBits: Int
     /// Whether any input was given since the stream started (or restarted).
     private(set) var hasInputSinceStart = false
     /// Whether the data so far ends exactly after a whole block, as every message must once its

@@ -25,14 +25,22 @@ public final class MessageDeflater {
     /// The zlib stream: created at the first message, freed by `releaseIdleMemory()` when no window
     /// needs keeping.
     private var stream: DeflateStream?
-    /// Where compressed bytes go; `compress` answers a slice of it.
-    private var output: [UInt8] = []
+    /// Where compressed bytes go; `compress` answers a slice of it. The loop's shared buffer when
+    /// a workspace is given (see `DeflateWorkspace`), else the deflater's own.
+    private let outputStore: SharedBytes
+    private let sharesOutput: Bool
+    private var output: [UInt8] {
+        get { outputStore.bytes }
+        _modify { yield &outputStore.bytes }
+    }
 
     /// Creates a deflater; allocates nothing until the first message. `windowBits` is never 8:
     /// zlib cannot produce raw streams with a 256-byte window.
     public init(windowBits: Int, memoryLevel: Int, resetsAfterEachMessage: Bool,
-                compressionLevel: Int = MessageDeflater.defaultCompressionLevel)
+                compressionLevel: Int = MessageDeflater.defaultCompressionLevel, workspace: DeflateWorkspace? = nil)
     {
+        outputStore = workspace?.deflateOutput ?? SharedBytes()
+        sharesOutput = workspace != nil
         precondition(PerMessageDeflate.deflateWindowBits.contains(windowBits), "window bits \(windowBits) out of 9...15")
         precondition((1...9).contains(memoryLevel), "memory level \(memoryLevel) out of 1...9")
         precondition((0...9).contains(compressionLevel), "compression level \(compressionLevel) out of 0...9")
@@ -91,7 +99,8 @@ public final class MessageDeflater {
     /// an empty window (server_no_context_takeover); with context takeover the window is the next
     /// message's context and stays.
     public func releaseIdleMemory() {
-        output = []
+        // The loop's shared buffer stays, unless a large message grew it.
+        if !sharesOutput || output.count > 1 << 20 { output = [] }
         if resetsAfterEachMessage { stream = nil }
     }
 

@@ -57,17 +57,28 @@ public final class MessageInflater {
     private var input: [UInt8] = []
     /// How much of `input` zlib has consumed.
     private var inputOffset = 0
-    /// Where inflated bytes go; fragments' payloads are slices of it.
-    private var output: [UInt8] = []
+    /// Where inflated bytes go; fragments' payloads are slices of it. The loop's shared buffer
+    /// when a workspace is given, else the inflater's own.
+    private let outputStore: SharedBytes
+    private var output: [UInt8] {
+        get { outputStore.bytes }
+        _modify { yield &outputStore.bytes }
+    }
+    /// The event loop's shared buffers and idle streams (see `DeflateWorkspace`), if any.
+    private let workspace: DeflateWorkspace?
 
     /// Creates an inflater for a client compressing with a window of `windowBits` (8...15: the
     /// negotiated client_max_window_bits, else 15). Allocates nothing until the first message.
-    public init(windowBits: Int, resetsAfterEachMessage: Bool, maxMessageBytes: Int?) {
+    /// With a `workspace`, the output buffer is the loop's, and without context takeover the
+    /// zlib stream is borrowed from it for each message.
+    public init(windowBits: Int, resetsAfterEachMessage: Bool, maxMessageBytes: Int?, workspace: DeflateWorkspace? = nil) {
         precondition(PerMessageDeflate.inflateWindowBits.contains(windowBits), "window bits \(windowBits) out of 8...15")
         precondition(maxMessageBytes.map { $0 >= 0 } ?? true, "a negative message limit")
         self.windowBits = windowBits
         self.resetsAfterEachMessage = resetsAfterEachMessage
         self.maxMessageBytes = maxMessageBytes
+        self.workspace = workspace
+        outputStore = workspace?.inflateOutput ?? SharedBytes()
     }
 
     /// Whether fed input (or output zlib holds) remains: call `next` before feeding more.
@@ -143,7 +154,7 @@ public final class MessageInflater {
         guard case .betweenMessages = state else { return }
         input = []
         inputOffset = 0
-        output = []
+        if workspace == nil { output = [] }
         if resetsAfterEachMessage { stream = nil }
     }
 
@@ -219,7 +230,8 @@ public final class MessageInflater {
     /// The zlib stream, created when first needed.
     private func currentStream() throws(WebSocketError) -> InflateStream {
         if let stream { return stream }
-        guard let created = InflateStream.make(windowBits: windowBits) else {
+        let borrowed = resetsAfterEachMessage ? workspace?.takeInflateStream(windowBits: windowBits) : nil
+        guard let created = borrowed ?? InflateStream.make(windowBits: windowBits) else {
             throw .internalError("zlib could not allocate an inflate stream")
         }
         stream = created
@@ -231,7 +243,18 @@ public final class MessageInflater {
         state = .betweenMessages
         input.removeAll(keepingCapacity: true)
         inputOffset = 0
-        if resetsAfterEachMessage { stream?.reset() }
+        if resetsAfterEachMessage { endStreamUse() }
+    }
+
+    /// The message no longer needs the stream: back to the workspace (reset there), or reset.
+    private func endStreamUse() {
+        guard let stream else { return }
+        if let workspace {
+            workspace.giveBack(stream)
+            self.stream = nil
+        } else {
+            stream.reset()
+        }
     }
 
     /// Drops the message in progress after an error: its context cannot be trusted any more.
@@ -239,6 +262,6 @@ public final class MessageInflater {
         state = .betweenMessages
         input.removeAll(keepingCapacity: true)
         inputOffset = 0
-        stream?.reset()
+        if resetsAfterEachMessage { endStreamUse() } else { stream?.reset() }
     }
 }

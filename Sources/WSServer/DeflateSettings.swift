@@ -47,11 +47,12 @@ public struct DeflateSettings: Sendable, Equatable {
     }
 
     /// The inflater for messages the client compresses under `parameters`.
-    func makeInflater(_ parameters: DeflateParameters, maxMessageBytes: Int?) -> MessageInflater {
+    func makeInflater(_ parameters: DeflateParameters, maxMessageBytes: Int?, workspace: DeflateWorkspace) -> MessageInflater {
         // A zlib client told 8 compresses with 9 (zlib cannot write raw window-8 streams); a
         // window of 9 inflates both.
         MessageInflater(windowBits: max(9, parameters.clientMaxWindowBits),
-                        resetsAfterEachMessage: parameters.clientNoContextTakeover, maxMessageBytes: maxMessageBytes)
+                        resetsAfterEachMessage: parameters.clientNoContextTakeover, maxMessageBytes: maxMessageBytes,
+                        workspace: workspace)
     }
 
     /// The shortest message worth compressing under `parameters`.
@@ -60,8 +61,8 @@ public struct DeflateSettings: Sendable, Equatable {
     }
 
     /// The deflater for messages the server sends under `parameters`.
-    func makeDeflater(_ parameters: DeflateParameters) -> MessageDeflater {
+    func makeDeflater(_ parameters: DeflateParameters, workspace: DeflateWorkspace) -> MessageDeflater {
         MessageDeflater(windowBits: parameters.serverMaxWindowBits, memoryLevel: memoryLevel,
-                        resetsAfterEachMessage: parameters.serverNoContextTakeover)
+                        resetsAfterEachMessage: parameters.serverNoContextTakeover, workspace: workspace)
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Synchronization
 import WSPlatform
+import WSDeflate
 
 /// Something that owns fds registered with an event loop and reacts to their readiness.
 /// `source` tells which of the owner's fds is ready (a connection owns its socket and three pipes).
@@ -26,6 +27,8 @@ public final class EventLoop: @unchecked Sendable {
     /// Never written before a read fills it, so a loop that reads little (the spawner pool's
     /// loop reads nothing through it) does not pay for untouched pages.
     public var scratch = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
+    /// permessage-deflate's buffers and idle inflate streams, shared by this loop's sessions.
+    lazy var deflateWorkspace = DeflateWorkspace()
 
     private struct Slot {
         var handler: (any EventHandler)?

@@ -119,7 +119,7 @@ extension WebSocketSession {
     func processInbound() -> Bool {
         var progressed = false
         while lifecycle.decodesInbound && pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark {
-            do {
+            do throws(WebSocketError) {
                 // A compressed message inflates a chunk at a time, each under the watermark, so
                 // that a small frame that inflates to gigabytes waits for the child like any
                 // other input (SPEC §6, §7); the next frame is decoded once it is used up.

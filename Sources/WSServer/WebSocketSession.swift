@@ -111,8 +111,8 @@ final class WebSocketSession: EventHandler {
             // A compressed frame may be a little longer than the message it inflates to (stored
             // blocks); the inflated size is checked exactly while inflating.
             decoder = FrameDecoder(maxPayloadBytes: limit.map(MessageAssembler.compressedBound), allowedReservedBits: 0b100)
-            inflater = settings.makeInflater(deflate, maxMessageBytes: limit)
-            deflater = settings.makeDeflater(deflate)
+            inflater = settings.makeInflater(deflate, maxMessageBytes: limit, workspace: loop.deflateWorkspace)
+            deflater = settings.makeDeflater(deflate, workspace: loop.deflateWorkspace)
             minimumCompressedBytes = settings.minimumCompressedBytes(deflate)
         } else {
             decoder = FrameDecoder(maxPayloadBytes: limit)
