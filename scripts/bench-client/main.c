@@ -1,4 +1,4 @@
-/* wsbench entry point: `wsbench [--tls=CA.pem] run PORT PID TEST ARGS...`, `wsbench echo-server [CERT KEY]`,
+/* wsbench entry point: `wsbench [--tls=CA.pem] [--deflate] run PORT PID TEST ARGS...`, `wsbench echo-server [CERT KEY]`,
  * `wsbench gen LEN LINES`. */
 #include "wsbench.h"
 
@@ -19,8 +19,9 @@ static int run_test(const char *t, int n, char **a) {
 
 int main(int argc, char **argv) {
     init_tables();
-    if (argc >= 2 && strncmp(argv[1], "--tls=", 6) == 0) {
-        g_tls_ca = argv[1] + 6;
+    while (argc >= 2 && (strncmp(argv[1], "--tls=", 6) == 0 || strcmp(argv[1], "--deflate") == 0)) {
+        if (argv[1][2] == 't') g_tls_ca = argv[1] + 6;
+        else g_deflate = 1;
         argv[1] = argv[0];
         argv++;
         argc--;
@@ -42,18 +43,27 @@ int main(int argc, char **argv) {
         int rc = run_test(t, n, a);
         /* A string value: scripts/bench keeps it in results.tsv, table.py prints it under the table. */
         if (g_tls_negotiated[0]) out("negotiated", "%s", g_tls_negotiated);
+        if (g_deflate_answer[0]) out("extension", "%s", g_deflate_answer);
+        /* --deflate: a connection the server would not compress must not pass for a compressed one. */
+        if (g_deflate_declined) {
+            out("deflate_declined", "%llu", (unsigned long long)g_deflate_declined);
+            return rc ? rc : 3;
+        }
         return rc;
     }
     fprintf(stderr,
-            "usage: wsbench [--tls=CA.pem] run PORT SERVER_PID[,HELPER_PID...] TEST ARGS...\n"
+            "usage: wsbench [--tls=CA.pem] [--deflate] run PORT SERVER_PID[,HELPER_PID...] TEST ARGS...\n"
             "  --tls=CA.pem                        wss://: TLS on every connection, full handshakes, the server's\n"
             "                                      certificate verified against CA.pem for 127.0.0.1\n"
+            "  --deflate                           offer permessage-deflate (RFC 7692) as Chromium does; fail\n"
+            "                                      (exit 3) if any 101 does not agree; compress what is sent\n"
             "  spawn PREFIX N CONC MAXSEC          connect -> first message of `?hi`, then the server's close\n"
             "  spawnpair PREFIX PORT2 BLOCKS PER CONC MAXSEC  the same on two servers in alternating blocks\n"
-            "  hold N MAXSEC SPAWN_N SPAWN_SEC     N `?cat` connections open and echoed, RSS, spawn while open\n"
+            "  hold N MAXSEC SPAWN_N SPAWN_SEC [IDLE_SEC]  N `?cat` connections open and echoed, RSS (again\n"
+            "                                      IDLE_SEC after the last echo), spawn while open\n"
             "  rtt N MAXSEC                        16-byte text round trips through `?cat`\n"
             "  rttpair PORT2 BLOCKS PER MAXSEC     the same on two servers in alternating blocks (A B B A ...)\n"
-            "  pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary\n"
+            "  pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary|json  (json: records, see json_pool)\n"
             "  pipecat WINDOW CHUNK WARM DUR       the same stream through a local `cat` over pipes\n"
             "  flood WARM DUR                      count 63-byte lines from `?yes`\n"
             "  slow PAUSE LINES LEN MAXREAD        pause reading `?slow`, sample the server's VmRSS, check lines\n"

@@ -6,7 +6,7 @@
 
 char FILL[8192];
 uint8_t PAT[2 * PAT_N];
-const char *ERR_NAMES[E_COUNT] = {"refused", "handshake", "reset", "protocol", "verify", "timeout", "early_eof", "tls"};
+const char *ERR_NAMES[E_COUNT] = {"refused", "handshake", "reset", "protocol", "verify", "timeout", "early_eof", "tls", "deflate_declined"};
 uint64_t g_errors[E_COUNT];
 int g_ep = -1;
 int g_port;
@@ -111,6 +111,20 @@ long rss_all_kib(void) {
     }
     closedir(d);
     return sum;
+}
+
+/* CPU seconds a process has used so far, all its threads (utime + stime in /proc/PID/stat); -1 if gone. */
+double proc_cpu_seconds(int pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+    if (!f) return -1;
+    char *close = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    unsigned long long ut, st;
+    /* After the command's ')': state and fields 4-13, then utime (14) and stime (15). */
+    if (!close || sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 double cpu_seconds(void) {
@@ -301,6 +315,8 @@ int conn_start(conn *c, const char *query, const hooks *h) {
     c->read_paused = c->got_close = c->close_code = c->failed = c->sent_close = c->in_frag = c->in_ready = 0;
     c->rlen = c->woff = c->wlen = c->mlen = 0;
     c->nsent = c->nrecv = c->bsent = c->brecv = c->bwritten = c->fragmented = 0;
+    c->bwire = c->ncompressed = 0;
+    c->pmd = c->in_rsv1 = 0;
     c->u0 = c->u1 = c->u2 = 0;
     c->t_tls = c->t_open = c->t_first = c->t_end = 0;
     c->tls_dead = 0;
@@ -322,10 +338,11 @@ int conn_start(conn *c, const char *query, const hooks *h) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     char req[512];
+    /* --deflate: Chromium's offer, which lets the server name the window the client compresses with. */
     int n = snprintf(req, sizeof req,
                      "GET /?%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     query, g_port);
+                     "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     query, g_port, g_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
     ensure_w(c, (size_t)n);
     memcpy(c->wbuf + c->wlen, req, (size_t)n);
     c->wlen += (size_t)n;
@@ -342,6 +359,7 @@ void conn_free(conn *c) {
     unmark_ready(c);
     if (c->state != C_DONE && c->state != C_FREE) { close(c->fd); }
     tls_free(c);
+    pmd_free(c);
     free(c->rbuf); free(c->wbuf); free(c->mbuf);
     c->rbuf = c->wbuf = c->mbuf = NULL;
     c->rcap = c->wcap = c->mcap = 0;
@@ -354,6 +372,7 @@ static void end(conn *c) {
     c->t_end = now();
     close(c->fd);
     tls_free(c);
+    pmd_free(c);
     c->fd = -1;
     c->state = C_DONE;
     if (c->h->on_end) c->h->on_end(c);
@@ -413,8 +432,12 @@ uint8_t *conn_reserve(conn *c, size_t n) {
 void conn_commit(conn *c, size_t framelen) { c->wlen += framelen; }
 
 void conn_send(conn *c, int opcode, const uint8_t *p, size_t n) {
-    uint8_t *o = conn_reserve(c, n);
-    conn_commit(c, put_frame(o, opcode, p, n, 1));
+    if (c->pmd && opcode < 8) {
+        pmd_put_frame(c, opcode, p, n);
+    } else {
+        uint8_t *o = conn_reserve(c, n);
+        conn_commit(c, put_frame(o, opcode, p, n, 1));
+    }
     if (opcode < 8) { c->nsent++; c->bsent += n; }
 }
 
@@ -439,7 +462,8 @@ void conn_flush(conn *c) {
     if (c->woff == c->wlen) c->woff = c->wlen = 0;
 }
 
-static void deliver(conn *c, int op, const uint8_t *p, size_t n) {
+static void deliver(conn *c, int op, const uint8_t *p, size_t n, int compressed) {
+    if (compressed && pmd_inflate(c, p, n, &p, &n) < 0) { conn_fail(c, E_PROTOCOL); return; }
     c->nrecv++;
     c->brecv += n;
     if (c->t_first == 0) c->t_first = now();
@@ -453,8 +477,10 @@ static size_t parse_frames(conn *c) {
         uint8_t *p = c->rbuf + off;
         size_t avail = c->rlen - off;
         if (avail < 2) break;
-        int fin = p[0] & 0x80, op = p[0] & 0x0F;
-        if (p[0] & 0x70) { conn_fail(c, E_PROTOCOL); break; }
+        int fin = p[0] & 0x80, op = p[0] & 0x0F, rsv1 = p[0] & 0x40;
+        if (p[0] & 0x30) { conn_fail(c, E_PROTOCOL); break; }
+        /* RFC 7692 §6: RSV1 only with the extension agreed, and only on a message's first frame. */
+        if (rsv1 && (!c->pmd || op == 0 || (op & 8))) { conn_fail(c, E_PROTOCOL); break; }
         if (p[1] & 0x80) { conn_fail(c, E_PROTOCOL); break; } /* §5.1: a server never masks */
         uint64_t len = p[1] & 0x7F;
         size_t h = 2;
@@ -485,6 +511,7 @@ static size_t parse_frames(conn *c) {
         const uint8_t *pl = p + h;
         size_t n = (size_t)len;
         off += h + n;
+        c->bwire += h + n;
         if (op & 8) {
             if (!fin || n > 125) { conn_fail(c, E_PROTOCOL); break; }
             if (op == 8) {
@@ -513,16 +540,17 @@ static size_t parse_frames(conn *c) {
             if (fin) {
                 c->in_frag = 0;
                 c->fragmented++;
-                deliver(c, c->mop, c->mbuf, c->mlen);
+                deliver(c, c->mop, c->mbuf, c->mlen, c->in_rsv1);
                 c->mlen = 0;
             }
         } else if (op == 1 || op == 2) {
             if (c->in_frag) { conn_fail(c, E_PROTOCOL); break; }
             if (fin) {
-                deliver(c, op, pl, n);
+                deliver(c, op, pl, n, rsv1);
             } else {
                 c->in_frag = 1;
                 c->mop = op;
+                c->in_rsv1 = rsv1;
                 c->mlen = 0;
                 if (c->mcap < n) {
                     c->mcap = n > 65536 ? n : 65536;
@@ -549,6 +577,11 @@ static void handshake(conn *c) {
     size_t head = (size_t)(end_of_head - c->rbuf) + 4;
     if (c->rlen < 12 || memcmp(c->rbuf, "HTTP/1.1 101", 12) != 0 || !memmem(c->rbuf, head, WS_ACCEPT, strlen(WS_ACCEPT))) {
         conn_fail(c, E_HANDSHAKE);
+        return;
+    }
+    int why = pmd_accept(c, c->rbuf, head);
+    if (why) {
+        conn_fail(c, why);
         return;
     }
     memmove(c->rbuf, c->rbuf + head, c->rlen - head);

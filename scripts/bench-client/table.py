@@ -34,6 +34,12 @@ ROWS = [
     ("hold_rss_all_per_conn_kib", "  RSS per connection, server + its own helpers", "KiB", 1, "low", None),
     ("tls_hold_rss_per_conn_kib", "{hold} TLS connections (idle, after one echo): server RSS per connection", "KiB", 1, "low", None),
     ("tls_hold_rss_all_per_conn_kib", "  RSS per TLS connection, server + its own helpers", "KiB", 1, "low", None),
+    # permessage-deflate (issue 13): wsbridge --permessage-deflate; websocketd cannot compress, so its
+    # column on a compressed row is its plain figure (the baseline; see A_FROM).
+    ("hold_idle_rss_per_conn_kib", "{hold} connections, again {idle} s after the last echo (idle buffers given back): server RSS per connection", "KiB", 1, "low", None),
+    ("deflate_hold_idle_rss_per_conn_kib", "{hold} compressed connections (one compressed message each way), {idle} s idle: server RSS per connection (A: plain)", "KiB", 1, "low", None),
+    ("deflate_hold_idle_extra_kib", "  idle compressed minus idle plain connection, wsbridge (same round)", "KiB", 1, "low", ("B<=", 64.0)),
+    ("deflate_hold_compressed", "{hold} compressed connections: echo came back compressed", "conns", 1, "high", ("B==", "hold")),
     ("teardown_{hold}_s", "{hold} connections: all closed until no child left", "s", 1, "low", None),
     ("rttpair_p50_us", "echo RTT 16 B p50 (both servers up, alternating blocks)", "µs", 1, "low", ("ratio<=", 1.0)),
     ("rttpair_p99_us", "echo RTT 16 B p99 (alternating blocks)", "µs", 1, "low", None),
@@ -42,6 +48,13 @@ ROWS = [
     ("text_64x32_msgs", "text 64 B × 32 conns", "msg/s", 1, "high", ("ratio>=", 3.0)),
     ("text_4kx1_mbs", "text 4 KiB × 1 conn", "MB/s", 1, "high", None),
     ("text_4kx32_mbs", "text 4 KiB × 32 conns", "MB/s", 1, "high", ("ratio>=", 3.0)),
+    ("json_4kx32_msgs", "JSON 4 KiB × 32 conns (log records, line-framed `cat`), plain", "msg/s", 1, "high", None),
+    ("json_4kx32_wire_per_payload", "  wire bytes per payload byte, plain (client inbound: frame bytes / message bytes)", "B/B", 1, "low", None),
+    ("deflate_json_4kx32_msgs", "JSON 4 KiB × 32 conns, wsbridge --permessage-deflate (A: plain)", "msg/s", 1, "high", None),
+    ("deflate_json_4kx32_wire_per_payload", "  wire bytes per payload byte, compressed (A: plain)", "B/B", 1, "low", None),
+    ("deflate_json_4kx32_pct_plain", "  compressed msg/s as % of wsbridge's plain JSON row (same round)", "%", 1, "high", None),
+    ("json_4kx32_busy_rss_per_conn_kib", "  server RSS per busy connection while the 32 pump, plain (peak over the fresh server's)", "KiB", 1, "low", None),
+    ("deflate_json_4kx32_busy_rss_per_conn_kib", "  server RSS per busy compressed connection (A: plain)", "KiB", 1, "low", None),
     ("bin_mbs", "binary through `--binary cat`, 128 KiB in flight", "MB/s", 1, "high", ("ratio>=", 2.0)),
     ("pipe_raw_mbs", "  raw pipe through `cat` (ceiling, same run)", "MB/s", 1, "high", None),
     ("bin_pct_pipe", "  binary as % of raw pipe", "%", 1, "high", ("B>=", 60.0)),
@@ -64,7 +77,16 @@ ROWS = [
     ("tls_hold_echoed", "{hold} TLS connections: echoed", "conns", 1, "high", ("B==", "hold")),
     ("tls_hold_echo_s", "{hold} TLS connections: time to open and echo all", "s", 1, "low", None),
 ]
-HEADROOM = ["text_64x1_msgs", "text_64x32_msgs", "text_4kx1_mbs", "text_4kx32_mbs", "bin_mbs", "flood_msgs"]
+HEADROOM = ["text_64x1_msgs", "text_64x32_msgs", "text_4kx1_mbs", "text_4kx32_mbs", "json_4kx32_msgs", "bin_mbs", "flood_msgs"]
+# Compressed rows: websocketd cannot compress, so A's column (and B/A) is its plain figure.
+A_FROM = {
+    "deflate_json_4kx32_msgs": "json_4kx32_msgs",
+    "deflate_json_4kx32_wire_per_payload": "json_4kx32_wire_per_payload",
+    "deflate_json_4kx32_busy_rss_per_conn_kib": "json_4kx32_busy_rss_per_conn_kib",
+    "deflate_hold_idle_rss_per_conn_kib": "hold_idle_rss_per_conn_kib",
+}
+# The echo server's own memory says nothing about the client's ceiling.
+NO_ECHO = {"json_4kx32_busy_rss_per_conn_kib"}
 # Over TLS the client does half of the exchange's cryptography itself, so its ceiling (a TLS echo
 # server) is reported on its own line.
 TLS_HEADROOM = ["tls_text_64x32_msgs", "tls_bin_mbs"]
@@ -88,15 +110,20 @@ def load(path):
             d["hold_spawn_growth"] = d["hold_spawn_p50_ms"] / d["spawn_seq_p50_ms"]
         if "tls_text_64x32_msgs" in d and d.get("text_64x32_msgs", 0) > 0:
             d["tls_text_64x32_pct_plain"] = 100 * d["tls_text_64x32_msgs"] / d["text_64x32_msgs"]
+        if "deflate_json_4kx32_msgs" in d and d.get("json_4kx32_msgs", 0) > 0:
+            d["deflate_json_4kx32_pct_plain"] = 100 * d["deflate_json_4kx32_msgs"] / d["json_4kx32_msgs"]
+        if "deflate_hold_idle_rss_per_conn_kib" in d and "hold_idle_rss_per_conn_kib" in d:
+            d["deflate_hold_idle_extra_kib"] = d["deflate_hold_idle_rss_per_conn_kib"] - d["hold_idle_rss_per_conn_kib"]
     return data
 
 
-def load_negotiated(path):
-    """What each server's TLS handshakes settled on (the client's `negotiated` line): server -> set."""
+def load_negotiated(path, key="tls_negotiated"):
+    """What each server's handshakes settled on (a string the client reports: TLS's `negotiated`,
+    permessage-deflate's `extension`): server -> set."""
     seen = defaultdict(set)
     for line in open(path):
         parts = line.rstrip("\n").split("\t")
-        if len(parts) == 4 and parts[2] == "tls_negotiated":
+        if len(parts) == 4 and parts[2] == key:
             seen[parts[1]].add(parts[3])
     return seen
 
@@ -121,6 +148,7 @@ def main():
     rounds = sorted({r for (r, s) in data if s in (A, B)})
     hold = int(next((d["hold_n"] for d in data.values() if "hold_n" in d), 1000))
     pause = next((d["slow_pause_s"] for d in data.values() if "slow_pause_s" in d), 10)
+    idle = min([d["hold_idle_s"] for d in data.values() if "hold_idle_s" in d] or [2.5])
 
     def values(server, key):
         return [data[(r, server)][key] for r in rounds if key in data.get((r, server), {})]
@@ -145,7 +173,7 @@ def main():
 
     def client_cpu(tls):
         return [d[k] for (r, s), d in data.items() if s in (A, B) for k in d
-                if k.endswith("_client_cpu_pct") and not k.startswith("pipe_raw") and k.startswith("tls_") == tls]
+                if k.endswith("_client_cpu_pct") and not k.startswith(("pipe_raw", "deflate_")) and k.startswith("tls_") == tls]
 
     heads, cpu = headroom(HEADROOM), client_cpu(False)
     if heads:
@@ -167,11 +195,12 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for key, label, unit, scale, better, target in ROWS:
         key = key.replace("{hold}", str(hold))
-        label = label.replace("{hold}", str(hold)).replace("{pause}", f"{pause:g}")
-        va, vb = values(A, key), values(B, key)
+        label = label.replace("{hold}", str(hold)).replace("{pause}", f"{pause:g}").replace("{idle}", f"{idle:.1f}")
+        akey = A_FROM.get(key, key)
+        va, vb = values(A, akey), values(B, key)
         ratios = []
         for r in rounds:
-            a, b = data.get((r, A), {}).get(key), data.get((r, B), {}).get(key)
+            a, b = data.get((r, A), {}).get(akey), data.get((r, B), {}).get(key)
             if a is not None and b is not None and a > 0:
                 ratios.append(b / a)
         ratio = "—"
@@ -209,6 +238,8 @@ def main():
                     (x <= bound if kind == "B<=" else x >= bound if kind == "B>=" else x == bound) for x in (v * scale for v in vb))
                 met = "yes" if ok else ("n/a" if not vb else "NO")
         ekey = {"rttpair_p50_us": "rtt_p50_us", "rttpair_p99_us": "rtt_p99_us"}.get(key, key)
+        if ekey in NO_ECHO:
+            ekey = None
         print(f"| {label} | {unit} | {fmt(echo[ekey] * scale) if ekey in echo else ''} | {ca} | {cb} | {ratio} | {tgt} | {met} |")
 
     floor = data.get((0, "floor"), {})
@@ -229,13 +260,32 @@ def main():
               "keeps no session). Negotiated (version/cipher/key exchange): "
               + "; ".join(f"{s} {', '.join(sorted(negotiated[s]))}" for s in (A, B, ECHO) if s in negotiated) + ".")
 
+    answers = load_negotiated(sys.argv[1], "deflate_extension")
+    def b_values(key):
+        return [d[key] for (r, s), d in data.items() if s == B and key in d]
+
+    dcpu, dserver, pserver = (b_values("deflate_json_4kx32_client_cpu_pct"), b_values("deflate_json_4kx32_server_cpu_pct"),
+                              b_values("json_4kx32_server_cpu_pct"))
+    if answers or dcpu:
+        print()
+        print("Compressed rows (issue 13): wsbridge with `--permessage-deflate`; websocketd cannot compress, so its "
+              "column there is its plain figure. The client offers what Chromium offers (`permessage-deflate; "
+              "client_max_window_bits`), compresses each message itself (zlib level 6, memLevel 8, afresh per message "
+              "when the server asks) and inflates every echo before checking it"
+              + (f", and used up to {max(dcpu):.0f}% of one core on the JSON row (on the same cores as the server and "
+                 f"its 32 `cat` children)" if dcpu else "")
+              + (f"; wsbridge's process used {statistics.median(dserver):.0f}% there (200% = both cores) against "
+                 f"{statistics.median(pserver):.0f}% on the plain JSON row" if dserver and pserver else "")
+              + ". wsbridge answered: " + ("; ".join(f"`{a}`" for a in sorted(answers.get(B, set()))) or "nothing") + ".")
+
     problems = []
     for (r, s), d in sorted(data.items()):
         for k, v in sorted(d.items()):
             bad = ("_err_" in k or k.endswith("_client_exit") or k.endswith("_ended_early")
                    or (k.endswith("unechoed_bytes") and v > 0) or (k == "leftover_processes" and v > 0)
                    or (k.endswith("_stalled_s")) or (k == "slow_lost" and v > 0)
-                   or (k.startswith(("teardown_", "tls_teardown_")) and v < 0) or (k.startswith("leftover_after") and v > 0)
+                   or (k.startswith(("teardown_", "tls_teardown_", "deflate_teardown_")) and v < 0)
+                   or (k.startswith("leftover_after") and v > 0) or k.endswith("deflate_declined")
                    or (k == "children_left_after_spawn_s" and v < 0))
             if bad:
                 problems.append(f"round {r} {s}: {k} = {fmt(v)}")

@@ -183,9 +183,9 @@ static void hold_msg(conn *c, int op, const uint8_t *p, size_t n) {
 static const hooks hold_hooks = {hold_open, hold_msg, NULL, NULL};
 
 int t_hold(int argc, char **argv) {
-    if (argc < 4) die("hold N MAXSEC SPAWN_N SPAWN_SEC");
+    if (argc < 4) die("hold N MAXSEC SPAWN_N SPAWN_SEC [IDLE_SEC]");
     int n = atoi(argv[0]), spawn_n = atoi(argv[2]);
-    double maxsec = atof(argv[1]), spawn_sec = atof(argv[3]);
+    double maxsec = atof(argv[1]), spawn_sec = atof(argv[3]), idle = argc > 4 ? atof(argv[4]) : 0;
     memset(g_errors, 0, sizeof g_errors);
     conn *cs = calloc((size_t)n, sizeof(conn));
     long rss0 = rss_kib(g_server_pid), all0 = rss_all_kib();
@@ -228,6 +228,23 @@ int t_hold(int argc, char **argv) {
     out("hold_rss1_kib", "%ld", rss1);
     if (echoed > 0 && rss0 > 0) out("hold_rss_per_conn_kib", "%.1f", (double)(rss1 - rss0) / echoed);
     if (echoed > 0 && all0 > 0) out("hold_rss_all_per_conn_kib", "%.1f", (double)(all1 - all0) / echoed);
+    /* Again once every connection has been quiet for IDLE_SEC: wsbridge gives back the buffers of a
+     * session one to two seconds after its last traffic (its timer fires a second after it went
+     * idle, and again a second later if traffic came in between). */
+    if (idle > 0 && echoed > 0) {
+        double until = g_hold_last_echo + idle;
+        for (long guard = 0; guard < 100000 && now() < until; guard++) loop_once(20);
+        long rss2 = rss_kib(g_server_pid), all2 = rss_all_kib();
+        out("hold_idle_s", "%.2f", now() - g_hold_last_echo);
+        if (rss0 > 0) out("hold_idle_rss_per_conn_kib", "%.1f", (double)(rss2 - rss0) / echoed);
+        if (all0 > 0) out("hold_idle_rss_all_per_conn_kib", "%.1f", (double)(all2 - all0) / echoed);
+    }
+    /* --deflate: connections whose echo came back compressed (ours went out compressed). */
+    if (g_deflate) {
+        int compressed = 0;
+        for (int i = 0; i < started; i++) compressed += cs[i].ncompressed > 0;
+        out("hold_compressed", "%d", compressed);
+    }
     print_errors("hold");
     spawn_run("hold_spawn", "hi", spawn_n, 1, spawn_sec);
     int alive = 0;
@@ -343,7 +360,51 @@ int t_rttpair(int argc, char **argv) {
 /* ---- pipe: pipelined echo, each connection keeps at most WINDOW payload bytes in flight ---- */
 
 static size_t g_size, g_window;
-static int g_binary;
+static int g_binary, g_json;
+
+/* ---- json: messages of SIZE bytes, arrays of log records as a service would push them ----
+ * {"seq":"<16 hex digits>","records":[{"ts":1733150000123,"host":"web-3","cpu":0.734,"mem":51234,
+ * "status":200,"path":"/api/v1/orders/48213","tags":["a","b"]},...]} padded with spaces before
+ * the closing "]}". A pool of JSON_POOL different messages from a fixed seed (the same in every run),
+ * so no message repeats within a deflate window (32 KiB); message k of connection i is pool entry
+ * (7i + k) mod JSON_POOL with k as its sequence number. No newline: one line for `cat`. */
+#define JSON_POOL 64
+#define JSON_SEQ 8 /* where the sequence number's digits start */
+static uint8_t *j_pool, *j_msg;
+
+static void json_pool_init(size_t size) {
+    static const char *tags[] = {"[]", "[\"a\"]", "[\"a\",\"b\"]", "[\"api\",\"slow\"]", "[\"db\",\"cache\",\"eu-west-1\"]"};
+    static const int status[] = {200, 200, 200, 200, 200, 200, 201, 204, 304, 404, 500};
+    free(j_pool);
+    free(j_msg);
+    j_pool = malloc(JSON_POOL * size);
+    j_msg = malloc(size);
+    if (!j_pool || !j_msg) die("out of memory");
+    uint64_t s = 0x0123456789ABCDEFULL, ts = 1733150000123ULL;
+    for (int k = 0; k < JSON_POOL; k++) {
+        char *m = (char *)j_pool + (size_t)k * size, rec[256];
+        size_t len = (size_t)snprintf(m, size, "{\"seq\":\"%016x\",\"records\":[", 0);
+        for (int first = 1;; first = 0) {
+            s ^= s >> 12; s ^= s << 25; s ^= s >> 27;
+            uint64_t x = s * 0x2545F4914F6CDD1DULL;
+            ts += 1 + (x >> 8) % 250;
+            int r = snprintf(rec, sizeof rec,
+                             "%s{\"ts\":%llu,\"host\":\"web-%u\",\"cpu\":0.%03u,\"mem\":%u,\"status\":%d,"
+                             "\"path\":\"/api/v1/orders/%u\",\"tags\":%s}",
+                             first ? "" : ",", (unsigned long long)ts, (unsigned)((x >> 16) % 24), (unsigned)((x >> 24) % 1000),
+                             (unsigned)(10000 + (x >> 34) % 90000), status[(x >> 51) % 11], (unsigned)((x >> 40) % 100000),
+                             tags[(x >> 60) % 5]);
+            if (len + (size_t)r + 2 > size) break;
+            memcpy(m + len, rec, (size_t)r);
+            len += (size_t)r;
+        }
+        memset(m + len, ' ', size - 2 - len);
+        m[size - 2] = ']';
+        m[size - 1] = '}';
+    }
+}
+
+static const uint8_t *json_entry(int id, uint64_t k) { return j_pool + ((uint64_t)id * 7 + k) % JSON_POOL * g_size; }
 
 /* Queues frames while the window allows, then writes; repeats while the socket takes everything,
  * because with edge-triggered epoll a fully drained buffer brings no further EPOLLOUT. */
@@ -352,6 +413,14 @@ static void pipe_fill(conn *c) {
         int added = 0;
         for (int guard = 0; guard < 100000 && !g_stop; guard++) {
             if (c->bsent - c->brecv + g_size > g_window || conn_pending(c) > 256 * 1024) break;
+            if (g_json) { /* through conn_send, which compresses under --deflate and counts */
+                memcpy(j_msg, json_entry(c->id, c->u0), g_size);
+                put_hex16(j_msg + JSON_SEQ, c->u0);
+                conn_send(c, 1, j_msg, g_size);
+                c->u0++;
+                added = 1;
+                continue;
+            }
             uint8_t *o = conn_reserve(c, g_size);
             uint32_t key = rnd32();
             size_t h = put_header(o, g_binary ? 2 : 1, g_size, 1, key);
@@ -376,6 +445,17 @@ static void pipe_fill(conn *c) {
 }
 
 static void pipe_msg(conn *c, int op, const uint8_t *p, size_t n) {
+    if (g_json) {
+        const uint8_t *e = json_entry(c->id, c->u1);
+        const size_t tail = JSON_SEQ + 16;
+        if (op != 1 || n != g_size || get_hex16(p + JSON_SEQ) != (int64_t)c->u1 || memcmp(p, e, JSON_SEQ) != 0 ||
+            memcmp(p + tail, e + tail, n - tail) != 0) {
+            conn_fail(c, E_VERIFY);
+            return;
+        }
+        c->u1++;
+        return;
+    }
     if (g_binary) {
         uint64_t o = c->brecv - n;
         if (op != 2 || c->brecv > c->bsent) { conn_fail(c, E_VERIFY); return; }
@@ -396,23 +476,29 @@ static void pipe_msg(conn *c, int op, const uint8_t *p, size_t n) {
 }
 static const hooks pipe_hooks = {pipe_fill, pipe_msg, NULL, pipe_fill};
 
-static void sums(conn *cs, int n, uint64_t *msgs, uint64_t *bytes) {
-    *msgs = *bytes = 0;
-    for (int i = 0; i < n; i++) { *msgs += cs[i].nrecv; *bytes += cs[i].brecv; }
+static void sums(conn *cs, int n, uint64_t *msgs, uint64_t *bytes, uint64_t *wire) {
+    *msgs = *bytes = *wire = 0;
+    for (int i = 0; i < n; i++) { *msgs += cs[i].nrecv; *bytes += cs[i].brecv; *wire += cs[i].bwire; }
 }
 
 int t_pipe(int argc, char **argv) {
-    if (argc < 7) die("pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary");
+    if (argc < 7) die("pipe PREFIX CONNS SIZE WINDOW WARM DUR text|binary|json");
     const char *prefix = argv[0];
     int n = atoi(argv[1]);
     g_size = (size_t)atol(argv[2]);
     g_window = (size_t)atol(argv[3]);
     double warm = atof(argv[4]), dur = atof(argv[5]);
     g_binary = strcmp(argv[6], "binary") == 0;
+    g_json = strcmp(argv[6], "json") == 0;
     if (g_size < 16 && !g_binary) die("text messages carry a 16-digit sequence number: SIZE >= 16");
+    if (g_size < 256 && g_json) die("json: SIZE >= 256");
     if (g_size > PAT_N) die("SIZE <= %d", PAT_N);
+    if (g_json) json_pool_init(g_size);
     g_stop = 0;
     memset(g_errors, 0, sizeof g_errors);
+    /* The server's RSS before and, sampled every 100 ms, at its highest while the window runs. */
+    long rss0 = rss_kib(g_server_pid), busy = -1;
+    double next_rss = 0;
     conn *cs = calloc((size_t)n, sizeof(conn));
     for (int i = 0; i < n; i++) { cs[i].id = i; conn_start(&cs[i], "cat", &pipe_hooks); }
     double t0 = now();
@@ -423,13 +509,18 @@ int t_pipe(int argc, char **argv) {
         if (open == n) break;
         loop_once(10);
     }
-    double tw = now() + warm, te = tw + dur, ta = 0, tb = 0, ca = 0, cb = 0;
-    uint64_t ma = 0, ba = 0, mb = 0, bb = 0;
+    double tw = now() + warm, te = tw + dur, ta = 0, tb = 0, ca = 0, cb = 0, sa = -1, sb = -1;
+    uint64_t ma = 0, ba = 0, wa = 0, mb = 0, bb = 0, wb = 0;
     int phase = 0;
     for (long guard = 0; guard < 100000000; guard++) {
         double t = now();
-        if (phase == 0 && t >= tw) { sums(cs, n, &ma, &ba); ta = t; ca = cpu_seconds(); phase = 1; }
-        if (phase == 1 && t >= te) { sums(cs, n, &mb, &bb); tb = t; cb = cpu_seconds(); break; }
+        if (phase == 0 && t >= tw) { sums(cs, n, &ma, &ba, &wa); ta = t; ca = cpu_seconds(); sa = proc_cpu_seconds(g_server_pid); phase = 1; }
+        if (phase == 1 && (t >= next_rss || t >= te)) {
+            long r = rss_kib(g_server_pid);
+            if (r > busy) busy = r;
+            next_rss = t + 0.1;
+        }
+        if (phase == 1 && t >= te) { sums(cs, n, &mb, &bb, &wb); tb = t; cb = cpu_seconds(); sb = proc_cpu_seconds(g_server_pid); break; }
         loop_once(5);
     }
     g_stop = 1;
@@ -452,6 +543,11 @@ int t_pipe(int argc, char **argv) {
         outf(prefix, "msgs", "%.0f", (double)(mb - ma) / el);
         outf(prefix, "mbs", "%.2f", (double)(bb - ba) / el / 1e6);
         outf(prefix, "client_cpu_pct", "%.0f", 100 * (cb - ca) / el);
+        /* The server process (all its threads; not its children) in the same window: 200 = both cores. */
+        if (sa >= 0 && sb >= 0) outf(prefix, "server_cpu_pct", "%.0f", 100 * (sb - sa) / el);
+        /* Frame bytes received per message byte delivered (after inflating), in the same window. */
+        if (bb > ba) outf(prefix, "wire_per_payload", "%.4f", (double)(wb - wa) / (double)(bb - ba));
+        if (rss0 > 0 && busy > 0) outf(prefix, "busy_rss_per_conn_kib", "%.1f", (double)(busy - rss0) / n);
     }
     outf(prefix, "alive", "%.0f", alive);
     outf(prefix, "unechoed_bytes", "%.0f", (double)lost);

@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <zlib.h>
 
 /* The fixed Sec-WebSocket-Key and its RFC 6455 §4.2.2 accept value (the RFC's own example). */
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -46,6 +47,7 @@ void die(const char *fmt, ...);
 void out(const char *key, const char *fmt, ...);
 long rss_kib(int pid);
 double cpu_seconds(void);
+double proc_cpu_seconds(int pid);
 
 /* RFC 6455 §5.3 masking, eight bytes at a time; src and dst start at key offset 0. */
 void mask_copy(uint8_t *dst, const uint8_t *src, size_t n, uint32_t key);
@@ -61,8 +63,9 @@ int64_t get_hex16(const uint8_t *src);
 /* C_TLS: connected, the TLS handshake under way (only with --tls); C_HANDSHAKE: the HTTP upgrade. */
 enum { C_FREE, C_CONNECTING, C_TLS, C_HANDSHAKE, C_OPEN, C_DONE };
 /* E_TLS: the TLS handshake failed (certificate not verified, alert, EOF), a session was resumed
- * (every handshake must be full), or a TLS record was bad after it. */
-enum { E_REFUSED, E_HANDSHAKE, E_RESET, E_PROTOCOL, E_VERIFY, E_TIMEOUT, E_EOF_EARLY, E_TLS, E_COUNT };
+ * (every handshake must be full), or a TLS record was bad after it. E_DEFLATE: with --deflate, the
+ * server's 101 agreed to no permessage-deflate, or to one this client cannot keep. */
+enum { E_REFUSED, E_HANDSHAKE, E_RESET, E_PROTOCOL, E_VERIFY, E_TIMEOUT, E_EOF_EARLY, E_TLS, E_DEFLATE, E_COUNT };
 extern const char *ERR_NAMES[E_COUNT];
 extern uint64_t g_errors[E_COUNT];
 
@@ -84,6 +87,13 @@ struct conn {
     uint8_t *wbuf; size_t woff, wlen, wcap;
     uint8_t *mbuf; size_t mlen, mcap; int mop, in_frag;
     uint64_t nsent, nrecv, bsent, brecv, bwritten, fragmented;
+    /* bwire: bytes of every frame parsed (headers and payloads as read from the socket, after the
+     * 101); brecv counts message bytes after inflating, so bwire / brecv is wire per payload byte. */
+    uint64_t bwire, ncompressed;
+    /* permessage-deflate (RFC 7692) as the server's 101 agreed it, with --deflate only. */
+    int pmd, in_rsv1;          /* agreed; the fragmented message being assembled is compressed */
+    int inflate_bits, inflate_reset, deflate_bits, deflate_reset;
+    z_stream *zin, *zout;      /* made at first use; zout only while the client keeps its context */
     uint64_t u0, u1, u2;
     double *samples; size_t nsamples;
 };
@@ -97,6 +107,13 @@ extern int g_helper_pids[8];  /* the server's own helper processes (wsbridge's s
 extern const char *g_tls_ca;
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384/X25519": what the first completed TLS handshake negotiated. */
 extern char g_tls_negotiated[160];
+/* --deflate: offer permessage-deflate on every connection (as Chromium does) and fail any whose 101
+ * does not agree. */
+extern int g_deflate;
+/* The first 101's Sec-WebSocket-Extensions value, and how many connections it was refused on (not
+ * reset between tests: main exits non-zero when any was). */
+extern char g_deflate_answer[256];
+extern uint64_t g_deflate_declined;
 /* VmRSS of the server and its helpers together. */
 long rss_all_kib(void);
 void loop_init(void);
@@ -113,6 +130,17 @@ void conn_free(conn *c);
 size_t conn_pending(const conn *c);
 /* Waits up to timeout_ms for events and handles them. */
 void loop_once(int timeout_ms);
+
+/* permessage-deflate (deflate.c). */
+/* The extension fields of a 101 head: 0 when they agree with what was offered (c->pmd set when
+ * agreed), else the error (E_HANDSHAKE, or E_DEFLATE with a note on stderr). */
+int pmd_accept(conn *c, const uint8_t *head, size_t len);
+/* Writes one compressed frame (RSV1, masked) of the message p[0..n) into c's write buffer. */
+void pmd_put_frame(conn *c, int opcode, const uint8_t *p, size_t n);
+/* Inflates a compressed message; *out points into a buffer shared by all connections, valid until
+ * the next call. -1 on a corrupt stream or one over the message limit. */
+int pmd_inflate(conn *c, const uint8_t *p, size_t n, const uint8_t **out, size_t *outn);
+void pmd_free(conn *c);
 
 /* Client measurements (tests.c, tests2.c). */
 int t_spawn(int argc, char **argv);
