@@ -26,7 +26,7 @@ struct SpawnerRestartTests {
                 _ = try client.closeHandshake()
                 ProcessGroupProbe.expectGone(pid, server: server)
             }
-            #expect(server.stderrText.contains("started a new one"))
+            #expect(Deadline.poll(for: .seconds(5)) { server.stderrText.contains("started a new one") })
         }
     }
 }

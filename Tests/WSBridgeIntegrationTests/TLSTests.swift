@@ -390,7 +390,7 @@ struct TLSTests {
             #expect(secure["HTTPS"] == "on")
             expectGroupGone(secure.pid, within: ProcessGroupProbe.defaultTimeout, server: server)
             relay.finish()
-            #expect(server.stderrText.contains("unix:\(path)"), "\(server.stderrText)")
+            #expect(Deadline.poll(for: .seconds(5)) { server.stderrText.contains("unix:\(path)") }, "\(server.stderrText)")
         }
     }
 
@@ -426,7 +426,9 @@ struct TLSTests {
         let redirect = try Self.freePort()
         try await withServer(flags: Self.tlsFlags(certificates) + ["--redirport=\(redirect)", "--staticdir=\(Self.site)"],
                              command: Self.echo) { server in
-            #expect(server.stderrText.contains("redirecting plain HTTP on 127.0.0.1:\(redirect) to https"), "\(server.stderrText)")
+            // The line after the startup line that `withServer` waited for: it may still be on its way.
+            #expect(Deadline.poll(for: .seconds(5)) { server.stderrText.contains("redirecting plain HTTP on 127.0.0.1:\(redirect) to https") },
+                    "\(server.stderrText)")
             let tls = server.port
             for (host, target, location) in [
                 ("127.0.0.1:\(redirect)", "/docs/a%20b.txt?x=1&y=%2F", "https://127.0.0.1:\(tls)/docs/a%20b.txt?x=1&y=%2F"),

@@ -39,7 +39,7 @@ struct TokenAuthTests {
             }
             #expect(try EnvironmentDump.statusLine(.webSocket, server: server, target: "/env.sh").hasPrefix("HTTP/1.1 401"))
             #expect(ProcessTable.spawnedChildren(of: server.pid).count == children, "a refused request started a process")
-            #expect(server.stderrText.contains("status=401"))
+            #expect(Deadline.poll(for: .seconds(5)) { server.stderrText.contains("status=401") })
         }
     }
 
