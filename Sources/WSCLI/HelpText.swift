@@ -119,6 +119,10 @@ public enum HelpText {
         case .redirPort:
             Entry(placeholder: "N", defaultValue: "off",
                   meaning: ["Also listen for plain HTTP on port N and answer 301 to https."])
+        case .metrics:
+            Entry(placeholder: "[HOST:]PORT", defaultValue: "off",
+                  meaning: ["Serve /metrics (Prometheus) and /healthz on their own listener;",
+                            "HOST defaults to 127.0.0.1."])
         case .basicAuth:
             Entry(placeholder: "FILE", defaultValue: "off",
                   meaning: ["Require a user and password from this htpasswd file (bcrypt or",

@@ -180,7 +180,8 @@ public enum Launcher {
         let server = Server(context: ServerContext(configuration: configuration, logger: logger))
         do {
             try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
-                              unixSocket: options.unixSocket, redirectPort: options.redirPort)
+                              unixSocket: options.unixSocket, redirectPort: options.redirPort,
+                              metrics: options.metrics.map { ($0.host, $0.port) })
         } catch {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
             return 3
@@ -239,6 +240,10 @@ public enum Launcher {
                     "framing": options.framing.rawValue])
         if !server.redirectAddresses.isEmpty {
             logger.log(.info, "redirecting plain HTTP on \(server.redirectAddresses.map(\.description).joined(separator: ", ")) to https")
+        }
+        // After the startup line, whose URL is the one to open (tools read the first URL logged).
+        if let metrics = server.metricsAddress {
+            logger.log(.info, "metrics on http://\(metrics.description)/metrics and /healthz")
         }
         // The startup line is the one thing a user must see, whatever --loglevel says.
         if !logger.isEnabled(.info) {

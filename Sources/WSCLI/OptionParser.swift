@@ -48,6 +48,7 @@ enum OptionFlag: String, CaseIterable, Sendable {
     case reverseLookup = "reverselookup"
     case subprotocol
     case permessageDeflate = "permessage-deflate"
+    case metrics
     case logLevel = "loglevel"
     case logFormat = "log-format"
     case help, version
@@ -72,7 +73,7 @@ enum OptionFlag: String, CaseIterable, Sendable {
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
              .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs,
-             .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
+             .header, .headerWS, .headerHTTP, .subprotocol, .metrics, .logLevel, .logFormat:
             false
         }
     }
@@ -177,7 +178,7 @@ struct OptionsBuilder {
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
              .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs,
-             .header, .headerWS, .headerHTTP, .subprotocol, .logLevel, .logFormat:
+             .header, .headerWS, .headerHTTP, .subprotocol, .metrics, .logLevel, .logFormat:
             preconditionFailure("--\(flag.rawValue) is not a boolean")
         }
         if isOn {
@@ -195,6 +196,16 @@ struct OptionsBuilder {
         case .redirPort:
             let port = try Self.integer(value, flag: flag, in: 0...65535)
             options.redirPort = port == 0 ? nil : port
+        case .metrics:
+            // [HOST:]PORT; the host defaults to 127.0.0.1 (SPEC §14), an IPv6 host in brackets.
+            var host = "127.0.0.1", portText = Substring(value)
+            if let colon = value.lastIndex(of: ":") {
+                host = String(value[..<colon])
+                portText = value[value.index(after: colon)...]
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                guard !host.isEmpty else { throw .syntax("--metrics=\(value): a host before the colon, as --metrics=127.0.0.1:9090") }
+            }
+            options.metrics = MetricsAddress(host, try Self.integer(String(portText), flag: flag, in: 0...65535))
         case .maxForks:
             options.maxForks = try Self.integer(value, flag: flag, in: 0...Int.max)
         case .maxConnsPerIP:

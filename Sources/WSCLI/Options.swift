@@ -61,6 +61,8 @@ public struct Options: Sendable, Equatable {
     public var sslCA: String?
     /// `--redirport`: a plain-HTTP port answering 301 to https; nil when off.
     public var redirPort: Int?
+    /// `--metrics=[HOST:]PORT`: where `/metrics` and `/healthz` are served (SPEC §14); nil when off.
+    public var metrics: MetricsAddress?
     /// `--basicauth`: the htpasswd file whose users may come in (SPEC §11).
     public var basicAuth: String?
     /// `--authcmd`: the program run for every request to decide it (SPEC §11).
@@ -135,6 +137,7 @@ public struct Options: Sendable, Equatable {
         sslKey = nil
         sslCA = nil
         redirPort = nil
+        metrics = nil
         maxForks = Options.defaultMaxForks
         maxFrameBytes = Options.defaultMaxFrameBytes
         closeMilliseconds = 0

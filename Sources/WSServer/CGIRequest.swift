@@ -411,6 +411,7 @@ final class CGIRequest: EventHandler {
         }
         if holdsChildSlot { context.releaseChildSlot() }
         registry.remove(self)
+        context.metrics.answered(status)
         context.logger.log(.access, "CGI", fields: logFields + [("status", String(status.code))])
     }
 }

@@ -432,6 +432,7 @@ final class HTTPConnection: EventHandler {
     }
 
     private func logPlain(_ head: HTTPRequestHead, status: HTTPStatus) {
+        context.metrics.answered(status)
         context.logger.log(.access, "HTTP", [
             "remote": client.logDescription, "id": String(id), "method": head.method, "path": head.path,
             "status": String(status.code),
@@ -525,6 +526,7 @@ final class HTTPConnection: EventHandler {
 
     /// Answers with an error and closes the connection after it.
     private func refuse(_ response: HTTPResponse, status: HTTPStatus, method: String, path: String) {
+        context.metrics.answered(status)
         context.logger.log(.access, "REFUSED", [
             "remote": client.logDescription, "id": String(id), "method": method, "path": path, "status": String(status.code),
         ])

@@ -7,6 +7,8 @@ enum ListenerRole: Sendable, Equatable {
     case plain
     case tls
     case redirectToHTTPS(port: Int)
+    /// `--metrics` (SPEC §14): `/metrics` and `/healthz`, plain HTTP, open until exit.
+    case metrics
 }
 
 /// A listening socket shared by every event loop: each loop registers it (EPOLLEXCLUSIVE, so one
@@ -59,6 +61,10 @@ final class Listener: EventHandler {
             case .accepted(let connectionFD, let peer, let local):
                 guard let transport = makeTransport(connectionFD) else {
                     Syscalls.close(connectionFD)
+                    continue
+                }
+                if role == .metrics {
+                    MetricsConnection(transport: transport, loop: loop, context: context).start()
                     continue
                 }
                 var redirectPort: Int?

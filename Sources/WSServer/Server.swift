@@ -12,8 +12,11 @@ public final class Server: @unchecked Sendable {
 
     /// The addresses actually listened on for sessions (with the real port when 0 was asked for).
     public var boundAddresses: [SocketAddress] {
-        listenFDs.filter { if case .redirectToHTTPS = $0.role { false } else { true } }.map(\.address)
+        listenFDs.filter { $0.role == .plain || $0.role == .tls }.map(\.address)
     }
+
+    /// The `--metrics` listener's address.
+    public var metricsAddress: SocketAddress? { listenFDs.first { $0.role == .metrics }?.address }
 
     /// The `--redirport` listeners' addresses.
     public var redirectAddresses: [SocketAddress] {
@@ -33,7 +36,8 @@ public final class Server: @unchecked Sendable {
     /// TCP listener (only `unixSocket`). TCP listeners speak TLS when the configuration has it; a
     /// Unix socket stays plain (SPEC §10); `redirectPort` (`--redirport`) adds plain listeners on
     /// the same hosts that send every request to https on the TLS port.
-    public func listen(hosts: [String], port: Int?, unixSocket: String? = nil, redirectPort: Int? = nil) throws(ListenError) {
+    public func listen(hosts: [String], port: Int?, unixSocket: String? = nil, redirectPort: Int? = nil,
+                       metrics: (host: String, port: Int)? = nil) throws(ListenError) {
         let tcpRole: ListenerRole = context.configuration.tls == nil ? .plain : .tls
         do {
             if let port {
@@ -55,6 +59,10 @@ public final class Server: @unchecked Sendable {
             if let unixSocket {
                 let opened = try Syscalls.listenUnix(path: unixSocket)
                 listenFDs.append((opened.fd, opened.address, .plain))
+            }
+            if let metrics {
+                let opened = try Syscalls.listen(host: metrics.host, port: metrics.port)
+                listenFDs.append((opened.fd, opened.address, .metrics))
             }
         } catch {
             for opened in listenFDs { Syscalls.close(opened.fd) }
@@ -104,7 +112,8 @@ public final class Server: @unchecked Sendable {
         for (index, loop) in loops.enumerated() {
             let box = UncheckedSendable((listeners[index], registries[index]))
             loop.execute {
-                for listener in box.value.0 { listener.stop() }
+                // The metrics listener stays: /healthz answers 503 while the sessions drain.
+                for listener in box.value.0 where listener.role != .metrics { listener.stop() }
                 box.value.1.shutdownAll()
             }
         }

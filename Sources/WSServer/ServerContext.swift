@@ -19,6 +19,8 @@ public final class ServerContext: Sendable {
 
     /// `--basicauth`'s checks, off the event loops.
     let passwordChecker = PasswordChecker()
+    /// What `--metrics` shows (SPEC §14), counted whether or not it is served.
+    let metrics = ServerMetrics()
 
     /// Creates the context.
     public init(configuration: ServerConfiguration, logger: Logger) {

@@ -249,6 +249,8 @@ extension WebSocketSession {
         context.releaseChildSlot()
         context.sessionSlots?.release(client.limitKey)
         context.sessionEnded()
+        if let closeCodeSent { context.metrics.sessionClosed(code: closeCodeSent) }
+        reportMessageBytes()
         let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9
         var fields: [(key: String, value: String)] = [
             ("duration", String(format3(seconds)) + "s"), ("in", String(bytesIn)), ("out", String(bytesOut)),

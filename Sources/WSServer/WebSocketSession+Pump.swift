@@ -8,6 +8,7 @@ extension WebSocketSession {
     /// Moves as much as readiness and the buffers allow, in both directions. Bounded per call so
     /// that one busy session cannot starve the loop; it continues after the loop's next poll.
     func pump() {
+        defer { reportMessageBytes() }
         switch Pump.run(isFinished: { isFinished }, pass: { pumpPass() }) {
         case .finished:
             return
@@ -35,6 +36,16 @@ extension WebSocketSession {
         progressed = flushSocket() || progressed
         if progressed { activityCount &+= 1 }
         return progressed
+    }
+
+    /// Adds the message bytes moved since the last report to `--metrics`' counters: once per
+    /// pump, not per message.
+    func reportMessageBytes() {
+        let newIn = bytesIn - bytesInReported, newOut = bytesOut - bytesOutReported
+        guard newIn > 0 || newOut > 0 else { return }
+        context.metrics.moved(bytesIn: newIn, bytesOut: newOut)
+        bytesInReported = bytesIn
+        bytesOutReported = bytesOut
     }
 
     /// After a second without traffic, gives back the storage of every empty buffer, so that memory

@@ -88,6 +88,9 @@ final class WebSocketSession: EventHandler {
     var idleReleaseTimer: TimerQueue.TimerID?
     var bytesIn = 0
     var bytesOut = 0
+    /// What `--metrics` has been told of `bytesIn` and `bytesOut`.
+    var bytesInReported = 0
+    var bytesOutReported = 0
     var closeCodeSent: CloseCode?
 
     /// The pipes' sources are `ChildPipes`'s.
@@ -129,6 +132,8 @@ final class WebSocketSession: EventHandler {
     func start(taking socketRegistration: EventLoop.Registration?) {
         registry.add(self)
         context.sessionStarted()
+        context.metrics.sessionStarted()
+        context.metrics.answered(.switchingProtocols)
         if let socketRegistration {
             self.socketRegistration = self.loop.transfer(socketRegistration, to: self)
         } else {
@@ -153,7 +158,11 @@ final class WebSocketSession: EventHandler {
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: Self.directory(of: script.executable))
-        registry.spawners.spawn(request, on: loop) { [self] result in childSpawned(result) }
+        let requested = Syscalls.monotonicNanoseconds()
+        registry.spawners.spawn(request, on: loop) { [self] result in
+            if case .success = result { context.metrics.spawned(seconds: Double(Syscalls.monotonicNanoseconds() - requested) / 1e9) }
+            childSpawned(result)
+        }
     }
 
     func handle(_ events: PollEvents, source: UInt8) {

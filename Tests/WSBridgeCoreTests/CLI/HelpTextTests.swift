@@ -16,6 +16,8 @@ struct HelpTextTests {
         // SPEC §11.
         ("basicauth", "off"), ("authcmd", "off"), ("token", "off"), ("tokenfile", "off"), ("trustedproxy", "none"), ("maxconnsperip", "0 (off)"),
         ("basepath", "none"),
+        // SPEC §1's own flags, §14.
+        ("metrics", "off"),
     ]
 
     /// The lines of `--name`'s group in the full help: its own line up to the next flag.
