@@ -77,17 +77,7 @@ class Peer:
 
     # -- frames --
     def send_frame(self, opcode, payload, fin=True, rsv1=False):
-        first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-        mask = os.urandom(4)
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", first, 0x80 | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", first, 0x80 | 126, length)
-        else:
-            header = struct.pack("!BBQ", first, 0x80 | 127, length)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if length < 4096 else xor_mask(payload, mask)
-        data = header + mask + masked
+        data = frame_bytes(opcode, payload, fin, rsv1)
         self.sock.sendall(data)
         self.wire_out += len(data)
 
