@@ -44,12 +44,7 @@ final class DeflateStream {
     func deflateSyncFlush(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
         -> (consumed: Int, produced: Int)
     {
-        let inputCount = UInt32(clamping: input.count)
-        let outputCount = UInt32(clamping: output.count)
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        stream.pointee.avail_in = inputCount
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_out = outputCount
+        let (inputCount, outputCount) = stream.point(at: input, output)
         let result = deflate(stream, Z_SYNC_FLUSH)
         // Z_BUF_ERROR only says that nothing was left to do; any other answer is our misuse.
         precondition(result == Z_OK || result == Z_BUF_ERROR, "deflate misused: \(result)")

@@ -66,12 +66,7 @@ final class InflateStream {
     func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
         -> (status: Status, consumed: Int, produced: Int)
     {
-        let inputCount = UInt32(clamping: input.count)
-        let outputCount = UInt32(clamping: output.count)
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        stream.pointee.avail_in = inputCount
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_out = outputCount
+        let (inputCount, outputCount) = stream.point(at: input, output)
         if inputCount > 0 { hasInputSinceStart = true }
         let result = CZlib.inflate(stream, Z_SYNC_FLUSH)
         let consumed = Int(inputCount - stream.pointee.avail_in)

@@ -26,3 +26,17 @@ extension SplitMix64 {
     /// True with probability `percent` / 100.
     public mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
+
+extension SplitMix64 {
+    /// One to five random edits of `bytes` (replace, insert or remove a byte, the new bytes drawn
+    /// from `alphabet`): the mutation step the parsers' seeded mutation tests share.
+    public mutating func mutate(_ bytes: inout [UInt8], alphabet: [UInt8]) {
+        for _ in 0...below(4) {
+            switch below(3) {
+            case 0 where !bytes.isEmpty: bytes[below(bytes.count)] = alphabet[below(alphabet.count)]
+            case 1: bytes.insert(alphabet[below(alphabet.count)], at: below(bytes.count + 1))
+            default: if !bytes.isEmpty { bytes.remove(at: below(bytes.count)) }
+            }
+        }
+    }
+}

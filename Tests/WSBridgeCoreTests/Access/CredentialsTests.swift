@@ -68,13 +68,7 @@ struct CredentialsTests {
         var parsedFiles = 0
         for _ in 0..<20_000 {
             var bytes = Array(seeds[random.below(seeds.count)].utf8)
-            for _ in 0...random.below(4) {
-                switch random.below(3) {
-                case 0 where !bytes.isEmpty: bytes[random.below(bytes.count)] = alphabet[random.below(alphabet.count)]
-                case 1: bytes.insert(alphabet[random.below(alphabet.count)], at: random.below(bytes.count + 1))
-                default: if !bytes.isEmpty { bytes.remove(at: random.below(bytes.count)) }
-                }
-            }
+            random.mutate(&bytes, alphabet: alphabet)
             let text = String(decoding: bytes, as: UTF8.self)
             let headers = Self.headers([("Authorization", text), ("Cookie", text)])
             if let basic = Credentials.basic(in: headers) { #expect(!basic.user.contains(":"), "seed \(seed): \(text)") }

@@ -129,13 +129,7 @@ struct TrustedProxiesTests {
         var parsed = 0
         for _ in 0..<20_000 {
             var bytes = Array(seeds[random.below(seeds.count)].utf8)
-            for _ in 0...random.below(4) {
-                switch random.below(3) {
-                case 0 where !bytes.isEmpty: bytes[random.below(bytes.count)] = alphabet[random.below(alphabet.count)]
-                case 1: bytes.insert(alphabet[random.below(alphabet.count)], at: random.below(bytes.count + 1))
-                default: if !bytes.isEmpty { bytes.remove(at: random.below(bytes.count)) }
-                }
-            }
+            random.mutate(&bytes, alphabet: alphabet)
             let text = String(decoding: bytes, as: UTF8.self)
             if let address = IPAddress(text) {
                 parsed += 1
