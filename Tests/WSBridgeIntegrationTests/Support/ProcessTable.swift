@@ -105,12 +105,15 @@ enum ProcessTable {
     /// The children of every spawner of the server: the sessions' children. A spawner's warm-up
     /// child (`/bin/true`, run once as it starts) is not one: counted, it made a baseline taken
     /// just after launch one too high on a loaded machine.
+    /// A child still between its spawn and its exec shows the spawner's own command line; the
+    /// warm-up is caught there too (seen once: 1 child at the baseline, 0 after).
     static func spawnedChildren(of serverPID: pid_t) -> [ProcessEntry] {
         spawners(of: serverPID).flatMap { children(of: $0) }.filter { !isSpawnerWarmUp($0.pid) }
     }
 
     private static func isSpawnerWarmUp(_ pid: pid_t) -> Bool {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } == ["/bin/true"]
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments == ["/bin/true"] || arguments.contains("--wsbridge-internal-spawner")
     }
 }
