@@ -32,8 +32,10 @@ package final class TLSTransport: Transport {
     /// What the socket said on the last read OpenSSL made, when it was not bytes.
     private var socketEnded = false
     private var socketError: Int32 = 0
-    /// Socket bytes OpenSSL has read during the current `read` or `write` call.
-    private var socketBytesThisCall = 0
+    /// Socket bytes OpenSSL has read since the last plaintext it gave back, across calls: a
+    /// flood of records without data (KeyUpdates) read in small pieces under load spreads over
+    /// many short calls, and a count per call never reached its bound.
+    private var socketBytesWithoutPlaintext = 0
     /// The client made OpenSSL read too much without plaintext, or answer too much unread
     /// (`readSocket`): the connection fails.
     private var isOverwhelmed = false
@@ -71,11 +73,11 @@ package final class TLSTransport: Transport {
 
     package func read(into buffer: UnsafeMutableRawBufferPointer) -> Syscalls.IOResult {
         if !ciphertext.isEmpty, case .failed(let error) = flushBufferedOutput() { return .failed(error) }
-        socketBytesThisCall = 0
         ERR_clear_error()
         let count = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
         let result: Syscalls.IOResult
         if count > 0 {
+            socketBytesWithoutPlaintext = 0
             result = .bytes(Int(count))
         } else {
             result = outcome(ofFailedCall: count)
@@ -98,7 +100,6 @@ package final class TLSTransport: Transport {
         }
         guard !isWriteShut else { return .failed(EPIPE) }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
-        socketBytesThisCall = 0
         ERR_clear_error()
         // Up to 64 KiB of plaintext per call, encrypted in records of at most 16 KiB: one write
         // to the socket carries them all, and what the socket leaves waits here (bounded).
@@ -181,7 +182,7 @@ package final class TLSTransport: Transport {
             }
             if isOverwhelmed {
                 _ = TLSContext.takeErrors()
-                failureReason = "the client sent \(socketBytesThisCall) bytes of TLS records without data, "
+                failureReason = "the client sent \(socketBytesWithoutPlaintext) bytes of TLS records without data, "
                     + "or left \(ciphertext.readableCount) bytes of answers unread"
                 return .failed(ENOBUFS)
             }
@@ -221,7 +222,7 @@ package final class TLSTransport: Transport {
 
     // MARK: The socket, for SocketBIO
 
-    /// How many socket bytes one `read` may make OpenSSL take without it yielding plaintext: far
+    /// How many socket bytes OpenSSL may take without yielding plaintext: far
     /// more than any handshake (OpenSSL takes client certificate chains up to 100 KiB), while a
     /// record of data, at most 16 KiB, returns at once.
     static let maxSocketBytesWithoutPlaintext = 256 * 1024
@@ -238,13 +239,13 @@ package final class TLSTransport: Transport {
         // streaming KeyUpdate requests once held a loop inside one SSL_read for as long as it
         // sent, and the answers it never read grew `ciphertext` by tens of MiB (SPEC §7, §10).
         // Past these bounds the connection fails (no retry flag: SSL_ERROR_SYSCALL).
-        if socketBytesThisCall >= Self.maxSocketBytesWithoutPlaintext || ciphertext.readableCount > Self.maxBufferedCiphertextBytes {
+        if socketBytesWithoutPlaintext >= Self.maxSocketBytesWithoutPlaintext || ciphertext.readableCount > Self.maxBufferedCiphertextBytes {
             isOverwhelmed = true
             return -1
         }
         switch Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(count))) {
         case .bytes(let read):
-            socketBytesThisCall += read
+            socketBytesWithoutPlaintext += read
             if !hasSeenFirstByte {
                 hasSeenFirstByte = true
                 // Every TLS connection opens with a handshake record (content type 22); an

@@ -462,6 +462,9 @@ def keyupdates_mode(args):
             ending = "stalled" if ctypes.get_errno() in (11,) else "dropped"
             break
         updates += 1
+        if args.pause_us:
+            # Paced: each record reaches the server on its own, so every read there is short.
+            time.sleep(args.pause_us / 1e6)
     emit(ok=True, pid=pid, updates=updates, ended=ending, ssl_error=error, seconds=round(time.monotonic() - started, 3))
     sock.close()
     return 0
@@ -597,6 +600,7 @@ def main():
     parser.add_argument("--flood-limit", type=int, default=256 << 20, help="flood: stop after this many bytes")
     parser.add_argument("--seconds", type=float, default=10.0, help="keyupdates: how long to send them")
     parser.add_argument("--not-requested", action="store_true", help="keyupdates: ask for no KeyUpdate back")
+    parser.add_argument("--pause-us", type=int, default=0, help="keyupdates: microseconds to wait after each one")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
