@@ -245,6 +245,24 @@ struct SharedSessionTests {
         }
     }
 
+    @Test("SPEC §6, §13: with --permessage-deflate, a compressing client (Python zlib) and a plain one share a child: each gets every message, the compressed one compressed")
+    func deflateBesidePlain() async throws {
+        try await withServer(flags: ["--broadcast", "--permessage-deflate"], command: ["cat"]) { server in
+            // The plain client starts the child and watches everything the other one sends.
+            let plain = try WebSocketTestClient.connect(port: server.port, path: "/")
+            let seed = UInt64.random(in: 1...UInt64(Int32.max))
+            let report = try DeflateTests.run("echo", port: server.port,
+                                              ["--extensions", DeflateTests.chromiumOffer, "--count", "200", "--seed", String(seed)])
+            print("shared deflate echo, seed \(seed): \(report)")
+            #expect(report["ok"] as? Bool == true, "seed \(seed): \(report)")
+            #expect((report["compressed_received"] as? Int ?? 0) > 50, "\(report)")
+            let messages = try plain.receiveMessages(200)
+            #expect(messages.count == 200)
+            #expect(messages.allSatisfy { if case .text = $0 { true } else { false } })
+            _ = try plain.closeHandshake()
+        }
+    }
+
     @Test("SPEC §13: --maxforks counts children, not clients; --maxconnsperip counts clients")
     func limits() async throws {
         try await withServer(flags: ["--sessions", "--maxforks=1", "--maxconnsperip=3"], command: [Self.script, "reply"]) { server in
