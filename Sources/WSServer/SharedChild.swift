@@ -42,6 +42,9 @@ final class SharedChild: EventHandler {
     private var lingerTimer: TimerQueue.TimerID?
     private var graceTimer: TimerQueue.TimerID?
     private var isPumpScheduled = false
+    /// Output went out to a client that could not take all of it: no more is read before the
+    /// loop's next poll.
+    private var hasYieldedToClients = false
     private var isStdoutReadBulk = false
     private var hasLoggedReplacement = false
     /// The latest output, for a client that joins (`--linger`); nil without it.
@@ -300,6 +303,7 @@ final class SharedChild: EventHandler {
     }
 
     func pump() {
+        hasYieldedToClients = false
         switch Pump.run(isFinished: { lifecycle.isFinished }, pass: { pumpPass() }) {
         case .finished, .idle: return
         case .passesSpent: schedulePump()
@@ -339,7 +343,7 @@ final class SharedChild: EventHandler {
     private func readStdout() -> Bool {
         guard pipes.stdoutFD >= 0, pipes.stdoutReadable else { return false }
         guard lifecycle.deliversOutput else { return discardStdout() }
-        guard !isPausedByClients else { return false }
+        guard !hasYieldedToClients, !isPausedByClients else { return false }
         let result: Syscalls.IOResult
         if isStdoutReadBulk {
             var read = Syscalls.ReadInto(pipes.stdoutFD)
@@ -440,7 +444,18 @@ final class SharedChild: EventHandler {
         }
         let frames = SharedFrames(batch.frames)
         context.metrics.moved(bytesIn: 0, bytesOut: batch.payloadBytes * clients.count)
-        for client in clients { client.enqueue(frames, messages: batch.messages, payloadBytes: batch.payloadBytes) }
+        var isAnyClientWaiting = false
+        for client in clients {
+            client.enqueue(frames, messages: batch.messages, payloadBytes: batch.payloadBytes)
+            if client.queuedBytes > 0 { isAnyClientWaiting = true }
+        }
+        // A client whose socket is full flushes only once the loop has polled its readiness:
+        // the next read waits for that poll, or every client behind a full socket would gain a
+        // whole pump's worth of output at once (16 reads) and count as too slow while it keeps up.
+        if isAnyClientWaiting {
+            hasYieldedToClients = true
+            schedulePump()
+        }
     }
 
     private func noteReplacements() {
