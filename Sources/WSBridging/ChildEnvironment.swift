@@ -63,6 +63,32 @@ public enum ChildEnvironment {
         }
     }
 
+    /// The environment of a child many clients share (SPEC §13): section 4's, built from the
+    /// first client's request, without what belongs to that client alone. Its address, user,
+    /// credentials and certificate, its headers (cookies among them) and its query (which holds
+    /// the session's secret name) would otherwise reach a child that every later client drives.
+    /// What is left describes the server and the script.
+    public static func buildShared(_ inputs: Inputs) -> [String: String] {
+        var inputs = inputs
+        inputs.authentication = nil
+        inputs.hookVariables = [:]
+        inputs.remoteHost = nil
+        if var tls = inputs.tls {
+            tls.clientCertificate = nil
+            inputs.tls = tls
+        }
+        var environment = build(inputs)
+        let passed = Set(inputs.passEnv)
+        for name in environment.keys where name.hasPrefix("HTTP_") && name != "HTTP_HOST" && !passed.contains(name) {
+            environment[name] = nil
+        }
+        for name in ["REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT", "REMOTE_USER", "AUTH_TYPE", "QUERY_STRING"] {
+            environment[name] = ""
+        }
+        environment["REQUEST_URI"] = inputs.head.path
+        return environment
+    }
+
     /// The complete environment.
     ///
     /// Three layers, each unable to touch the one before it (SPEC §4 "Header hygiene"):

@@ -148,6 +148,22 @@ public enum HelpText {
         case .maxConnsPerIP:
             Entry(placeholder: "N", defaultValue: "0 (off)",
                   meaning: ["Live sessions per client address at most; one more gets 429."])
+        case .broadcast:
+            Entry(placeholder: "", defaultValue: "off",
+                  meaning: ["Every client of a script shares one child: each stdout message goes",
+                            "to all of them, each client message to its stdin whole."])
+        case .sessions:
+            Entry(placeholder: "", defaultValue: "off",
+                  meaning: ["Clients naming the same ?session=NAME (16-128 of A-Za-z0-9_-) share",
+                            "one child; &view=1 joins output only. No name: a child of its own."])
+        case .linger:
+            Entry(placeholder: "SECONDS", defaultValue: "0",
+                  meaning: ["Keep a shared child this long after its last client left, with its",
+                            "latest 256 KiB of output for the next one."])
+        case .clientQueue:
+            Entry(placeholder: "BYTES", defaultValue: "1048576",
+                  meaning: ["Output waiting for one client of a shared child at most; a client",
+                            "further behind gets close 1013 (min \(Options.minimumClientQueueBytes))."])
         case .maxForks:
             Entry(placeholder: "N", defaultValue: "\(Options.defaultMaxForks)",
                   meaning: ["Live children at most; one more upgrade gets 429. 0 is unlimited."])

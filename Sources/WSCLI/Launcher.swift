@@ -84,6 +84,9 @@ public enum Launcher {
         configuration.trustedProxies = options.trustedProxies
         configuration.basePath = options.basePath
         configuration.maxSessionsPerAddress = options.maxSessionsPerAddress
+        configuration.sharing = options.broadcast ? .broadcast : options.sessions ? .named : nil
+        configuration.lingerMilliseconds = options.lingerSeconds * 1000
+        configuration.clientQueueBytes = options.clientQueueBytes
         configuration.passesStderr = options.passStderr
         configuration.subprotocols = options.subprotocols
         configuration.deflate = options.permessageDeflate ? .standard : nil

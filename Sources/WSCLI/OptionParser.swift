@@ -38,6 +38,10 @@ enum OptionFlag: String, CaseIterable, Sendable {
     case basePath = "basepath"
     case maxForks = "maxforks"
     case maxConnsPerIP = "maxconnsperip"
+    case broadcast
+    case sessions
+    case linger
+    case clientQueue = "clientqueue"
     case maxFrameSize = "maxframesize"
     case closeMs = "closems"
     case pingMs = "pingms"
@@ -68,11 +72,11 @@ enum OptionFlag: String, CaseIterable, Sendable {
     var isBoolean: Bool {
         switch self {
         case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup, .token,
-             .permessageDeflate, .help, .version:
+             .permessageDeflate, .broadcast, .sessions, .help, .version:
             true
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
              .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
-             .closeMs, .pingMs,
+             .closeMs, .pingMs, .linger, .clientQueue,
              .header, .headerWS, .headerHTTP, .subprotocol, .metrics, .logLevel, .logFormat:
             false
         }
@@ -173,11 +177,13 @@ struct OptionsBuilder {
         case .reverseLookup: options.reverseLookup = isOn
         case .token: options.token = isOn
         case .permessageDeflate: options.permessageDeflate = isOn
+        case .broadcast: options.broadcast = isOn
+        case .sessions: options.sessions = isOn
         case .version: wantsVersion = isOn; return
         case .help: preconditionFailure("--help returns before any flag is stored")
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
              .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
-             .closeMs, .pingMs,
+             .closeMs, .pingMs, .linger, .clientQueue,
              .header, .headerWS, .headerHTTP, .subprotocol, .metrics, .logLevel, .logFormat:
             preconditionFailure("--\(flag.rawValue) is not a boolean")
         }
@@ -210,6 +216,12 @@ struct OptionsBuilder {
             options.maxForks = try Self.integer(value, flag: flag, in: 0...Int.max)
         case .maxConnsPerIP:
             options.maxSessionsPerAddress = try Self.integer(value, flag: flag, in: 0...Int.max)
+        case .linger:
+            options.lingerSeconds = try Self.integer(value, flag: flag, in: 0...Self.maxMilliseconds / 1000)
+        case .clientQueue:
+            // At least one read of the child's output (64 KiB) framed, so that one read alone
+            // never closes a client that keeps up.
+            options.clientQueueBytes = try Self.integer(value, flag: flag, in: Options.minimumClientQueueBytes...Int(Int32.max))
         case .trustedProxy:
             do {
                 options.trustedProxies = try TrustedProxies.parse(value)
@@ -250,7 +262,7 @@ struct OptionsBuilder {
         case .headerWS: options.headersWS.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerHTTP: options.headersHTTP.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup, .token,
-             .permessageDeflate, .help, .version:
+             .permessageDeflate, .broadcast, .sessions, .help, .version:
             preconditionFailure("--\(flag.rawValue) is a boolean")
         }
     }
@@ -273,6 +285,14 @@ struct OptionsBuilder {
             }
         }
         try checkTLS()
+        if options.broadcast && options.sessions {
+            throw .configuration("--broadcast shares one child among all clients and --sessions one per ?session= name; drop one of them")
+        }
+        if !options.broadcast && !options.sessions {
+            for flag in ["linger", "clientqueue"] where options.explicitFlags.contains(flag) {
+                throw .configuration("--\(flag) applies to shared children; add --broadcast or --sessions")
+            }
+        }
         if options.devConsole, options.staticDir != nil || options.cgiDir != nil {
             // websocketd silently ignores --staticdir and --cgidir next to --devconsole.
             throw .configuration("--devconsole answers plain requests itself and cannot be combined with --staticdir or --cgidir")

@@ -77,6 +77,15 @@ public struct Options: Sendable, Equatable {
     public var basePath: String?
     /// `--maxconnsperip`: live sessions per client address at most; 0 means unlimited.
     public var maxSessionsPerAddress = 0
+    /// `--broadcast` (SPEC §13): every client of a script shares one child.
+    public var broadcast = false
+    /// `--sessions` (SPEC §13): clients naming the same `?session=` share one child.
+    public var sessions = false
+    /// `--linger`: seconds a shared child outlives its last client.
+    public var lingerSeconds = 0
+    /// `--clientqueue`: bytes of output waiting for one client of a shared child at most.
+    public var clientQueueBytes = 1 << 20
+    public static let minimumClientQueueBytes = 128 * 1024
     /// Live children at most; 0 means unlimited.
     public var maxForks: Int
     /// Largest inbound message in bytes after reassembly and inflation; nil means no limit.

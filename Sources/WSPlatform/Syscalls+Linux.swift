@@ -48,6 +48,25 @@ public enum Syscalls {
         }
     }
 
+    /// Writes `buffers` in order to a socket with one `sendmsg` (MSG_NOSIGNAL, as `write`): a
+    /// shared session's frames go to each client from the one copy every client shares.
+    public static func send(_ fd: Int32, gathering buffers: [UnsafeRawBufferPointer]) -> IOResult {
+        var vectors = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        return vectors.withUnsafeMutableBufferPointer { vectors in
+            var message = msghdr()
+            message.msg_iov = vectors.baseAddress
+            message.msg_iovlen = vectors.count
+            while true {
+                let count = Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                if count >= 0 { return .bytes(count) }
+                let error = errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { return .wouldBlock }
+                return .failed(error)
+            }
+        }
+    }
+
     /// One non-blocking read straight into the free space a buffer lends (`writeWithUnsafeMutableBytes`
     /// and its kin), remembering the outcome for the caller: `var read = Syscalls.ReadInto(fd)`,
     /// `buffer.writeWithUnsafeMutableBytes(minimumWritable: n) { read.into($0) }`, then `read.result`.

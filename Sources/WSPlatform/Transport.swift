@@ -16,6 +16,9 @@ package protocol Transport: AnyObject {
     /// Writes what it can of `buffer`. A transport may accept bytes it cannot put on the wire yet
     /// (TLS encrypts whole records): they wait in it, and `hasBufferedOutput` says so.
     func write(from buffer: UnsafeRawBufferPointer) -> Syscalls.IOResult
+    /// Writes what it can of `buffers`, in order, as one stream (a plain socket gathers them in
+    /// one `writev`; the default writes the first).
+    func write(gathering buffers: [UnsafeRawBufferPointer]) -> Syscalls.IOResult
     /// Whether bytes a write accepted still wait inside the transport for the socket.
     var hasBufferedOutput: Bool { get }
     /// Writes what the transport holds; `.wouldBlock` while some of it remains.
@@ -32,6 +35,11 @@ package protocol Transport: AnyObject {
 }
 
 extension Transport {
+    package func write(gathering buffers: [UnsafeRawBufferPointer]) -> Syscalls.IOResult {
+        guard let first = buffers.first else { return .bytes(0) }
+        return write(from: first)
+    }
+
     /// Writes what the transport holds, then as much of `buffer` as it takes without blocking,
     /// consuming what was written. It would block while anything, in `buffer` or in the
     /// transport, is left.
@@ -126,6 +134,8 @@ package final class SocketTransport: Transport {
 
     // MSG_NOSIGNAL: a vanished client is an error to handle, not a SIGPIPE.
     package func write(from buffer: UnsafeRawBufferPointer) -> Syscalls.IOResult { Syscalls.write(fd, from: buffer, isSocket: true) }
+
+    package func write(gathering buffers: [UnsafeRawBufferPointer]) -> Syscalls.IOResult { Syscalls.send(fd, gathering: buffers) }
 
     package var hasBufferedOutput: Bool { false }
 

@@ -479,21 +479,39 @@ final class HTTPConnection: EventHandler {
             refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
             return
         }
+        if let sharing = configuration.sharing {
+            let request: SharedSessionRequest
+            do {
+                request = try SharedSessionRequest.parse(query: head.query)
+            } catch {
+                context.sessionSlots?.release(client.limitKey)
+                let response = HTTPResponse.error(.badRequest, message: error.message, extraHeaders: extraHeaders)
+                refuse(response, status: .badRequest, method: head.method, path: head.path)
+                return
+            }
+            // `--sessions` without a name: a child of the client's own, as without the flag.
+            if sharing == .broadcast || request.name != nil {
+                joinShared(head, acceptance, script, name: sharing == .broadcast ? nil : request.name, isViewer: request.isViewer)
+                return
+            }
+        }
         guard context.reserveChildSlot() else {
-            context.sessionSlots?.release(client.limitKey)
-            let response = HTTPResponse.error(.tooManyRequests, message: "all \(configuration.maxChildren) processes (--maxforks) are busy",
-                                              extraHeaders: extraHeaders)
-            refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
+            refuseNoChildSlot(head)
             return
         }
         upgrade(head, acceptance, script)
     }
 
-    private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance, _ script: ScriptTarget) {
-        let socketRegistration = registration
-        registration = nil
-        state = .done
-        registry.remove(self)
+    private func refuseNoChildSlot(_ head: HTTPRequestHead) {
+        context.sessionSlots?.release(client.limitKey)
+        let response = HTTPResponse.error(.tooManyRequests, message: "all \(configuration.maxChildren) processes (--maxforks) are busy",
+                                          extraHeaders: configuration.plainHTTPHeaders)
+        refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
+    }
+
+    /// The 101 (with the agreed extension and subprotocol) for an accepted upgrade.
+    private func handshakeResponse(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance)
+        -> (response: [UInt8], subprotocol: String?, deflate: DeflateParameters?) {
         let subprotocol = Handshake.selectSubprotocol(offered: acceptance.offeredSubprotocols,
                                                       supported: configuration.subprotocols)
         var extraHeaders = configuration.webSocketHeaders
@@ -502,11 +520,80 @@ final class HTTPConnection: EventHandler {
         let deflate = configuration.deflate?.negotiate(head.headers.values("Sec-WebSocket-Extensions"))
         if let deflate { extraHeaders.add(name: "Sec-WebSocket-Extensions", value: deflate.responseHeaderValue) }
         if let setCookie { extraHeaders.add(name: "Set-Cookie", value: setCookie) }
-        let response = acceptance.response(subprotocol: subprotocol, extraHeaders: extraHeaders)
+        return (acceptance.response(subprotocol: subprotocol, extraHeaders: extraHeaders).serialized(), subprotocol, deflate)
+    }
+
+    /// SPEC §13: joins the shared child of this script (and session name), starting it when
+    /// there is none. A session lives on one loop: a client accepted on another moves there.
+    private func joinShared(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance, _ script: ScriptTarget, name: String?, isViewer: Bool) {
+        let key = ([script.executable] + script.arguments + [name ?? ""]).joined(separator: "\u{0}")
+        // The name is the clients' secret: the log shows its first characters only.
+        let label = script.scriptName + (name.map { "?session=" + $0.prefix(6) + "…" } ?? "")
+        let loop = self.loop, context = self.context, registry = self.registry
+        let admission = context.sharedSessions.admit(key: key) {
+            guard context.reserveChildSlot() else { return nil }
+            return SharedChild(id: context.makeConnectionID(), key: key, label: label, script: script, loop: loop,
+                               context: context, registry: registry)
+        }
+        let session: SharedChild
+        switch admission {
+        case .noChildSlot:
+            refuseNoChildSlot(head)
+            return
+        case .created(let created):
+            session = created
+        case .join(let joined):
+            session = joined
+        }
+        var socketRegistration = registration
+        registration = nil
+        state = .done
+        registry.remove(self)
+        let (response, subprotocol, deflate) = handshakeResponse(head, acceptance)
+        if case .created = admission {
+            session.start(environment: environmentInputs(head, script, subprotocol: subprotocol))
+        }
+        let parts = UncheckedSendable((transport, id, client, head, isViewer, deflate, session, response, parser.takeRemainingBytes()))
+        guard session.loop !== loop else {
+            let parts = parts.value
+            let client = SharedClient(transport: parts.0, id: parts.1, origin: parts.2, head: parts.3, isViewer: parts.4, deflate: parts.5,
+                                      session: parts.6, context: context, handshakeResponse: parts.7, bytesAfterHead: parts.8)
+            session.attach(client, registration: socketRegistration)
+            return
+        }
+        // Out of this loop's epoll before the session's loop registers the socket in its own.
+        if let registration = socketRegistration { loop.deregister(registration) }
+        socketRegistration = nil
+        session.loop.execute {
+            let parts = parts.value
+            let client = SharedClient(transport: parts.0, id: parts.1, origin: parts.2, head: parts.3, isViewer: parts.4, deflate: parts.5,
+                                      session: parts.6, context: context, handshakeResponse: parts.7, bytesAfterHead: parts.8)
+            parts.6.attach(client, registration: nil)
+        }
+    }
+
+    /// What the child's environment is built from (SPEC §4), for this connection's request.
+    private func environmentInputs(_ head: HTTPRequestHead, _ script: ScriptTarget, subprotocol: String?) -> ChildEnvironment.Inputs {
+        var inputs = ChildEnvironment.Inputs(
+            head: head, parentEnvironment: configuration.parentEnvironment, passEnv: configuration.passEnv,
+            remote: client.peer, local: local, uniqueID: String(id), scriptName: script.scriptName,
+            pathInfo: script.pathInfo, pathTranslated: script.executable, tls: transport.tlsSession, subprotocol: subprotocol)
+        inputs.forwarded = client.forwarded
+        inputs.authentication = client.identity.map { ($0.authType, $0.user) }
+        inputs.hookVariables = client.hookVariables
+        return inputs
+    }
+
+    private func upgrade(_ head: HTTPRequestHead, _ acceptance: HandshakeAcceptance, _ script: ScriptTarget) {
+        let socketRegistration = registration
+        registration = nil
+        state = .done
+        registry.remove(self)
+        let (response, subprotocol, deflate) = handshakeResponse(head, acceptance)
         let session = WebSocketSession(
             transport: transport, id: id, client: client, local: local, head: head, script: script, subprotocol: subprotocol,
             deflate: deflate, loop: loop,
-            context: context, registry: registry, handshakeResponse: response.serialized(),
+            context: context, registry: registry, handshakeResponse: response,
             bytesAfterHead: parser.takeRemainingBytes())
         session.start(taking: socketRegistration)
     }

@@ -62,7 +62,7 @@ final class MetricsConnection: EventHandler {
         let includesBody = head.method == "GET"
         switch path {
         case "/metrics":
-            let text = context.metrics.render(activeSessions: context.liveSessions, isDraining: context.isShuttingDown)
+            let text = context.metrics.render(activeSessions: context.liveSessions, sharedChildren: context.liveSharedChildren, isDraining: context.isShuttingDown)
             send(Self.text(.ok, text, type: "text/plain; version=0.0.4; charset=utf-8"), includingBody: includesBody)
         case "/healthz":
             // SPEC §14: 503 once shutdown began, so a load balancer stops sending new clients.

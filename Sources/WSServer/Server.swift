@@ -122,6 +122,6 @@ public final class Server: @unchecked Sendable {
     /// SIGKILL to every child group still running (for an exit that cannot wait).
     public func killRemainingChildGroups() { context.killRemainingChildGroups() }
 
-    /// Sessions not yet ended.
-    public var liveSessions: Int { context.liveSessions }
+    /// Sessions not yet ended, shared children included.
+    public var liveSessions: Int { context.liveSessions + context.liveSharedChildren }
 }

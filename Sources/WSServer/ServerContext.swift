@@ -13,6 +13,7 @@ public final class ServerContext: Sendable {
     public let logger: Logger
     private let nextConnectionID = Atomic<UInt64>(0)
     private let liveSessionCount = Atomic<Int>(0)
+    private let liveSharedChildCount = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
     private let childSlotsInUse = Atomic<Int>(0)
     private let liveChildGroups = Mutex<Set<Int32>>([])
@@ -21,6 +22,8 @@ public final class ServerContext: Sendable {
     let passwordChecker = PasswordChecker()
     /// What `--metrics` shows (SPEC §14), counted whether or not it is served.
     let metrics = ServerMetrics()
+    /// The shared children of `--broadcast` and `--sessions` (SPEC §13), by name.
+    let sharedSessions = SharedSessionDirectory()
 
     /// Creates the context.
     public init(configuration: ServerConfiguration, logger: Logger) {
@@ -43,6 +46,11 @@ public final class ServerContext: Sendable {
 
     /// Counts a session out.
     public func sessionEnded() { liveSessionCount.subtract(1, ordering: .releasing) }
+
+    /// Shared children (SPEC §13) not yet ended: a drain waits for their ladders too.
+    public var liveSharedChildren: Int { liveSharedChildCount.load(ordering: .acquiring) }
+    func sharedChildStarted() { liveSharedChildCount.add(1, ordering: .releasing) }
+    func sharedChildEnded() { liveSharedChildCount.subtract(1, ordering: .releasing) }
 
     /// Takes one of the `--maxforks` slots for a session that will start a child; false when all
     /// are taken (the upgrade then gets 429 before any process starts, SPEC §5).
@@ -181,6 +189,24 @@ public struct ServerConfiguration: Sendable {
             self.arguments = arguments
         }
     }
+    /// SPEC §13: how clients share children.
+    public enum Sharing: Sendable, Equatable {
+        /// `--broadcast`: every client of a script shares its one child.
+        case broadcast
+        /// `--sessions`: clients naming the same `?session=` share one child; others get their own.
+        case named
+    }
+    /// `--broadcast` or `--sessions`; nil: one child per connection.
+    public var sharing: Sharing?
+    /// `--linger`: how long a shared child outlives its last client (and keeps its latest output
+    /// for the next one).
+    public var lingerMilliseconds = 0
+    /// `--clientqueue`: the most bytes of a shared child's output waiting for one client; past it
+    /// the client is closed with 1013.
+    public var clientQueueBytes = 1 << 20
+    /// SPEC §13: the latest output a lingering shared session keeps for a client that comes back.
+    public static let replayBytes = 256 * 1024
+
     /// `--maxconnsperip` (SPEC §11): live sessions per client address at most; 0 is unlimited.
     public var maxSessionsPerAddress = 0
     /// `--ssl` (SPEC §10): the TLS context every TCP listener's connections start with, reloaded

@@ -23,6 +23,7 @@ final class ServerMetrics: Sendable {
         var bytesIn = 0
         var bytesOut = 0
         var responsesByStatus: [Int: Int] = [:]
+        var slowClientCloses = 0
     }
 
     private let counts = Mutex(Counts())
@@ -50,10 +51,13 @@ final class ServerMetrics: Sendable {
         }
     }
 
+    /// A shared session's client fell `--clientqueue` behind and was closed with 1013 (SPEC §13).
+    func slowClientClosed() { counts.withLock { $0.slowClientCloses += 1 } }
+
     func answered(_ status: HTTPStatus) { counts.withLock { $0.responsesByStatus[status.code, default: 0] += 1 } }
 
     /// The whole exposition, with `activeSessions` read by the caller.
-    func render(activeSessions: Int, isDraining: Bool) -> String {
+    func render(activeSessions: Int, sharedChildren: Int, isDraining: Bool) -> String {
         let counts = counts.withLock { $0 }
         var text = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
@@ -64,6 +68,10 @@ final class ServerMetrics: Sendable {
                [("{version=\"\(WSBridgeVersion.current)\"}", "1")])
         family("wsbridge_draining", "gauge", "1 once shutdown began.", [("", isDraining ? "1" : "0")])
         family("wsbridge_sessions_active", "gauge", "WebSocket sessions not yet ended.", [("", String(activeSessions))])
+        family("wsbridge_shared_children_active", "gauge", "Children shared by clients (--broadcast, --sessions) not yet ended.",
+               [("", String(sharedChildren))])
+        family("wsbridge_slow_client_closes_total", "counter", "Clients of shared children closed with 1013 for falling --clientqueue behind.",
+               [("", String(counts.slowClientCloses))])
         family("wsbridge_sessions_total", "counter", "WebSocket sessions started, by transport.",
                [("{transport=\"websocket\"}", String(counts.sessions))])
         family("wsbridge_session_closes_total", "counter", "Close frames sent, by the class of their code (4xxx: 4000 + the child's exit status).",

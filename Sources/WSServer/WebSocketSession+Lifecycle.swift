@@ -253,16 +253,17 @@ extension WebSocketSession {
         reportMessageBytes()
         let seconds = Double(Syscalls.monotonicNanoseconds() - startNanoseconds) / 1e9
         var fields: [(key: String, value: String)] = [
-            ("duration", String(format3(seconds)) + "s"), ("in", String(bytesIn)), ("out", String(bytesOut)),
+            ("duration", Self.formatSeconds(seconds)), ("in", String(bytesIn)), ("out", String(bytesOut)),
         ]
         if let exitStatus { fields.append(("exit", exitStatus.logValue)) }
         if let closeCodeSent { fields.append(("close", String(closeCodeSent.rawValue))) }
         log(.access, "DISCONNECT", fields)
     }
 
-    private func format3(_ value: Double) -> String {
+    /// A duration for the log: seconds with three decimals and an "s".
+    static func formatSeconds(_ value: Double) -> String {
         let thousandths = Int((value * 1000).rounded())
         let fraction = String(thousandths % 1000)
-        return "\(thousandths / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+        return "\(thousandths / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
     }
 }

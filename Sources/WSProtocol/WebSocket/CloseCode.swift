@@ -30,6 +30,9 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let mandatoryExtension = CloseCode(1010)
     /// 1011: the server met an unexpected condition.
     public static let internalError = CloseCode(1011)
+    /// 1013 Try Again Later (IANA registry): the server is overloaded for this client; wsbridge
+    /// sends it to a shared session's client that fell too far behind (SPEC §13).
+    public static let tryAgainLater = CloseCode(1013)
 
     /// Whether a peer may send this code in a close frame (RFC 6455 §7.4.1, §7.4.2 and the IANA
     /// registry of §11.7): 1000–1003, 1007–1014 and 3000–4999.
