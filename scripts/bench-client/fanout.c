@@ -9,13 +9,17 @@
 #define F_SLOW_READ 1024   /* the slow client takes this many bytes ... */
 #define F_SLOW_EVERY 0.1   /* ... every this many seconds */
 #define F_SLOW_RCVBUF 4096 /* and offers a small receive window (the kernel doubles it) */
-#define F_MARKS 65536      /* client 0's (number, time) samples, one per F_MARK_EVERY messages */
+#define F_MARKS 65536      /* (number, time) samples of one fast client, one per F_MARK_EVERY messages */
 #define F_MARK_EVERY 256
 
 /* Per connection: u0 = the last number seen (0: none yet; numbers start at 1), u1 = gaps (times a
  * number was not the previous one + 1), u2 = numbers missing in those gaps. */
 static uint64_t f_bad, f_backward, f_slow_bad, f_slow_backward;
 static int f_slow_id = -1;
+/* The fast client that samples when each number arrived: the first one, or once it ends the next
+ * still open (numbers are the child's, the same for every client). */
+static conn *f_clients;
+static int f_nclients, f_ref_id;
 static uint64_t f_mark_num[F_MARKS];
 static double f_mark_t[F_MARKS];
 static size_t f_nmarks;
@@ -37,16 +41,21 @@ static void fan_msg(conn *c, int op, const uint8_t *p, size_t n) {
         else *(c->id == f_slow_id ? &f_slow_backward : &f_backward) += 1;
     }
     c->u0 = v;
-    if (c->id == 0 && c->nrecv % F_MARK_EVERY == 0 && f_nmarks < F_MARKS) {
+    if (c->id == f_ref_id && c->nrecv % F_MARK_EVERY == 0 && f_nmarks < F_MARKS) {
         f_mark_num[f_nmarks] = v;
         f_mark_t[f_nmarks++] = now();
     }
 }
 static void slow_open(conn *c) { c->read_paused = 1; }
-static const hooks fan_hooks = {NULL, fan_msg, NULL, NULL};
+static void fan_end(conn *c) {
+    if (c->id != f_ref_id) return;
+    for (int i = 0; i < f_nclients; i++)
+        if (f_clients[i].state == C_OPEN) { f_ref_id = i; return; }
+}
+static const hooks fan_hooks = {NULL, fan_msg, fan_end, NULL};
 static const hooks fan_slow_hooks = {slow_open, fan_msg, NULL, NULL};
 
-/* When client 0 received number v (interpolated between its samples); -1 if outside them. */
+/* When the sampling client received number v (interpolated between its samples); -1 if outside them. */
 static double mark_time(uint64_t v) {
     for (size_t i = 1; i < f_nmarks; i++)
         if (f_mark_num[i] >= v && f_mark_num[i - 1] <= v) {
@@ -62,6 +71,7 @@ typedef struct {
     double min_pct, max_pct; /* the slowest and fastest client, as % of the mean client */
     double client_cpu, server_cpu; /* % of one core in the window */
     long peak_rss;
+    uint64_t spread;        /* the most lines between the first and the last open client, sampled */
 } fwindow;
 
 /* Runs the loop for dur seconds (the slow client, if any, takes its slice every F_SLOW_EVERY s) and
@@ -71,9 +81,20 @@ static void f_run(conn *cs, int n, conn *slow, double dur, double *next_slow, fw
     for (int i = 0; i < n; i++) start[i] = cs[i].nrecv;
     double ta = now(), te = ta + dur, next_rss = ta, ca = cpu_seconds(), sa = proc_cpu_seconds(g_server_pid);
     w->peak_rss = -1;
+    w->spread = 0;
     for (long guard = 0; guard < 100000000; guard++) {
         double t = now();
-        if (t >= next_rss) { long r = rss_kib(g_server_pid); if (r > w->peak_rss) w->peak_rss = r; next_rss = t + 0.1; }
+        if (t >= next_rss) {
+            long r = rss_kib(g_server_pid);
+            if (r > w->peak_rss) w->peak_rss = r;
+            next_rss = t + 0.1;
+            /* How far apart the clients are as they read (lines): a client closed as too slow
+             * should have been this far behind the others. */
+            uint64_t lo = UINT64_MAX, hi = 0;
+            for (int i = 0; i < n; i++)
+                if (cs[i].state == C_OPEN && cs[i].u0) { if (cs[i].u0 < lo) lo = cs[i].u0; if (cs[i].u0 > hi) hi = cs[i].u0; }
+            if (hi >= lo && lo != UINT64_MAX && hi - lo > w->spread) w->spread = hi - lo;
+        }
         if (slow && next_slow && t >= *next_slow) {
             conn_read_some(slow, F_SLOW_READ);
             *next_slow = t + F_SLOW_EVERY;
@@ -124,6 +145,9 @@ int t_fanout(int argc, char **argv) {
     f_nmarks = 0;
     long rss0 = rss_kib(g_server_pid);
     conn *cs = calloc((size_t)n + 1, sizeof(conn)), *slow = &cs[n];
+    f_clients = cs;
+    f_nclients = n;
+    f_ref_id = 0;
     /* The first client alone, so that the child starts with it; then the others together. */
     cs[0].id = 0;
     conn_start(&cs[0], query, &fan_hooks);
@@ -177,7 +201,7 @@ int t_fanout(int argc, char **argv) {
         conn_read(slow);
         double td = now() + 5;
         while (slow->state == C_OPEN && now() < td) {
-            if (cs[0].state == C_OPEN && slow->u0 >= cs[0].u0) break; /* caught up with the live stream: not closed */
+            if (cs[f_ref_id].state == C_OPEN && slow->u0 >= cs[f_ref_id].u0) break; /* caught up with the live stream: not closed */
             loop_once(5);
         }
     }
@@ -188,6 +212,7 @@ int t_fanout(int argc, char **argv) {
     outp(prefix, "client_min_pct", "%.1f", w1.min_pct);
     outp(prefix, "client_max_pct", "%.1f", w1.max_pct);
     outp(prefix, "client_cpu_pct", "%.0f", w1.client_cpu);
+    outp(prefix, "spread_kib", "%.0f", (double)w1.spread * (F_LEN + 2) / 1024);
     if (w1.server_cpu >= 0) outp(prefix, "server_cpu_pct", "%.0f", w1.server_cpu);
     outp(prefix, "gaps", "%.0f", (double)gaps);
     outp(prefix, "missing", "%.0f", (double)missing);
