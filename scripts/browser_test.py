@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5, 11, 12).
+"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5, 11, 12, 14).
 
 Usage: browser_test.py CHROMIUM WSBRIDGE FIXTURE_DIR EXAMPLES_DIR
 Needs the `openssl`, `certutil` (libnss3-tools) and `htpasswd` (apache2-utils) commands, and
-FIXTURE_DIR's echo.sh (cat), exit3.sh and whoami.sh (prints REMOTE_USER, AUTH_TYPE,
-HTTP_AUTHORIZATION and HTTP_COOKIE in one line). Makes a throwaway test CA and a server certificate
+FIXTURE_DIR's echo.sh (cat), exit3.sh, whoami.sh (prints REMOTE_USER, AUTH_TYPE,
+HTTP_AUTHORIZATION and HTTP_COOKIE in one line) and reply.sh (answers each line with "reply: LINE",
+"pid" with "pid: $$", and "quit" with "bye" and exit 0). Makes a throwaway test CA and a server certificate
 for 127.0.0.1/localhost signed by it, and a throwaway NSS database that trusts that CA (Chromium
 reads $HOME/.pki/nssdb, so Chromium runs with HOME in a temporary directory); no certificate error
 is ignored. Makes an htpasswd file with one bcrypt user (`htpasswd -B`). Starts wsbridge servers
@@ -30,11 +31,22 @@ is ignored. Makes an htpasswd file with one bcrypt user (`htpasswd -B`). Starts 
  12. --token: a page on another port of the same host opens a WebSocket to wsbridge, which carries the
      cookie (cookies ignore ports and the two are the same site: a raw listener in its place shows the
      cookie in the handshake), and the Origin check refuses it with 403 (cross-site WebSocket hijacking).
+ 13. --sessions (SPEC §13) with the --devconsole page, opened at /?session=NAME in several tabs, a line
+     typed in each as a person would (Input.insertText, then Enter): pages A and B name one random
+     NAME (a UUID, as crypto.randomUUID() makes) and a viewer page adds &view=1. A types, and A, B and
+     the viewer all see the reply; all three see one child's PID, while a page naming another NAME
+     has a child of its own and sees nothing of theirs. The viewer's typed line gets CloseEvent 1008
+     and reaches no child. After A's tab closes, B still talks to the same child; a page that joins
+     then and a new viewer see B's "quit" answered and, when the child exits 0, CloseEvent 1000
+     (wasClean) in every page of the session, the other session untouched. The same NAME then starts
+     a new child (another PID);
+ 14. --broadcast with the --devconsole page: two tabs on the same path, without names, share one child
+     (one PID; one types, both see the reply), and both get CloseEvent 1000 when it exits 0.
 Checks 8 to 12 run in their own browser contexts (as incognito windows: no cookies, no cached
-credentials), so nothing one of them leaves behind helps another.
+credentials), so nothing one of them leaves behind helps another; check 13's other NAME does too.
 Every wait has a deadline. Exit status 0 when every check passes.
 """
-import asyncio, contextlib, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.parse, urllib.request
+import asyncio, contextlib, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.parse, urllib.request, uuid
 
 import websockets
 
@@ -419,22 +431,33 @@ async def run(chromium, wsbridge, fixtures, examples):
                 assert result.get("errorText") == "net::ERR_CERT_AUTHORITY_INVALID", f"navigation {result}"
 
             @contextlib.asynccontextmanager
-            async def isolated_tab():
-                """A tab in a new browser context (an incognito window: no cookies, no cached credentials),
-                which goes away with everything in it at the end."""
-                context = (await browser_session.call("Target.createBrowserContext"))["browserContextId"]
+            async def new_tab(isolated=False):
+                """A tab, which goes away at the end unless closed before (its `target` closes it). With
+                ISOLATED, in a new browser context (an incognito window: no cookies, no cached credentials),
+                which goes away with everything in it; otherwise in the default one, beside `page`."""
+                context = (await browser_session.call("Target.createBrowserContext"))["browserContextId"] \
+                    if isolated else None
+                target = None
                 try:
                     target = (await browser_session.call("Target.createTarget", url="about:blank",
-                                                         browserContextId=context))["targetId"]
+                                                         **({"browserContextId": context} if context else {})))["targetId"]
                     async with websockets.connect(f"ws://127.0.0.1:{debug_port}/devtools/page/{target}",
                                                   max_size=None) as tab_socket:
                         tab = Page(tab_socket)
+                        tab.target = target
                         await tab.call("Runtime.enable")
                         await tab.call("Network.enable")
                         yield tab
                         assert not tab.post_errors, f"DevTools refused an answer: {tab.post_errors}"
                 finally:
-                    await browser_session.call("Target.disposeBrowserContext", browserContextId=context)
+                    if context:
+                        await browser_session.call("Target.disposeBrowserContext", browserContextId=context)
+                    elif target:
+                        with contextlib.suppress(RuntimeError):  # "No target with given id": closed already
+                            await browser_session.call("Target.closeTarget", targetId=target)
+
+            def isolated_tab():
+                return new_tab(isolated=True)
 
             async def answer_auth(tab, answers):
                 """Lets the tab's requests through and answers the browser's auth challenges in turn with
@@ -581,6 +604,165 @@ async def run(chromium, wsbridge, fixtures, examples):
                 assert result["matched"] == 51 and result["mismatched"] == 0, f"result {result}"
                 assert result["close"] == {"code": 1000, "wasClean": True}, f"CloseEvent {result['close']}"
 
+            # The --devconsole page's hooks (DevConsolePage.swift): the received messages, and the first
+            # CloseEvent in its log.
+            console_received = "[...document.querySelectorAll('#log .received')].map(e => e.textContent)"
+            console_sent = "[...document.querySelectorAll('#log .sent')].map(e => e.textContent)"
+            console_closed = ("(e => e && {code: Number(e.dataset.code), reason: e.dataset.reason, "
+                              "wasClean: e.dataset.clean === 'true'})(document.querySelector('#log .closed'))")
+
+            async def until(tab, expression, done, what):
+                """Evaluates EXPRESSION in TAB until DONE holds for its value, which it returns; a timeout
+                names the last value."""
+                deadline = time.time() + DEADLINE
+                while True:
+                    value = await tab.evaluate(expression)
+                    if done(value):
+                        return value
+                    if time.time() > deadline:
+                        raise AssertionError(f"timed out waiting for {what}: last {value!r}")
+                    await asyncio.sleep(0.05)
+
+            async def console_connects(tab, url, who):
+                """Loads the --devconsole page at URL in TAB and waits until its WebSocket is open."""
+                response = await tab.open(url)
+                assert response and response["status"] == 200, f"{who}: page status {response and response['status']}"
+                state = await until(tab, "document.querySelector('#status').dataset.state",
+                                    lambda state: state != "connecting", f"{who}'s console to connect")
+                closed = await tab.evaluate(console_closed)
+                assert state == "open", f"{who}: console {state}, CloseEvent {closed}"
+                ws_url = await tab.evaluate("document.querySelector('#url').textContent")
+                assert ws_url == "ws" + url[len("http"):], f"{who}: WebSocket url {ws_url!r}"
+
+            async def type_line(tab, text, who):
+                """Types TEXT in TAB's console and presses Enter, as a person at the keyboard would."""
+                sent = len(await tab.evaluate(console_sent))
+                await tab.call("Page.bringToFront")
+                await tab.evaluate("document.getElementById('input').focus()")
+                await tab.call("Input.insertText", text=text)
+                await tab.call("Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter",
+                               windowsVirtualKeyCode=13, nativeVirtualKeyCode=13, text="\r")
+                await tab.call("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter",
+                               windowsVirtualKeyCode=13, nativeVirtualKeyCode=13)
+                lines = await until(tab, console_sent, lambda lines: len(lines) > sent, f"{who}'s console to send {text!r}")
+                assert lines[sent:] == [text], f"{who} sent {lines[sent:]}"
+
+            async def received(tab, count, who):
+                """TAB's received messages once there are COUNT of them."""
+                return await until(tab, console_received, lambda lines: len(lines) >= count,
+                                   f"{who} to receive {count} message(s)")
+
+            async def closed_with(tab, expected, who):
+                closed = await until(tab, console_closed, bool, f"{who}'s CloseEvent")
+                assert closed == expected, f"{who}: CloseEvent {closed}, expected {expected}"
+
+            def pid_line(line, who):
+                assert re.fullmatch(r"pid: [0-9]+", line), f"{who}: {line!r} is no PID line"
+                return line
+
+            exit_0 = {"code": 1000, "reason": "", "wasClean": True}
+
+            async def shared_session():
+                port = server("--devconsole", "--sessions", os.path.join(fixtures, "reply.sh"))
+                name, other = str(uuid.uuid4()), str(uuid.uuid4())  # as crypto.randomUUID(): 36 characters
+                url = f"http://127.0.0.1:{port}/?session={name}"
+                async with contextlib.AsyncExitStack() as tabs:
+                    a, b, viewer = [await tabs.enter_async_context(new_tab()) for _ in range(3)]
+                    elsewhere = await tabs.enter_async_context(isolated_tab())
+                    await console_connects(a, url, "A")
+                    await console_connects(b, url, "B")
+                    await console_connects(viewer, url + "&view=1", "the viewer")
+                    await console_connects(elsewhere, f"http://127.0.0.1:{port}/?session={other}", "the other session")
+
+                    # One types, all see the reply, from one child.
+                    await type_line(a, "hello from A", "A")
+                    for tab, who in ((a, "A"), (b, "B"), (viewer, "the viewer")):
+                        lines = await received(tab, 1, who)
+                        assert lines == ["reply: hello from A"], f"{who} received {lines}"
+                    await type_line(b, "pid", "B")
+                    pid = pid_line((await received(a, 2, "A"))[1], "A")
+                    for tab, who in ((a, "A"), (b, "B"), (viewer, "the viewer")):
+                        lines = await received(tab, 2, who)
+                        assert lines == ["reply: hello from A", pid], f"{who} received {lines} (one child: {pid})"
+
+                    # Another name, another child, and nothing of the first session.
+                    await type_line(elsewhere, "pid", "the other session")
+                    other_pid = pid_line((await received(elsewhere, 1, "the other session"))[0], "the other session")
+                    assert other_pid != pid, f"both sessions have child {pid}"
+                    lines = await elsewhere.evaluate(console_received)
+                    assert lines == [other_pid], f"the other session received {lines}"
+
+                    # A viewer that sends gets 1008, and its line reaches no child.
+                    await type_line(viewer, "from the viewer", "the viewer")
+                    closed = await until(viewer, console_closed, bool, "the viewer's CloseEvent")
+                    assert closed["code"] == 1008 and closed["wasClean"], f"the viewer's CloseEvent {closed}"
+                    await type_line(a, "after the viewer", "A")
+                    for tab, who in ((a, "A"), (b, "B")):
+                        lines = await received(tab, 3, who)
+                        assert lines == ["reply: hello from A", pid, "reply: after the viewer"], f"{who} received {lines}"
+                    lines = await viewer.evaluate(console_received)
+                    assert lines == ["reply: hello from A", pid], f"the viewer received {lines} after its close"
+
+                    # A's tab closes; B still talks to the same child.
+                    await browser_session.call("Target.closeTarget", targetId=a.target)
+                    await type_line(b, "pid", "B")
+                    lines = await received(b, 4, "B")
+                    assert lines[3:] == [pid], f"B received {lines[3:]} after A left (child {pid})"
+
+                    # A page and a viewer join; the child's exit 0 closes every page of the session with 1000.
+                    late, late_viewer = [await tabs.enter_async_context(new_tab()) for _ in range(2)]
+                    await console_connects(late, url, "the late page")
+                    await console_connects(late_viewer, url + "&view=1", "the late viewer")
+                    await type_line(b, "quit", "B")
+                    for tab, who in ((b, "B"), (late, "the late page"), (late_viewer, "the late viewer")):
+                        await closed_with(tab, exit_0, who)
+                        lines = await tab.evaluate(console_received)
+                        assert lines[-1:] == ["bye"], f"{who} received {lines}"
+                    lines = await b.evaluate(console_received)
+                    assert lines == ["reply: hello from A", pid, "reply: after the viewer", pid, "bye"], \
+                        f"B received {lines}"
+
+                    # The other session is untouched.
+                    state = await elsewhere.evaluate("document.querySelector('#status').dataset.state")
+                    assert state == "open", f"the other session's console is {state}"
+                    await type_line(elsewhere, "pid", "the other session")
+                    lines = await received(elsewhere, 2, "the other session")
+                    assert lines == [other_pid, other_pid], f"the other session received {lines}"
+                    await type_line(elsewhere, "quit", "the other session")
+                    await closed_with(elsewhere, exit_0, "the other session")
+
+                    # The same name again: a new child.
+                    await b.evaluate("document.getElementById('clear').click(); window.devconsole.connect()")
+                    state = await until(b, "document.querySelector('#status').dataset.state",
+                                        lambda state: state != "connecting", "B's console to reconnect")
+                    assert state == "open", f"B reconnected: console {state}"
+                    await type_line(b, "pid", "B")
+                    new_pid = pid_line((await received(b, 1, "B"))[0], "B")
+                    assert new_pid != pid, f"the session's child {pid} answered after its exit"
+                    await type_line(b, "quit", "B")
+                    await closed_with(b, exit_0, "B")
+
+            async def broadcast():
+                port = server("--devconsole", "--broadcast", os.path.join(fixtures, "reply.sh"))
+                url = f"http://127.0.0.1:{port}/"
+                async with new_tab() as a, new_tab() as b:
+                    await console_connects(a, url, "A")
+                    await console_connects(b, url, "B")
+                    await type_line(a, "hello from A", "A")
+                    for tab, who in ((a, "A"), (b, "B")):
+                        lines = await received(tab, 1, who)
+                        assert lines == ["reply: hello from A"], f"{who} received {lines}"
+                    await type_line(b, "pid", "B")
+                    pid = pid_line((await received(a, 2, "A"))[1], "A")
+                    for tab, who in ((a, "A"), (b, "B")):
+                        lines = await received(tab, 2, who)
+                        assert lines == ["reply: hello from A", pid], f"{who} received {lines} (one child: {pid})"
+                    await type_line(a, "quit", "A")
+                    for tab, who in ((a, "A"), (b, "B")):
+                        await closed_with(tab, exit_0, who)
+                        lines = await tab.evaluate(console_received)
+                        assert lines == ["reply: hello from A", pid, "bye"], f"{who} received {lines}"
+
             await check("--permessage-deflate: Chromium agrees to it (ws.extensions) and 1 MiB of JSON and 50 lines "
                         "come back through cat", deflate_round_trip)
             await check("--devconsole: a line sent from the page comes back through cat", devconsole_echo)
@@ -599,6 +781,11 @@ async def run(chromium, wsbridge, fixtures, examples):
             await check("--token: no token or cookie (new browser context), or a wrong token, gets 401", token_refused)
             await check("--token: another port's page, its WebSocket carrying the cookie, is refused by the Origin "
                         "check (403)", token_other_origin_refused)
+            await check("--sessions: pages A and B and a viewer name one session in the --devconsole page; A types, "
+                        "all three see the reply from one child; the viewer's line gets 1008; B goes on after A "
+                        "leaves; the child's exit 0 closes the session's pages with 1000", shared_session)
+            await check("--broadcast: two --devconsole pages share one child; one types, both see the reply; "
+                        "exit 0 closes both with 1000", broadcast)
     finally:
         for process in servers:
             process.send_signal(signal.SIGTERM)

@@ -150,12 +150,12 @@ public enum HelpText {
                   meaning: ["Live sessions per client address at most; one more gets 429."])
         case .broadcast:
             Entry(placeholder: "", defaultValue: "off",
-                  meaning: ["Every client of a script shares one child: each stdout message goes",
-                            "to all of them, each client message to its stdin whole."])
+                  meaning: ["Every client of a script shares one child: each stdout message",
+                            "goes to all of them, each client message to its stdin whole."])
         case .sessions:
             Entry(placeholder: "", defaultValue: "off",
-                  meaning: ["Clients naming the same ?session=NAME (16-128 of A-Za-z0-9_-) share",
-                            "one child; &view=1 joins output only. No name: a child of its own."])
+                  meaning: ["Clients naming the same ?session=NAME (16-128 of A-Za-z0-9_-)",
+                            "share one child; &view=1 joins output only; no name: its own."])
         case .linger:
             Entry(placeholder: "SECONDS", defaultValue: "0",
                   meaning: ["Keep a shared child this long after its last client left, with its",

@@ -136,8 +136,12 @@ final class SharedChild: EventHandler {
     /// Takes one whole message (as the framing encoded it) for stdin; never interleaved with
     /// another client's. While the child starts it waits here; after stdin closed it is dropped.
     func takeInput(_ message: inout ByteBuffer) {
-        defer { message.clear() }
-        guard lifecycle.keepsInput, !closeStdinWhenDrained || pipes.stdinFD >= 0 else { return }
+        defer {
+            message.clear()
+            message.releaseCapacityIfEmpty(keeping: 4096)
+        }
+        // Held while the child starts; once its stdin closed, dropped.
+        guard lifecycle.keepsInput, child == nil || pipes.stdinFD >= 0 else { return }
         pipes.stdin.bytes.append(message)
         schedulePump()
     }
@@ -436,7 +440,7 @@ final class SharedChild: EventHandler {
         }
         let frames = SharedFrames(batch.frames)
         context.metrics.moved(bytesIn: 0, bytesOut: batch.payloadBytes * clients.count)
-        for client in clients { client.enqueue(frames, messages: batch.messages) }
+        for client in clients { client.enqueue(frames, messages: batch.messages, payloadBytes: batch.payloadBytes) }
     }
 
     private func noteReplacements() {

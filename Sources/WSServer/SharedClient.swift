@@ -116,7 +116,7 @@ final class SharedClient: EventHandler {
 
     /// Queues a batch of the session's output: the shared frames, or for a compressing client
     /// its own compressed copy of `messages`.
-    func enqueue(_ frames: SharedFrames, messages: [OutboundMessage]) {
+    func enqueue(_ frames: SharedFrames, messages: [OutboundMessage], payloadBytes: Int) {
         guard lifecycle.isAttached else { return }
         if let deflater {
             var own = ByteBuffer()
@@ -125,7 +125,7 @@ final class SharedClient: EventHandler {
         } else {
             queue.append(frames)
         }
-        bytesOut += frames.bytes.readableCount
+        bytesOut += payloadBytes
         flushSocket()
         if queue.byteCount > configuration.clientQueueBytes { tooSlow() }
     }
@@ -133,7 +133,10 @@ final class SharedClient: EventHandler {
     /// Queues the session's latest output for a client that joins it (`--linger`).
     func enqueue(replay: ArraySlice<ReplayBuffer.Message>) {
         var own = ByteBuffer()
-        for message in replay { append(message.opcode, message.payload[...], compressingWith: deflater, to: &own) }
+        for message in replay {
+            append(message.opcode, message.payload[...], compressingWith: deflater, to: &own)
+            bytesOut += message.payload.count
+        }
         queue.append(own)
     }
 

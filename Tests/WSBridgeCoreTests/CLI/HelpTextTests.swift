@@ -16,7 +16,8 @@ struct HelpTextTests {
         // SPEC §11.
         ("basicauth", "off"), ("authcmd", "off"), ("token", "off"), ("tokenfile", "off"), ("trustedproxy", "none"), ("maxconnsperip", "0 (off)"),
         ("basepath", "none"),
-        // SPEC §1's own flags, §14.
+        // SPEC §1's own flags, §13, §14.
+        ("broadcast", "off"), ("sessions", "off"), ("linger", "0"), ("clientqueue", "1048576"),
         ("metrics", "off"),
     ]
 
