@@ -1,5 +1,5 @@
 /* wsbench entry point: `wsbench [--tls=CA.pem] [--deflate] run PORT PID TEST ARGS...`, `wsbench echo-server [CERT KEY]`,
- * `wsbench gen LEN LINES`. */
+ * `wsbench gen LEN LINES`, `wsbench numbered LEN [LINES]`. */
 #include "wsbench.h"
 
 static int run_test(const char *t, int n, char **a) {
@@ -13,6 +13,7 @@ static int run_test(const char *t, int n, char **a) {
     if (strcmp(t, "flood") == 0) return t_flood(n, a);
     if (strcmp(t, "slow") == 0) return t_slow(n, a);
     if (strcmp(t, "duplex") == 0) return t_duplex(n, a);
+    if (strcmp(t, "fanout") == 0) return t_fanout(n, a);
     die("unknown test %s", t);
     return 2;
 }
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "echo-server") == 0) return f_echo_server(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "gen") == 0) return f_gen(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "numbered") == 0) return f_numbered(argc - 2, argv + 2);
     if (argc >= 5 && strcmp(argv[1], "run") == 0) {
         g_port = atoi(argv[2]);
         char *pids = argv[3], *save = NULL;
@@ -68,7 +70,11 @@ int main(int argc, char **argv) {
             "  flood WARM DUR                      count 63-byte lines from `?yes`\n"
             "  slow PAUSE LINES LEN MAXREAD        pause reading `?slow`, sample the server's VmRSS, check lines\n"
             "  duplex WINDOW TOTAL SIZE STALLSEC   write WINDOW ahead before reading, through `?cat`\n"
+            "  fanout PREFIX N WARM DUR SLOW [QUERY]  N clients of one broadcast child (`numbered 64`), every\n"
+            "                                      client's numbers checked for gaps; SLOW=1: then one more client\n"
+            "                                      reading 1 KiB every 100 ms (a window without, with, without)\n"
             "wsbench echo-server [CERT KEY]        trivial epoll echo server on 127.0.0.1 (TLS with CERT and KEY); prints its port\n"
-            "wsbench gen LEN LINES                 numbered lines for the slow-reader child\n");
+            "wsbench gen LEN LINES                 numbered lines for the slow-reader child\n"
+            "wsbench numbered LEN [LINES]          numbered LEN-byte lines as fast as it can (the fan-out child)\n");
     return 2;
 }

@@ -330,6 +330,8 @@ int conn_start(conn *c, const char *query, const hooks *h) {
     if (c->fd < 0) die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Before connect(2), so that the window the SYN offers is already the small one. */
+    if (c->rcvbuf > 0) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &c->rcvbuf, sizeof c->rcvbuf);
     if (g_tls_ctx) {
         c->ssl = SSL_new(g_tls_ctx);
         if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) die("SSL_new failed");
@@ -631,6 +633,30 @@ void conn_read(conn *c) {
             conn_fail(c, errno == EPROTO && c->ssl ? E_TLS : E_RESET);
             return;
         }
+    }
+}
+
+/* One read of at most max bytes, whatever read_paused says, and every frame it completes: a reader
+ * that takes its data a little at a time (its epoll events are ignored while read_paused is set). */
+void conn_read_some(conn *c, size_t max) {
+    if (c->state != C_OPEN) return;
+    if (c->rcap - c->rlen < max) {
+        size_t cap = c->rcap;
+        while (cap - c->rlen < max) cap *= 2;
+        c->rbuf = realloc(c->rbuf, cap);
+        if (!c->rbuf) die("out of memory");
+        c->rcap = cap;
+    }
+    ssize_t n = io_recv(c, c->rbuf + c->rlen, max);
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        c->t_last = now();
+        process(c);
+        if (c->state == C_OPEN) conn_flush(c);
+    } else if (n == 0) {
+        end(c);
+    } else if (errno != EAGAIN && errno != EINTR) {
+        conn_fail(c, errno == EPROTO && c->ssl ? E_TLS : E_RESET);
     }
 }
 

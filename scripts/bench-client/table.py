@@ -5,6 +5,7 @@ import sys
 from collections import defaultdict
 
 A, B, ECHO = "websocketd", "wsbridge", "echo"
+P = "python"  # the fan-out rows' comparison: scripts/bench-client/broadcast_server.py (Python websockets)
 
 # key, label, unit, scale, better, target: (kind, bound) with kind "ratio>=", "ratio<=", "B<=", "B>=", "B=="
 ROWS = [
@@ -87,6 +88,28 @@ A_FROM = {
 }
 # The echo server's own memory says nothing about the client's ceiling.
 NO_ECHO = {"json_4kx32_busy_rss_per_conn_kib"}
+# Fan-out (issue 14): wsbridge --broadcast (B) against the Python websockets server (P); websocketd has
+# no broadcast. Same fields as ROWS; "|B|<=" bounds the absolute value.
+FANOUT_ROWS = [
+    ("fanout_msgs", "fan-out: 64 B lines × {n} clients, messages/s delivered in all", "msg/s", 1, "high", ("ratio>=", 10.0)),
+    ("fanout_per_client_msgs", "  per client (lines/s of the one child, as each client gets them)", "msg/s", 1, "high", None),
+    ("fanout_pct_echo", "  as % of wsbridge's own text 64 B × 32 echo (same round)", "%", 1, "high", ("B>=", 50.0)),
+    ("fanout_echo_64x32_msgs", "  wsbridge text 64 B × 32 echo (same round, the reference)", "msg/s", 1, "high", None),
+    ("fanout_gaps", "fan-out: gaps in any client's numbers", "gaps", 1, "low", ("B==", 0)),
+    ("fanout_closed_early", "fan-out: clients closed before the end (the slow one aside)", "clients", 1, "low", ("B==", 0)),
+    ("fanout_client_min_pct", "  slowest client's messages as % of the mean client's", "%", 1, "high", None),
+    ("fanout_spread_kib", "  spread: most bytes between the first and the last client as they read (sampled every 100 ms)", "KiB", 1, "low", None),
+    ("fanout_server_cpu_pct", "  server process CPU (not its child; 100 = one core)", "%", 1, "low", None),
+    ("fanout_client_cpu_pct", "  client CPU (the same machine's cores)", "%", 1, "low", None),
+    ("fanout_rss_per_client_kib", "fan-out: server RSS growth per client while {n} are served", "KiB", 1, "low", ("B<=", "queue")),
+    ("fanout_slow_msgs", "one slow client among {n} (1 KiB read every 100 ms): the {n} others' messages/s", "msg/s", 1, "high", None),
+    ("fanout_slow_change_pct", "  change against the windows without it just before and after", "%", 1, "high", ("|B|<=", 10.0)),
+    ("fanout_slow_closed_1013", "  slow client closed with 1013 (1 = yes)", "", 1, "high", ("B==", 1)),
+    ("fanout_slow_life_ms", "  slow client: open until the server stopped sending to it", "ms", 1, "low", None),
+    ("fanout_slow_gaps", "  slow client: gaps before its end", "gaps", 1, "low", ("B==", 0)),
+    ("fanout_slow_rss_growth_kib", "  server peak RSS with it, minus without", "KiB", 1, "low", ("B<=", "queue+1024")),
+]
+
 # Over TLS the client does half of the exchange's cryptography itself, so its ceiling (a TLS echo
 # server) is reported on its own line.
 TLS_HEADROOM = ["tls_text_64x32_msgs", "tls_bin_mbs"]
@@ -114,6 +137,13 @@ def load(path):
             d["deflate_json_4kx32_pct_plain"] = 100 * d["deflate_json_4kx32_msgs"] / d["json_4kx32_msgs"]
         if "deflate_hold_idle_rss_per_conn_kib" in d and "hold_idle_rss_per_conn_kib" in d:
             d["deflate_hold_idle_extra_kib"] = d["deflate_hold_idle_rss_per_conn_kib"] - d["hold_idle_rss_per_conn_kib"]
+        if "fanout_slow_close_code" in d:
+            d["fanout_slow_closed_1013"] = 1.0 if d["fanout_slow_close_code"] == 1013 else 0.0
+    # The fan-out rows' reference is wsbridge's echo in the same round (recorded under wsbridge).
+    for (r, s), d in data.items():
+        ref = data.get((r, B), {}).get("fanout_echo_64x32_msgs")
+        if "fanout_msgs" in d and ref:
+            d["fanout_pct_echo"] = 100 * d["fanout_msgs"] / ref
     return data
 
 
@@ -143,6 +173,77 @@ def fmt(v):
     return f"{v:.2f}"
 
 
+def fanout_table(data):
+    """The fan-out rows (issue 14): wsbridge --broadcast (B) against the Python websockets server (P)."""
+    rounds = sorted({r for (r, s), d in data.items() if s in (B, P) and "fanout_msgs" in d})
+    if not rounds:
+        return
+    n = int(next((d["fanout_clients"] for d in data.values() if "fanout_clients" in d), 100))
+    # Memory bounds follow the clients' queue bound (--clientqueue, 1 MiB unless FAN_CLIENTQUEUE set it).
+    queue = max([d["fanout_clientqueue_kib"] for (r, s), d in data.items() if s == B and "fanout_clientqueue_kib" in d] or [1024])
+
+    def values(server, key):
+        return [data[(r, server)][key] for r in rounds if key in data.get((r, server), {})]
+
+    def num(v):  # counts as counts
+        return str(int(v)) if v == int(v) and abs(v) < 1e4 else fmt(v)
+
+    def cell(vals):
+        if not vals:
+            return "—"
+        m = statistics.median(vals)
+        return num(m) if len(vals) == 1 else f"{num(m)} [{num(min(vals))}–{num(max(vals))}]"
+
+    print()
+    print(f"Fan-out (issue 14): one child (`wsbench numbered 64`) prints numbered 64-byte lines as fast as it can; "
+          f"{n} clients each get every line as a text message and check that their numbers follow on without a gap. "
+          f"Messages/s are those delivered to the {n} together. The slow client joins after the first window, "
+          f"offers a 4 KiB receive buffer and reads 1 KiB every 100 ms; its row compares the {n} others' rate while "
+          f"it is there with the mean of the windows just before and after (the same child, the same run). "
+          f"P is scripts/bench-client/broadcast_server.py: Python `websockets` with `broadcast()`, closing a client "
+          f"with 1013 once its write buffer passes 1 MiB. websocketd has no broadcast.")
+    print()
+    # A rate is only met with every client served to the end: one that was closed early stops counting.
+    dropped = sum(1 for v in values(B, "fanout_closed_early") if v > 0)
+    RATE_KEYS = ("fanout_msgs", "fanout_pct_echo", "fanout_slow_change_pct")
+    print("| metric | unit | Python websockets (P) median [min–max] | wsbridge --broadcast (B) median [min–max] "
+          "| B/P [per round] | target | met |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for key, label, unit, scale, better, target in FANOUT_ROWS:
+        label = label.replace("{n}", str(n))
+        vp, vb = values(P, key), values(B, key)
+        if not vp and not vb:
+            continue
+        ratios = [data[(r, B)][key] / data[(r, P)][key] for r in rounds
+                  if key in data.get((r, B), {}) and data.get((r, P), {}).get(key, 0) > 0]
+        ratio = "—"
+        if vp and vb and statistics.median(vp) > 0 and better is not None and unit in ("msg/s",):
+            ratio = f"{statistics.median(vb) / statistics.median(vp):.2f}×"
+            if len(ratios) > 1:
+                ratio += f" [{min(ratios):.2f}–{max(ratios):.2f}]"
+        tgt, met = "", ""
+        if target:
+            kind, bound = target
+            if bound == "queue":
+                bound = queue
+            elif bound == "queue+1024":
+                bound = queue + 1024
+            if kind == "ratio>=":
+                tgt = f"≥ {bound:g}×"
+                met = "n/a" if not ratios else ("yes" if len(ratios) == len(rounds) and all(x >= bound for x in ratios)
+                                               else f"NO (worst {min(ratios):.2f}×)")
+            else:
+                sym = {"B<=": "≤", "B>=": "≥", "B==": "=", "|B|<=": "|B| ≤"}[kind]
+                tgt = f"{sym if kind == '|B|<=' else 'B ' + sym} {bound:g}" + (f" {unit}" if unit and kind != "B==" else "")
+                test = {"B<=": lambda x: x <= bound, "B>=": lambda x: x >= bound, "B==": lambda x: x == bound,
+                        "|B|<=": lambda x: abs(x) <= bound}[kind]
+                ok = bool(vb) and len(vb) == len(rounds) and all(test(x) for x in vb)
+                met = "yes" if ok else ("n/a" if not vb else f"NO ({', '.join(num(x) for x in vb)})")
+        if dropped and key in RATE_KEYS:
+            met = f"NO: clients closed early in {dropped}/{len(rounds)} rounds"
+        print(f"| {label} | {unit} | {cell(vp)} | {cell(vb)} | {ratio} | {tgt} | {met} |")
+
+
 def main():
     data = load(sys.argv[1])
     rounds = sorted({r for (r, s) in data if s in (A, B)})
@@ -162,6 +263,8 @@ def main():
         return f"{fmt(m)} [{fmt(min(vals) * scale)}–{fmt(max(vals) * scale)}]"
 
     echo = data.get((0, ECHO), {})
+    # A run of the fan-out rows alone (scripts/bench --only=fanout) has no websocketd and no main table.
+    has_main = any(s == A for (r, s) in data)
 
     def headroom(keys):
         heads = []
@@ -175,108 +278,111 @@ def main():
         return [d[k] for (r, s), d in data.items() if s in (A, B) for k in d
                 if k.endswith("_client_cpu_pct") and not k.startswith(("pipe_raw", "deflate_")) and k.startswith("tls_") == tls]
 
-    heads, cpu = headroom(HEADROOM), client_cpu(False)
-    if heads:
-        print(f"Client self-test (first line): against a trivial in-process echo server (no child) the same client "
-              f"moves {min(heads):.1f}–{max(heads):.1f}× more than the faster of the two servers on every throughput "
-              f"row (column `echo`), and during the server runs it used at most {max(cpu or [0]):.0f}% of one core: "
-              f"the servers, not the client, set the numbers below.")
-        print()
-    heads, cpu = headroom(TLS_HEADROOM), client_cpu(True)
-    if heads:
-        print(f"Over TLS the client does half of the cryptography of every exchange itself: against the same echo "
-              f"server over TLS it moves {min(heads):.1f}–{max(heads):.1f}× as much as the faster server on the TLS "
-              f"throughput rows, and during the TLS server runs it used at most {max(cpu or [0]):.0f}% of one core"
-              + ("." if min(heads) >= 1.2 else "; near or below 1×, a TLS row may be bounded by the client and the "
-                 "machine's cores rather than by the server."))
-        print()
-    print("| metric | unit | echo (client ceiling) | websocketd (A) median [min–max] | wsbridge (B) median [min–max] "
-          "| B/A [per round] | target | met |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for key, label, unit, scale, better, target in ROWS:
-        key = key.replace("{hold}", str(hold))
-        label = label.replace("{hold}", str(hold)).replace("{pause}", f"{pause:g}").replace("{idle}", f"{idle:.1f}")
-        akey = A_FROM.get(key, key)
-        va, vb = values(A, akey), values(B, key)
-        ratios = []
-        for r in rounds:
-            a, b = data.get((r, A), {}).get(akey), data.get((r, B), {}).get(key)
-            if a is not None and b is not None and a > 0:
-                ratios.append(b / a)
-        ratio = "—"
-        if va and vb and statistics.median(va) > 0:
-            ratio = f"{statistics.median(vb) / statistics.median(va):.2f}×"
-            if len(ratios) > 1:
-                ratio += f" [{min(ratios):.2f}–{max(ratios):.2f}]"
-        tgt, met = "", ""
-        if key == "duplex_complete":
-            def dstate(vals):
-                if not vals:
-                    return "—"
-                done = sum(1 for v in vals if v == 1)
-                return "completes" if done == len(vals) else f"STALLS ({len(vals) - done}/{len(vals)} rounds)"
-            ca, cb = dstate(va), dstate(vb)
-        else:
-            ca, cb = cell(va, scale), cell(vb, scale)
-        if target:
-            kind, bound = target
-            if bound == "hold":
-                bound = hold
-            if kind.startswith("ratio"):
-                tgt = f"{'≥' if kind == 'ratio>=' else '≤'} {bound:g}×"
-                ok = len(ratios) == len(rounds) and all(
-                    (x >= bound if kind == "ratio>=" else x <= bound) for x in ratios)
-                if not ratios:
-                    met = "n/a"
-                else:
-                    worst = min(ratios) if kind == "ratio>=" else max(ratios)
-                    met = "yes" if ok else f"NO (worst {worst:.2f}×)"
+    if has_main:
+        heads, cpu = headroom(HEADROOM), client_cpu(False)
+        if heads:
+            print(f"Client self-test (first line): against a trivial in-process echo server (no child) the same client "
+                  f"moves {min(heads):.1f}–{max(heads):.1f}× more than the faster of the two servers on every throughput "
+                  f"row (column `echo`), and during the server runs it used at most {max(cpu or [0]):.0f}% of one core: "
+                  f"the servers, not the client, set the numbers below.")
+            print()
+        heads, cpu = headroom(TLS_HEADROOM), client_cpu(True)
+        if heads:
+            print(f"Over TLS the client does half of the cryptography of every exchange itself: against the same echo "
+                  f"server over TLS it moves {min(heads):.1f}–{max(heads):.1f}× as much as the faster server on the TLS "
+                  f"throughput rows, and during the TLS server runs it used at most {max(cpu or [0]):.0f}% of one core"
+                  + ("." if min(heads) >= 1.2 else "; near or below 1×, a TLS row may be bounded by the client and the "
+                     "machine's cores rather than by the server."))
+            print()
+        print("| metric | unit | echo (client ceiling) | websocketd (A) median [min–max] | wsbridge (B) median [min–max] "
+              "| B/A [per round] | target | met |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for key, label, unit, scale, better, target in ROWS:
+            key = key.replace("{hold}", str(hold))
+            label = label.replace("{hold}", str(hold)).replace("{pause}", f"{pause:g}").replace("{idle}", f"{idle:.1f}")
+            akey = A_FROM.get(key, key)
+            va, vb = values(A, akey), values(B, key)
+            ratios = []
+            for r in rounds:
+                a, b = data.get((r, A), {}).get(akey), data.get((r, B), {}).get(key)
+                if a is not None and b is not None and a > 0:
+                    ratios.append(b / a)
+            ratio = "—"
+            if va and vb and statistics.median(va) > 0:
+                ratio = f"{statistics.median(vb) / statistics.median(va):.2f}×"
+                if len(ratios) > 1:
+                    ratio += f" [{min(ratios):.2f}–{max(ratios):.2f}]"
+            tgt, met = "", ""
+            if key == "duplex_complete":
+                def dstate(vals):
+                    if not vals:
+                        return "—"
+                    done = sum(1 for v in vals if v == 1)
+                    return "completes" if done == len(vals) else f"STALLS ({len(vals) - done}/{len(vals)} rounds)"
+                ca, cb = dstate(va), dstate(vb)
             else:
-                sym = {"B<=": "≤", "B>=": "≥", "B==": "="}[kind]
-                tgt = f"B {sym} {bound:g}" + (f" {unit}" if unit and kind != "B==" else "")
-                ok = bool(vb) and len(vb) == len(rounds) and all(
-                    (x <= bound if kind == "B<=" else x >= bound if kind == "B>=" else x == bound) for x in (v * scale for v in vb))
-                met = "yes" if ok else ("n/a" if not vb else "NO")
-        ekey = {"rttpair_p50_us": "rtt_p50_us", "rttpair_p99_us": "rtt_p99_us"}.get(key, key)
-        if ekey in NO_ECHO:
-            ekey = None
-        print(f"| {label} | {unit} | {fmt(echo[ekey] * scale) if ekey in echo else ''} | {ca} | {cb} | {ratio} | {tgt} | {met} |")
+                ca, cb = cell(va, scale), cell(vb, scale)
+            if target:
+                kind, bound = target
+                if bound == "hold":
+                    bound = hold
+                if kind.startswith("ratio"):
+                    tgt = f"{'≥' if kind == 'ratio>=' else '≤'} {bound:g}×"
+                    ok = len(ratios) == len(rounds) and all(
+                        (x >= bound if kind == "ratio>=" else x <= bound) for x in ratios)
+                    if not ratios:
+                        met = "n/a"
+                    else:
+                        worst = min(ratios) if kind == "ratio>=" else max(ratios)
+                        met = "yes" if ok else f"NO (worst {worst:.2f}×)"
+                else:
+                    sym = {"B<=": "≤", "B>=": "≥", "B==": "="}[kind]
+                    tgt = f"B {sym} {bound:g}" + (f" {unit}" if unit and kind != "B==" else "")
+                    ok = bool(vb) and len(vb) == len(rounds) and all(
+                        (x <= bound if kind == "B<=" else x >= bound if kind == "B>=" else x == bound) for x in (v * scale for v in vb))
+                    met = "yes" if ok else ("n/a" if not vb else "NO")
+            ekey = {"rttpair_p50_us": "rtt_p50_us", "rttpair_p99_us": "rtt_p99_us"}.get(key, key)
+            if ekey in NO_ECHO:
+                ekey = None
+            print(f"| {label} | {unit} | {fmt(echo[ekey] * scale) if ekey in echo else ''} | {ca} | {cb} | {ratio} | {tgt} | {met} |")
 
-    floor = data.get((0, "floor"), {})
-    if "floor_foundation_cpu_ms" in floor and "floor_posix_cpu_ms" in floor:
-        print()
-        print(f"Spawn floor (scripts/bench-client/spawnfloor.swift, one process starting /bin/true with the same "
-              f"pipes and process group): Foundation `Process.run()`, which wsbridge must use, costs "
-              f"{floor['floor_foundation_cpu_ms']:.2f} ms of CPU per spawn across its threads and "
-              f"{floor['floor_foundation_run_ms']:.2f} ms of wall time per call; a bare `posix_spawn`, about what "
-              f"websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
-              f"{floor['floor_posix_run_ms']:.2f} ms.")
+        floor = data.get((0, "floor"), {})
+        if "floor_foundation_cpu_ms" in floor and "floor_posix_cpu_ms" in floor:
+            print()
+            print(f"Spawn floor (scripts/bench-client/spawnfloor.swift, one process starting /bin/true with the same "
+                  f"pipes and process group): Foundation `Process.run()`, which wsbridge must use, costs "
+                  f"{floor['floor_foundation_cpu_ms']:.2f} ms of CPU per spawn across its threads and "
+                  f"{floor['floor_foundation_run_ms']:.2f} ms of wall time per call; a bare `posix_spawn`, about what "
+                  f"websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
+                  f"{floor['floor_posix_run_ms']:.2f} ms.")
 
-    negotiated = load_negotiated(sys.argv[1])
-    if negotiated:
-        print()
-        print("TLS rows: both servers with `--ssl --sslcert --sslkey` and the run's self-signed ECDSA P-256 "
-              "certificate, which the client verifies (for 127.0.0.1); every handshake is a full one (the client "
-              "keeps no session). Negotiated (version/cipher/key exchange): "
-              + "; ".join(f"{s} {', '.join(sorted(negotiated[s]))}" for s in (A, B, ECHO) if s in negotiated) + ".")
+        negotiated = load_negotiated(sys.argv[1])
+        if negotiated:
+            print()
+            print("TLS rows: both servers with `--ssl --sslcert --sslkey` and the run's self-signed ECDSA P-256 "
+                  "certificate, which the client verifies (for 127.0.0.1); every handshake is a full one (the client "
+                  "keeps no session). Negotiated (version/cipher/key exchange): "
+                  + "; ".join(f"{s} {', '.join(sorted(negotiated[s]))}" for s in (A, B, ECHO) if s in negotiated) + ".")
 
-    answers = load_negotiated(sys.argv[1], "deflate_extension")
-    def b_values(key):
-        return [d[key] for (r, s), d in data.items() if s == B and key in d]
+        answers = load_negotiated(sys.argv[1], "deflate_extension")
+        def b_values(key):
+            return [d[key] for (r, s), d in data.items() if s == B and key in d]
 
-    dcpu, dserver, pserver = (b_values("deflate_json_4kx32_client_cpu_pct"), b_values("deflate_json_4kx32_server_cpu_pct"),
-                              b_values("json_4kx32_server_cpu_pct"))
-    if answers or dcpu:
-        print()
-        print("Compressed rows (issue 13): wsbridge with `--permessage-deflate`; websocketd cannot compress, so its "
-              "column there is its plain figure. The client offers what Chromium offers (`permessage-deflate; "
-              "client_max_window_bits`), compresses each message itself (zlib level 6, memLevel 8, afresh per message "
-              "when the server asks) and inflates every echo before checking it"
-              + (f", and used up to {max(dcpu):.0f}% of one core on the JSON row (on the same cores as the server and "
-                 f"its 32 `cat` children)" if dcpu else "")
-              + (f"; wsbridge's process used {statistics.median(dserver):.0f}% there (200% = both cores) against "
-                 f"{statistics.median(pserver):.0f}% on the plain JSON row" if dserver and pserver else "")
-              + ". wsbridge answered: " + ("; ".join(f"`{a}`" for a in sorted(answers.get(B, set()))) or "nothing") + ".")
+        dcpu, dserver, pserver = (b_values("deflate_json_4kx32_client_cpu_pct"), b_values("deflate_json_4kx32_server_cpu_pct"),
+                                  b_values("json_4kx32_server_cpu_pct"))
+        if answers or dcpu:
+            print()
+            print("Compressed rows (issue 13): wsbridge with `--permessage-deflate`; websocketd cannot compress, so its "
+                  "column there is its plain figure. The client offers what Chromium offers (`permessage-deflate; "
+                  "client_max_window_bits`), compresses each message itself (zlib level 6, memLevel 8, afresh per message "
+                  "when the server asks) and inflates every echo before checking it"
+                  + (f", and used up to {max(dcpu):.0f}% of one core on the JSON row (on the same cores as the server and "
+                     f"its 32 `cat` children)" if dcpu else "")
+                  + (f"; wsbridge's process used {statistics.median(dserver):.0f}% there (200% = both cores) against "
+                     f"{statistics.median(pserver):.0f}% on the plain JSON row" if dserver and pserver else "")
+                  + ". wsbridge answered: " + ("; ".join(f"`{a}`" for a in sorted(answers.get(B, set()))) or "nothing") + ".")
+
+    fanout_table(data)
 
     problems = []
     for (r, s), d in sorted(data.items()):
@@ -286,7 +392,9 @@ def main():
                    or (k.endswith("_stalled_s")) or (k == "slow_lost" and v > 0)
                    or (k.startswith(("teardown_", "tls_teardown_", "deflate_teardown_")) and v < 0)
                    or (k.startswith("leftover_after") and v > 0) or k.endswith("deflate_declined")
-                   or (k == "children_left_after_spawn_s" and v < 0))
+                   or (k == "children_left_after_spawn_s" and v < 0)
+                   or (k.startswith("fanout_") and k.endswith(("_gaps", "_missing", "_bad", "_backward", "_closed_early",
+                                                                "_never_opened", "_closed_without_code")) and v > 0))
             if bad:
                 problems.append(f"round {r} {s}: {k} = {fmt(v)}")
     print()

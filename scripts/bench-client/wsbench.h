@@ -95,6 +95,7 @@ struct conn {
     int inflate_bits, inflate_reset, deflate_bits, deflate_reset;
     z_stream *zin, *zout;      /* made at first use; zout only while the client keeps its context */
     uint64_t u0, u1, u2;
+    int rcvbuf;    /* > 0: SO_RCVBUF set before connecting (conn_start keeps it) */
     double *samples; size_t nsamples;
 };
 
@@ -124,6 +125,8 @@ uint8_t *conn_reserve(conn *c, size_t n);
 void conn_commit(conn *c, size_t framelen);
 void conn_flush(conn *c);
 void conn_read(conn *c);
+/* One read of at most max bytes (even while read_paused), and the frames it completes. */
+void conn_read_some(conn *c, size_t max);
 void conn_fail(conn *c, int why);
 void conn_finish(conn *c);
 void conn_free(conn *c);
@@ -153,11 +156,13 @@ int t_pipecat(int argc, char **argv);
 int t_flood(int argc, char **argv);
 int t_slow(int argc, char **argv);
 int t_duplex(int argc, char **argv);
+int t_fanout(int argc, char **argv);
 void spawn_run(const char *prefix, const char *query, int n, int conc, double maxsec);
 void print_errors(const char *prefix);
 
 /* Fixtures (fixtures.c). */
 int f_echo_server(int argc, char **argv);  /* [CERT KEY]: TLS with that certificate and key */
 int f_gen(int argc, char **argv);
+int f_numbered(int argc, char **argv); /* LEN [LINES]: the fan-out child */
 
 #endif
