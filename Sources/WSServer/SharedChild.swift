@@ -85,17 +85,51 @@ final class SharedChild: EventHandler {
 
     // MARK: Clients
 
-    /// Whether output stops being read because most clients are behind.
-    private var isPausedByClients: Bool {
+    /// Whether output waits for the clients. A client is behind once its queue reaches
+    /// `pauseMark`. Output waits while every client is behind (then the clients as a whole set
+    /// the pace: backpressure, as for a single client), or while one has been behind for less than
+    /// `lagGraceNanoseconds` (a moment's lag, which its queue and socket absorb). A client behind
+    /// for longer no longer holds the child or the others: its queue grows, and past
+    /// `--clientqueue` it is closed with 1013 (SPEC §13).
+    private func waitsForClients() -> Bool {
         guard !clients.isEmpty else { return false }
-        let mark = pauseMark
-        var behind = 0
-        for client in clients where client.queuedBytes >= mark { behind += 1 }
-        return behind * 2 > clients.count
+        let now = Syscalls.monotonicNanoseconds()
+        var hasClientWithRoom = false
+        var graceEnds: UInt64?
+        for client in clients {
+            guard let since = client.behindSince else {
+                hasClientWithRoom = true
+                continue
+            }
+            let end = since + Self.lagGraceNanoseconds
+            if end > now { graceEnds = min(graceEnds ?? end, end) }
+        }
+        guard hasClientWithRoom else { return true }
+        guard let graceEnds else { return false }
+        // Nothing else may wake the session when the lagging client stays stalled.
+        wake(at: graceEnds)
+        return true
     }
 
-    /// A client whose queue holds this much counts as behind.
+    /// How long the child and the other clients wait for one client that fell behind.
+    static let lagGraceNanoseconds: UInt64 = 150_000_000
+
+    /// A client whose queue holds this much is behind.
     var pauseMark: Int { min(configuration.socketHighWatermark, configuration.clientQueueBytes / 2) }
+
+    private var wakeTimer: (id: TimerQueue.TimerID, at: UInt64)?
+
+    private func wake(at deadline: UInt64) {
+        if let wakeTimer, wakeTimer.at <= deadline { return }
+        if let wakeTimer { loop.cancel(wakeTimer.id) }
+        let now = Syscalls.monotonicNanoseconds()
+        let id = loop.schedule(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
+            guard let self else { return }
+            self.wakeTimer = nil
+            self.pump()
+        }
+        wakeTimer = (id, deadline)
+    }
 
     /// Attaches a client that arrived on this loop (its 101 is queued); one that comes after the
     /// session's end was decided gets that end at once.
@@ -155,7 +189,7 @@ final class SharedChild: EventHandler {
         clientsWaitingForStdin.append(client)
     }
 
-    /// A client's queue went down: output may be read again.
+    /// A client caught up (its queue went under the mark): output may be read again.
     func clientDrained() {
         guard lifecycle.deliversOutput, pipes.stdoutReadable else { return }
         schedulePump()
@@ -343,7 +377,7 @@ final class SharedChild: EventHandler {
     private func readStdout() -> Bool {
         guard pipes.stdoutFD >= 0, pipes.stdoutReadable else { return false }
         guard lifecycle.deliversOutput else { return discardStdout() }
-        guard !hasYieldedToClients, !isPausedByClients else { return false }
+        guard !hasYieldedToClients, !waitsForClients() else { return false }
         let result: Syscalls.IOResult
         if isStdoutReadBulk {
             var read = Syscalls.ReadInto(pipes.stdoutFD)
@@ -513,6 +547,7 @@ final class SharedChild: EventHandler {
         teardown?.cancel()
         if let lingerTimer { loop.cancel(lingerTimer) }
         if let graceTimer { loop.cancel(graceTimer) }
+        if let wakeTimer { loop.cancel(wakeTimer.id) }
         registry.remove(self)
         context.sharedSessions.remove(self, key: key)
         if let child {

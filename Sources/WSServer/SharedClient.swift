@@ -87,6 +87,13 @@ final class SharedClient: EventHandler {
     /// What waits in this client's queue.
     var queuedBytes: Int { queue.byteCount }
 
+    /// Since when this client has been behind: its queue held the session's `pauseMark` or more
+    /// and it took less than a quarter of that since; nil while it keeps up. A client that reads
+    /// on steadily stays within the grace however long its queue stays long; one that stalls, or
+    /// reads a trickle, runs out of it (`SharedChild.waitsForClients`).
+    private(set) var behindSince: UInt64?
+    private var takenWhileBehind = 0
+
     /// Registers the socket on the session's loop and sends what is queued (the 101, a replay).
     /// `registration` is the HTTP connection's when it was on this loop already.
     func start(taking registration: EventLoop.Registration? = nil) {
@@ -127,7 +134,12 @@ final class SharedClient: EventHandler {
         }
         bytesOut += payloadBytes
         flushSocket()
-        if queue.byteCount > configuration.clientQueueBytes { tooSlow() }
+        if queue.byteCount > configuration.clientQueueBytes {
+            tooSlow()
+        } else if behindSince == nil, let session, queue.byteCount >= session.pauseMark {
+            behindSince = Syscalls.monotonicNanoseconds()
+            takenWhileBehind = 0
+        }
     }
 
     /// Queues the session's latest output for a client that joins it (`--linger`).
@@ -153,6 +165,7 @@ final class SharedClient: EventHandler {
     private func tooSlow() {
         guard !wasTooSlow else { return }
         wasTooSlow = true
+        behindSince = nil
         log(.info, "client too slow; closing", [("queued", String(queue.byteCount))])
         context.metrics.slowClientClosed()
         queue.dropUnstarted()
@@ -362,8 +375,15 @@ final class SharedClient: EventHandler {
     @discardableResult
     private func flushSocket() -> Bool {
         guard lifecycle.socket == .open || lifecycle.socket == .flushing else { return false }
-        let before = queue.byteCount
+        let queuedBefore = queue.byteCount
         let drained = queue.flush(to: transport)
+        if behindSince != nil, let session {
+            takenWhileBehind += queuedBefore - queue.byteCount
+            if takenWhileBehind >= session.pauseMark / 4 {
+                behindSince = Syscalls.monotonicNanoseconds()
+                takenWhileBehind = 0
+            }
+        }
         if drained.failed {
             feed(.socketEnded)
             return true
@@ -372,7 +392,10 @@ final class SharedClient: EventHandler {
         if drained.wroteBytes {
             if lifecycle.socket == .flushing && !queue.isFlushed(to: transport) { perform(.startTimer(.flushStall)) }
             // Under the mark again: the session may read output it held back for the clients.
-            if let session, before >= session.pauseMark, queue.byteCount < session.pauseMark { session.clientDrained() }
+            if let session, behindSince != nil, queue.byteCount < session.pauseMark {
+                behindSince = nil
+                session.clientDrained()
+            }
         }
         if lifecycle.socket == .flushing && queue.isFlushed(to: transport) {
             feed(.socketFlushed)
