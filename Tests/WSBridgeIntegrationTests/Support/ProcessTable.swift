@@ -107,13 +107,17 @@ enum ProcessTable {
     /// just after launch one too high on a loaded machine.
     /// A child still between its spawn and its exec shows the spawner's own command line; the
     /// warm-up is caught there too (seen once: 1 child at the baseline, 0 after).
+    /// And once it has exited, until its spawner reaps it, it is a zombie with no command line
+    /// at all, only its name (seen once more: /healthz's "no process" check found it).
     static func spawnedChildren(of serverPID: pid_t) -> [ProcessEntry] {
-        spawners(of: serverPID).flatMap { children(of: $0) }.filter { !isSpawnerWarmUp($0.pid) }
+        spawners(of: serverPID).flatMap { children(of: $0) }.filter { !isSpawnerWarmUp($0) }
     }
 
-    private static func isSpawnerWarmUp(_ pid: pid_t) -> Bool {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+    private static func isSpawnerWarmUp(_ entry: ProcessEntry) -> Bool {
+        if entry.state == "Z" && entry.command == "true" { return true }
+        guard let data = FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline") else { return false }
         let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         return arguments == ["/bin/true"] || arguments.contains("--wsbridge-internal-spawner")
+            || (arguments.isEmpty && entry.command == "true")
     }
 }
