@@ -26,8 +26,7 @@ final class SharedChild: EventHandler {
 
     private(set) var clients: [SharedClient] = []
     private var lifecycle = SharedChildLifecycle()
-    private var pendingEvents: [SharedChildLifecycle.Event] = []
-    private var isFeeding = false
+    private let events = EventFeeder<SharedChildLifecycle.Event>()
 
     private var child: ChildProcess?
     private var pipes = ChildPipes()
@@ -241,16 +240,9 @@ final class SharedChild: EventHandler {
     }
 
     private func feed(_ event: SharedChildLifecycle.Event) {
-        guard !lifecycle.isFinished else { return }
-        pendingEvents.append(event)
-        guard !isFeeding else { return }
-        isFeeding = true
-        while !pendingEvents.isEmpty && !lifecycle.isFinished {
-            let next = pendingEvents.removeFirst()
-            for action in lifecycle.handle(next) { perform(action) }
+        events.feed(event, isFinished: { lifecycle.isFinished }) { event in
+            for action in lifecycle.handle(event) { perform(action) }
         }
-        pendingEvents.removeAll()
-        isFeeding = false
     }
 
     private func perform(_ action: SharedChildLifecycle.Action) {
@@ -415,8 +407,8 @@ final class SharedChild: EventHandler {
     private func stdoutEnded() {
         var batch = OutputBatch(keepsMessages: needsMessages)
         do {
-            while let message = try framing.nextOutbound() { add(message, to: &batch) }
-            if let last = try framing.finishOutbound() { add(last, to: &batch) }
+            while let message = try framing.nextOutbound() { add(stdout: message, to: &batch) }
+            if let last = try framing.finishOutbound() { add(stdout: last, to: &batch) }
         } catch {
             publish(batch)
             outputFailed(error)
@@ -449,6 +441,11 @@ final class SharedChild: EventHandler {
 
     private var needsMessages: Bool { replay != nil || clients.contains { $0.compresses } }
 
+    /// A stdout message; with `--passstderr` tagged as a one-client session tags it (SPEC §1).
+    private func add(stdout message: OutboundMessage, to batch: inout OutputBatch) {
+        add(configuration.passesStderr ? .tagged(stream: "stdout", message.payload) : message, to: &batch)
+    }
+
     private func add(_ message: OutboundMessage, to batch: inout OutputBatch) {
         FrameEncoder.append(opcode: message.opcode, payload: message.payload, to: &batch.frames)
         if batch.keepsMessages { batch.messages.append(message) }
@@ -458,7 +455,7 @@ final class SharedChild: EventHandler {
     private func drainOutbound() {
         var batch = OutputBatch(keepsMessages: needsMessages)
         do {
-            while let message = try framing.nextOutbound() { add(message, to: &batch) }
+            while let message = try framing.nextOutbound() { add(stdout: message, to: &batch) }
         } catch {
             publish(batch)
             outputFailed(error)
@@ -512,13 +509,13 @@ final class SharedChild: EventHandler {
         do {
             switch read.result {
             case .bytes:
-                while let line = try stderrFraming.nextOutbound() { add(tagged(stream: "stderr", line.payload), to: &batch) }
+                while let line = try stderrFraming.nextOutbound() { add(.tagged(stream: "stderr", line.payload), to: &batch) }
                 return true
             case .wouldBlock:
                 pipes.stderrReadable = false
                 return false
             case .endOfFile, .failed:
-                while let line = try stderrFraming.finishOutbound() { add(tagged(stream: "stderr", line.payload), to: &batch) }
+                while let line = try stderrFraming.finishOutbound() { add(.tagged(stream: "stderr", line.payload), to: &batch) }
                 pipes.closeStderr(on: loop)
                 if hasStdoutEnded { feed(.outputEnded) }
                 return true
@@ -527,14 +524,6 @@ final class SharedChild: EventHandler {
             pipes.closeStderr(on: loop)
             return true
         }
-    }
-
-    /// `--passstderr`: `{"stream":"…","data":"line"}`, as a one-client session sends it.
-    private func tagged(stream: String, _ line: ArraySlice<UInt8>) -> OutboundMessage {
-        var json = Array("{\"stream\":\"\(stream)\",\"data\":".utf8)
-        JSON.appendQuoted(line, to: &json)
-        json.append(UInt8(ascii: "}"))
-        return OutboundMessage(opcode: .text, payload: json[...])
     }
 
     // MARK: Done

@@ -34,10 +34,10 @@ final class SharedClient: EventHandler {
     private var framing: Framing
     private var message = ByteBuffer()
     private var lifecycle = AttachedClientLifecycle()
-    private var pendingEvents: [AttachedClientLifecycle.Event] = []
-    private var isFeeding = false
+    private let events = EventFeeder<AttachedClientLifecycle.Event>()
     private var timers: [AttachedClientLifecycle.Timer: TimerQueue.TimerID] = [:]
     private var pingTimer: TimerQueue.TimerID?
+    private var idleReleaseTimer: TimerQueue.TimerID?
     private var lastFrameReceivedAt = Syscalls.monotonicNanoseconds()
     private var isPumpScheduled = false
     private var hasStarted = false
@@ -184,16 +184,9 @@ final class SharedClient: EventHandler {
     // MARK: The lifecycle
 
     private func feed(_ event: AttachedClientLifecycle.Event) {
-        guard !lifecycle.isFinished else { return }
-        pendingEvents.append(event)
-        guard !isFeeding else { return }
-        isFeeding = true
-        while !pendingEvents.isEmpty && !lifecycle.isFinished {
-            let next = pendingEvents.removeFirst()
-            for action in lifecycle.handle(next) { perform(action) }
+        events.feed(event, isFinished: { lifecycle.isFinished }) { event in
+            for action in lifecycle.handle(event) { perform(action) }
         }
-        pendingEvents.removeAll()
-        isFeeding = false
     }
 
     private func perform(_ action: AttachedClientLifecycle.Action) {
@@ -255,8 +248,30 @@ final class SharedClient: EventHandler {
         guard hasStarted else { return }
         defer { reportBytes() }
         switch Pump.run(isFinished: { lifecycle.isFinished }, pass: { readSocket() || flushSocket() }) {
-        case .finished, .idle: return
+        case .finished: return
+        case .idle: scheduleIdleMemoryRelease()
         case .passesSpent: schedulePump()
+        }
+    }
+
+    /// After a second without traffic, gives back the storage of every empty buffer, as a
+    /// one-client session does (SPEC §7): a quiet viewer keeps only what it holds.
+    private func scheduleIdleMemoryRelease() {
+        guard idleReleaseTimer == nil else { return }
+        let mark = (bytesIn, bytesOut)
+        idleReleaseTimer = loop.schedule(afterNanoseconds: 1_000_000_000) { [weak self] in
+            guard let self, !self.lifecycle.isFinished else { return }
+            self.idleReleaseTimer = nil
+            guard (self.bytesIn, self.bytesOut) == mark else {
+                self.scheduleIdleMemoryRelease()
+                return
+            }
+            self.decoder.releaseCapacityIfEmpty(keeping: 0)
+            self.inflater?.releaseIdleMemory()
+            self.deflater?.releaseIdleMemory()
+            self.framing.releaseIdleMemory()
+            self.message.releaseCapacityIfEmpty(keeping: 0)
+            self.transport.releaseIdleMemory()
         }
     }
 
@@ -445,6 +460,7 @@ final class SharedClient: EventHandler {
         for id in timers.values { loop.cancel(id) }
         timers.removeAll()
         if let pingTimer { loop.cancel(pingTimer) }
+        if let idleReleaseTimer { loop.cancel(idleReleaseTimer) }
         session = nil
         context.sessionSlots?.release(origin.limitKey)
         context.sessionEnded()

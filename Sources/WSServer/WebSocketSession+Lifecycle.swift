@@ -13,16 +13,9 @@ extension WebSocketSession {
     /// causes (stdin drained at once, a flush that completes, a group found gone) waits until the
     /// actions of the event before it are all done, so they run in the order the machine gave.
     func feed(_ event: SessionLifecycle.Event) {
-        guard !lifecycle.isFinished else { return }
-        pendingEvents.append(event)
-        guard !isFeeding else { return }
-        isFeeding = true
-        while !pendingEvents.isEmpty && !lifecycle.isFinished {
-            let next = pendingEvents.removeFirst()
-            for action in lifecycle.handle(next) { perform(action) }
+        events.feed(event, isFinished: { lifecycle.isFinished }) { event in
+            for action in lifecycle.handle(event) { perform(action) }
         }
-        pendingEvents.removeAll()
-        isFeeding = false
     }
 
     private func perform(_ action: SessionLifecycle.Action) {

@@ -283,10 +283,7 @@ extension WebSocketSession {
 
     /// `--passstderr` (websocketd 0.5): `{"stream":"stdout"|"stderr","data":"line"}` as a text message.
     func sendTagged(stream: String, _ line: ArraySlice<UInt8>) {
-        var json = Array("{\"stream\":\"\(stream)\",\"data\":".utf8)
-        JSON.appendQuoted(line, to: &json)
-        json.append(UInt8(ascii: "}"))
-        appendMessage(opcode: .text, payload: json[...])
+        appendMessage(opcode: .text, payload: OutboundMessage.tagged(stream: stream, line).payload)
         bytesOut += line.count
     }
 

@@ -64,9 +64,8 @@ final class WebSocketSession: EventHandler {
     // MARK: End of the session
     /// When stdout ends, when the close frame goes, when the ladder starts, when it is all over.
     var lifecycle = SessionLifecycle()
-    /// Events that actions of the lifecycle caused, waiting for those actions to be done.
-    var pendingEvents: [SessionLifecycle.Event] = []
-    var isFeeding = false
+    /// Carries the lifecycle's events and actions out in order.
+    let events = EventFeeder<SessionLifecycle.Event>()
     /// The lifecycle's running timers.
     var timers: [SessionLifecycle.Timer: TimerQueue.TimerID] = [:]
     /// The child's stdout has ended (with `--passstderr` the output ends with stderr too).

@@ -274,6 +274,22 @@ struct SharedSessionTests {
         }
     }
 
+    @Test("SPEC §1, §13: with --passstderr a shared child's stdout and stderr lines reach its clients tagged, as a one-client session's do")
+    func passStderr() async throws {
+        try await withServer(flags: ["--broadcast", "--passstderr"], command: ["sh", "-c", "echo out; echo err >&2; exec cat"]) { server in
+            let first = try WebSocketTestClient.connect(port: server.port, path: "/")
+            let firstTwo = Set(try first.receiveMessages(2).map(\.description))
+            #expect(firstTwo == [TestMessage.text(#"{"stream":"stdout","data":"out"}"#).description,
+                                 TestMessage.text(#"{"stream":"stderr","data":"err"}"#).description], "\(firstTwo)")
+            let second = try WebSocketTestClient.connect(port: server.port, path: "/")
+            try second.sendText("typed")
+            for client in [first, second] {
+                #expect(try client.receiveMessage() == .text(#"{"stream":"stdout","data":"typed"}"#))
+            }
+            for client in [first, second] { _ = try client.closeHandshake() }
+        }
+    }
+
     @Test("SPEC §13: --maxforks counts children, not clients; --maxconnsperip counts clients")
     func limits() async throws {
         try await withServer(flags: ["--sessions", "--maxforks=1", "--maxconnsperip=3"], command: [Self.script, "reply"]) { server in

@@ -17,3 +17,4 @@ public struct OutboundMessage: Sendable, Equatable {
         self.payload = payload
     }
 }
+
