@@ -325,34 +325,23 @@ final class SharedClient: EventHandler {
         while lifecycle.decodesInbound {
             if !isViewer, let session, !session.hasStdinRoom { break }
             do throws(WebSocketError) {
-                if let inflater, inflater.hasPendingOutput {
-                    if let fragment = try inflater.next(maxBytes: configuration.readChunkBytes) {
-                        progressed = true
-                        try deliver(fragment)
-                        continue
-                    }
-                    guard !inflater.hasPendingOutput else { throw WebSocketError.internalError("the inflater stalled") }
-                }
-                guard let event = try decoder.next() else { break }
+                guard let (item, isFrame) = try InboundFrames.next(decoder: &decoder, machine: &machine, inflater: inflater,
+                                                                     maxInflatedBytes: configuration.readChunkBytes) else { break }
                 progressed = true
-                if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
-                switch try machine.received(event) {
-                case .deliver(let fragment):
-                    if fragment.isCompressed, let inflater {
-                        inflater.feed(fragment.payload, kind: fragment.kind, isFirst: fragment.isFirst, isMessageEnd: fragment.isLast)
-                    } else {
-                        try deliver(fragment)
-                    }
-                case .sendPong(let payload):
+                if isFrame && configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
+                switch item {
+                case .fragment(let fragment):
+                    try deliver(fragment)
+                case .ping(let payload):
                     // RFC 6455 §5.5.3: only the latest ping needs its pong; while this client's
                     // queue is long, the pong waits for it to shrink, and replaces an older one.
                     pendingPong = Array(payload)
                     queuePendingPong()
-                case .none:
+                case .nothing:
                     break
-                case .peerClosed(let code, _):
+                case .peerClosed(let code):
                     feed(.peerCloseReceived(code: code))
-                case .closeCompleted:
+                case .closeAnswered:
                     feed(.peerCloseReceived(code: nil))
                 }
             } catch {

@@ -131,29 +131,14 @@ extension WebSocketSession {
         var progressed = false
         while lifecycle.decodesInbound && pipes.stdin.bytes.readableCount < configuration.stdinHighWatermark {
             do throws(WebSocketError) {
-                // A compressed message inflates a chunk at a time, each under the watermark, so
-                // that a small frame that inflates to gigabytes waits for the child like any
-                // other input (SPEC §6, §7); the next frame is decoded once it is used up.
-                if let inflater, inflater.hasPendingOutput {
-                    if let fragment = try inflater.next(maxBytes: configuration.readChunkBytes) {
-                        progressed = true
-                        try deliver(fragment)
-                        continue
-                    }
-                    // Nothing more without more input: the next frame feeds it.
-                    guard !inflater.hasPendingOutput else { throw WebSocketError.internalError("the inflater stalled") }
-                }
-                guard let event = try decoder.next() else { break }
+                guard let (item, isFrame) = try InboundFrames.next(decoder: &decoder, machine: &machine, inflater: inflater,
+                                                                     maxInflatedBytes: configuration.readChunkBytes) else { break }
                 progressed = true
-                if configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
-                switch try machine.received(event) {
-                case .deliver(let fragment):
-                    if fragment.isCompressed, let inflater {
-                        inflater.feed(fragment.payload, kind: fragment.kind, isFirst: fragment.isFirst, isMessageEnd: fragment.isLast)
-                    } else {
-                        try deliver(fragment)
-                    }
-                case .sendPong(let payload):
+                if isFrame && configuration.pingMilliseconds > 0 { lastFrameReceivedAt = Syscalls.monotonicNanoseconds() }
+                switch item {
+                case .fragment(let fragment):
+                    try deliver(fragment)
+                case .ping(let payload):
                     // RFC 6455 §5.5.3: a pong may answer only the most recent ping. While the
                     // client leaves our frames unread, only that one is kept: a ping flood once
                     // queued a pong per ping, and server memory grew with it (SPEC §7).
@@ -162,11 +147,11 @@ extension WebSocketSession {
                     } else {
                         deferredPong = Array(payload)
                     }
-                case .none:
+                case .nothing:
                     break
-                case .peerClosed(let code, _):
+                case .peerClosed(let code):
                     feed(.peerCloseReceived(code: code))
-                case .closeCompleted:
+                case .closeAnswered:
                     feed(.peerCloseReceived(code: nil))
                 }
             } catch {
