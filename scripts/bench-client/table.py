@@ -201,6 +201,7 @@ def fanout_table(data):
     # Memory bounds follow the clients' queue bound (--clientqueue, 1 MiB unless FAN_CLIENTQUEUE set it).
     queue = max([d["fanout_clientqueue_kib"] for (r, s), d in data.items() if s == B and "fanout_clientqueue_kib" in d] or [1024])
     rate = next((d["fanout_paced_rate"] for d in data.values() if "fanout_paced_rate" in d), None)
+    window = next((d["fanout_paced_window_s"] for d in data.values() if "fanout_paced_window_s" in d), None)
 
     def values(server, key):
         return [data[(r, server)][key] for r in rounds if key in data.get((r, server), {})]
@@ -226,6 +227,7 @@ def fanout_table(data):
              f"as fast as it can), well under the client's ceiling: without a slow client the {n} get the child's "
              f"rate. The slow client joins after the first window, offers a 4 KiB receive buffer and reads 1 KiB every "
              f"100 ms; the change compares the {n} others' rate in the window it joins with the mean of the windows "
+             + (f"({window:g} s each) " if window else "") +
              f"just before and after, and the longest time any of the {n} went without a message shows a stall "
              f"directly (wsbridge lets a lagging client hold the child at most 150 ms). "
              if rate else "")
