@@ -1,7 +1,8 @@
-/* Client measurement: fan-out. N clients of one broadcast child (`wsbench numbered 64`: numbered
- * 64-byte lines as fast as it can), every message checked, every client's numbers checked for gaps;
- * optionally one more client that reads slowly, to see that it is closed (1013) and that the others
- * do not slow down because of it. */
+/* Client measurement: fan-out. N clients of one broadcast child (`wsbench numbered 64 [0 RATE]`:
+ * numbered 64-byte lines as fast as it can, or paced), every message checked, every client's numbers
+ * checked for gaps; optionally one more client that reads slowly, to see that it is closed (1013)
+ * and that the others do not slow down because of it, nor wait (the longest time any of the N went
+ * without a message, per window). */
 #include "wsbench.h"
 
 #define F_LEN 63           /* a 64-byte line less its newline */
@@ -23,6 +24,9 @@ static int f_nclients, f_ref_id;
 static uint64_t f_mark_num[F_MARKS];
 static double f_mark_t[F_MARKS];
 static size_t f_nmarks;
+/* When each fast client last read a message (the time of the read that brought it), and the longest
+ * time between two such reads of any fast client in the current window. */
+static double *f_prev_t, f_gap_max;
 
 static void fan_msg(conn *c, int op, const uint8_t *p, size_t n) {
     if (op != 1 || n != F_LEN || p[F_DIGITS] != ' ' || memcmp(p + F_DIGITS + 1, FILL + F_DIGITS + 1, F_LEN - F_DIGITS - 1) != 0) {
@@ -41,6 +45,11 @@ static void fan_msg(conn *c, int op, const uint8_t *p, size_t n) {
         else *(c->id == f_slow_id ? &f_slow_backward : &f_backward) += 1;
     }
     c->u0 = v;
+    if (c->id != f_slow_id) {
+        double t = c->t_last, prev = f_prev_t[c->id];
+        if (prev > 0 && t - prev > f_gap_max) f_gap_max = t - prev;
+        f_prev_t[c->id] = t;
+    }
     if (c->id == f_ref_id && c->nrecv % F_MARK_EVERY == 0 && f_nmarks < F_MARKS) {
         f_mark_num[f_nmarks] = v;
         f_mark_t[f_nmarks++] = now();
@@ -72,6 +81,7 @@ typedef struct {
     double client_cpu, server_cpu; /* % of one core in the window */
     long peak_rss;
     uint64_t spread;        /* the most lines between the first and the last open client, sampled */
+    double max_gap;         /* s: the longest any open fast client went without a message */
 } fwindow;
 
 /* Runs the loop for dur seconds (the slow client, if any, takes its slice every F_SLOW_EVERY s) and
@@ -82,6 +92,7 @@ static void f_run(conn *cs, int n, conn *slow, double dur, double *next_slow, fw
     double ta = now(), te = ta + dur, next_rss = ta, ca = cpu_seconds(), sa = proc_cpu_seconds(g_server_pid);
     w->peak_rss = -1;
     w->spread = 0;
+    f_gap_max = 0;
     for (long guard = 0; guard < 100000000; guard++) {
         double t = now();
         if (t >= next_rss) {
@@ -103,6 +114,10 @@ static void f_run(conn *cs, int n, conn *slow, double dur, double *next_slow, fw
         loop_once(5);
     }
     double tb = now(), el = tb - ta, cb = cpu_seconds(), sb = proc_cpu_seconds(g_server_pid);
+    /* A client still waiting at the end of the window waited this long so far. */
+    for (int i = 0; i < n; i++)
+        if (cs[i].state == C_OPEN && f_prev_t[i] > 0 && tb - f_prev_t[i] > f_gap_max) f_gap_max = tb - f_prev_t[i];
+    w->max_gap = f_gap_max;
     uint64_t sum = 0, lo = UINT64_MAX, hi = 0;
     for (int i = 0; i < n; i++) {
         uint64_t d = cs[i].nrecv - start[i];
@@ -145,6 +160,7 @@ int t_fanout(int argc, char **argv) {
     f_nmarks = 0;
     long rss0 = rss_kib(g_server_pid);
     conn *cs = calloc((size_t)n + 1, sizeof(conn)), *slow = &cs[n];
+    f_prev_t = calloc((size_t)n + 1, sizeof *f_prev_t);
     f_clients = cs;
     f_nclients = n;
     f_ref_id = 0;
@@ -212,6 +228,7 @@ int t_fanout(int argc, char **argv) {
     outp(prefix, "client_min_pct", "%.1f", w1.min_pct);
     outp(prefix, "client_max_pct", "%.1f", w1.max_pct);
     outp(prefix, "client_cpu_pct", "%.0f", w1.client_cpu);
+    outp(prefix, "max_gap_ms", "%.1f", 1000 * w1.max_gap);
     outp(prefix, "spread_kib", "%.0f", (double)w1.spread * (F_LEN + 2) / 1024);
     if (w1.server_cpu >= 0) outp(prefix, "server_cpu_pct", "%.0f", w1.server_cpu);
     outp(prefix, "gaps", "%.0f", (double)gaps);
@@ -238,6 +255,13 @@ int t_fanout(int argc, char **argv) {
         outp(prefix, "after_msgs", "%.0f", w3.msgs);
         if (base > 0) outp(prefix, "slow_change_pct", "%.2f", 100 * (w2.msgs / base - 1));
         outp(prefix, "slow_client_min_pct", "%.1f", w2.min_pct);
+        outp(prefix, "slow_client_cpu_pct", "%.0f", w2.client_cpu);
+        /* The longest any fast client went without a message: in the window the slow client joined,
+         * and in the worse of the windows without it (before; after, once it is gone). */
+        outp(prefix, "slow_max_gap_ms", "%.1f", 1000 * w2.max_gap);
+        outp(prefix, "before_max_gap_ms", "%.1f", 1000 * w1.max_gap);
+        outp(prefix, "after_max_gap_ms", "%.1f", 1000 * w3.max_gap);
+        outp(prefix, "without_max_gap_ms", "%.1f", 1000 * (w1.max_gap > w3.max_gap ? w1.max_gap : w3.max_gap));
         int code = end_code(slow);
         outp(prefix, "slow_close_code", "%.0f", code);
         outp(prefix, "slow_recv", "%.0f", (double)slow->nrecv);
@@ -253,5 +277,7 @@ int t_fanout(int argc, char **argv) {
     print_errors(prefix);
     for (int i = 0; i <= n; i++) { conn_finish(&cs[i]); conn_free(&cs[i]); }
     free(cs);
+    free(f_prev_t);
+    f_prev_t = NULL;
     return 0;
 }

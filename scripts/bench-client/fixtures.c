@@ -289,40 +289,89 @@ int f_gen(int argc, char **argv) {
     return 0;
 }
 
-/* The fan-out child: numbered lines of LEN bytes (with the newline) as fast as it can, until its
- * stdout closes or LINES are out (0 = no end). Line k (from 1) is k as 12 decimal digits, a space,
- * then filler (FILL from offset 13). The number is counted up in place, a digit at a time, so the
- * child costs little next to the server it feeds; 64 KiB go out per write(2). */
+/* The fan-out child: numbered lines of LEN bytes (with the newline) until its stdout closes or LINES
+ * are out (0 = no end). Line k (from 1) is k as 12 decimal digits, a space, then filler (FILL from
+ * offset 13). The number is counted up in place, a digit at a time, so the child costs little next
+ * to the server it feeds.
+ * Without RATE: as fast as it can, 64 KiB per write(2).
+ * With RATE (lines/s): paced. Every millisecond (an absolute clock, so a late wake-up does not slow
+ * the pace) it writes the lines due since the last batch, blocking while the pipe is full. What it
+ * owes is capped at 10 ms of lines (what a 64 KiB pipe holds of 64-byte lines at 100k/s): a stall
+ * longer than that is not caught up afterwards, so time the reader keeps it blocked is throughput
+ * lost, as it would be for a child that prints as fast as it can. */
+static char *n_line;
+static size_t n_len;
+
+/* Appends count lines (numbers counted up from *k) to b. */
+static size_t n_fill(char *b, size_t count, unsigned long long *k) {
+    for (size_t i = 0; i < count; i++, (*k)++) {
+        for (int d = 11; d >= 0; d--) { /* line = k + 1 */
+            if (n_line[d] != '9') { n_line[d]++; break; }
+            n_line[d] = '0';
+        }
+        memcpy(b + i * n_len, n_line, n_len);
+    }
+    return count * n_len;
+}
+
+static int n_write(const char *b, size_t used) {
+    for (size_t off = 0; off < used;) {
+        ssize_t n = write(1, b + off, used - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
 int f_numbered(int argc, char **argv) {
-    if (argc < 1) die("numbered LEN [LINES]");
+    if (argc < 1) die("numbered LEN [LINES] [RATE]");
     size_t len = (size_t)atol(argv[0]);
     unsigned long long lines = argc >= 2 ? strtoull(argv[1], NULL, 10) : 0;
+    double rate = argc >= 3 ? atof(argv[2]) : 0;
     if (len < 14 || len > 4096) die("LEN in 14...4096");
+    if (rate < 0 || rate > 1e9) die("RATE in 0 (as fast as it can)...1e9 lines/s");
     signal(SIGPIPE, SIG_DFL);
     enum { CHUNK = 64 * 1024 };
     size_t per = CHUNK / len;
     char *b = malloc(per * len), line[4096];
     if (!b) die("out of memory");
+    n_line = line;
+    n_len = len;
     memset(line, '0', 12);
     line[12] = ' ';
     memcpy(line + 13, FILL + 13, len - 14);
     line[len - 1] = '\n';
-    for (unsigned long long k = 0; lines == 0 || k < lines;) {
-        size_t used = 0;
-        for (size_t i = 0; i < per && (lines == 0 || k < lines); i++, k++) {
-            for (int d = 11; d >= 0; d--) { /* line = k + 1 */
-                if (line[d] != '9') { line[d]++; break; }
-                line[d] = '0';
-            }
-            memcpy(b + used, line, len);
-            used += len;
+    unsigned long long k = 0;
+    if (rate == 0) {
+        while (lines == 0 || k < lines) {
+            size_t count = lines == 0 || lines - k >= per ? per : (size_t)(lines - k);
+            if (n_write(b, n_fill(b, count, &k)) < 0) return 1;
         }
-        for (size_t off = 0; off < used;) {
-            ssize_t n = write(1, b + off, used - off);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return 1;
-            off += (size_t)n;
+        return 0;
+    }
+    const long tick_ns = 1000000;
+    double cap = rate * 0.010, owed = 0;
+    if (cap < 1) cap = 1;
+    struct timespec next, ts;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    double last = now();
+    while (lines == 0 || k < lines) {
+        double t = now();
+        owed += rate * (t - last);
+        last = t;
+        if (owed > cap) owed = cap; /* not caught up: a longer stall is lost throughput */
+        while (owed >= 1 && (lines == 0 || k < lines)) {
+            size_t count = owed < (double)per ? (size_t)owed : per;
+            if (lines && lines - k < count) count = (size_t)(lines - k);
+            if (n_write(b, n_fill(b, count, &k)) < 0) return 1;
+            owed -= (double)count;
         }
+        next.tv_nsec += tick_ns;
+        if (next.tv_nsec >= 1000000000) { next.tv_sec++; next.tv_nsec -= 1000000000; }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (ts.tv_sec > next.tv_sec || (ts.tv_sec == next.tv_sec && ts.tv_nsec > next.tv_nsec)) next = ts; /* behind: from now on */
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {}
     }
     return 0;
 }

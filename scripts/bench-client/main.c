@@ -1,5 +1,5 @@
 /* wsbench entry point: `wsbench [--tls=CA.pem] [--deflate] run PORT PID TEST ARGS...`, `wsbench echo-server [CERT KEY]`,
- * `wsbench gen LEN LINES`, `wsbench numbered LEN [LINES]`. */
+ * `wsbench gen LEN LINES`, `wsbench numbered LEN [LINES] [RATE]`. */
 #include "wsbench.h"
 
 static int run_test(const char *t, int n, char **a) {
@@ -72,9 +72,11 @@ int main(int argc, char **argv) {
             "  duplex WINDOW TOTAL SIZE STALLSEC   write WINDOW ahead before reading, through `?cat`\n"
             "  fanout PREFIX N WARM DUR SLOW [QUERY]  N clients of one broadcast child (`numbered 64`), every\n"
             "                                      client's numbers checked for gaps; SLOW=1: then one more client\n"
-            "                                      reading 1 KiB every 100 ms (a window without, with, without)\n"
+            "                                      reading 1 KiB every 100 ms (a window without, with, without),\n"
+            "                                      and the longest time any of the N went without a message\n"
             "wsbench echo-server [CERT KEY]        trivial epoll echo server on 127.0.0.1 (TLS with CERT and KEY); prints its port\n"
             "wsbench gen LEN LINES                 numbered lines for the slow-reader child\n"
-            "wsbench numbered LEN [LINES]          numbered LEN-byte lines as fast as it can (the fan-out child)\n");
+            "wsbench numbered LEN [LINES] [RATE]   numbered LEN-byte lines (the fan-out child), as fast as it can or\n"
+            "                                      RATE lines/s (written every 1 ms; a stall is not caught up)\n");
     return 2;
 }

@@ -96,18 +96,36 @@ FANOUT_ROWS = [
     ("fanout_pct_echo", "  as % of wsbridge's own text 64 B × 32 echo (same round)", "%", 1, "high", ("B>=", 50.0)),
     ("fanout_echo_64x32_msgs", "  wsbridge text 64 B × 32 echo (same round, the reference)", "msg/s", 1, "high", None),
     ("fanout_gaps", "fan-out: gaps in any client's numbers", "gaps", 1, "low", ("B==", 0)),
-    ("fanout_closed_early", "fan-out: clients closed before the end (the slow one aside)", "clients", 1, "low", ("B==", 0)),
+    ("fanout_closed_early", "fan-out: clients closed before the end", "clients", 1, "low", ("B==", 0)),
     ("fanout_client_min_pct", "  slowest client's messages as % of the mean client's", "%", 1, "high", None),
     ("fanout_spread_kib", "  spread: most bytes between the first and the last client as they read (sampled every 100 ms)", "KiB", 1, "low", None),
     ("fanout_server_cpu_pct", "  server process CPU (not its child; 100 = one core)", "%", 1, "low", None),
     ("fanout_client_cpu_pct", "  client CPU (the same machine's cores)", "%", 1, "low", None),
     ("fanout_rss_per_client_kib", "fan-out: server RSS growth per client while {n} are served", "KiB", 1, "low", ("B<=", "queue")),
-    ("fanout_slow_msgs", "one slow client among {n} (1 KiB read every 100 ms): the {n} others' messages/s", "msg/s", 1, "high", None),
-    ("fanout_slow_change_pct", "  change against the windows without it just before and after", "%", 1, "high", ("|B|<=", 10.0)),
-    ("fanout_slow_closed_1013", "  slow client closed with 1013 (1 = yes)", "", 1, "high", ("B==", 1)),
-    ("fanout_slow_life_ms", "  slow client: open until the server stopped sending to it", "ms", 1, "low", None),
-    ("fanout_slow_gaps", "  slow client: gaps before its end", "gaps", 1, "low", ("B==", 0)),
-    ("fanout_slow_rss_growth_kib", "  server peak RSS with it, minus without", "KiB", 1, "low", ("B<=", "queue+1024")),
+    # The slow-client rows come from a run of their own whose child is paced ({rate} lines/s), so that
+    # the client is not the bottleneck and the others' rate without the slow client is the child's.
+    ("fanout_paced_msgs", "paced child ({rate} lines/s = {total} msg/s to {n} clients): the {n} clients' messages/s "
+     "without a slow client (mean of the windows just before and after the one with it)", "msg/s", 1, "high", None),
+    ("fanout_paced_slow_msgs", "one slow client among {n} (1 KiB read every 100 ms), paced child: the {n} others' messages/s",
+     "msg/s", 1, "high", None),
+    ("fanout_paced_slow_change_pct", "  change against the windows without it just before and after (paced child)", "%", 1,
+     "high", ("|B|<=", 10.0)),
+    ("fanout_paced_slow_max_gap_ms", "  longest time any of the {n} others went without a message, window with the slow "
+     "client (paced child)", "ms", 1, "low", None),
+    ("fanout_paced_without_max_gap_ms", "  the same in the windows without it (the longer of before and after)", "ms", 1,
+     "low", None),
+    ("fanout_paced_slow_closed_1013", "  slow client closed with 1013 (1 = yes; paced child)", "", 1, "high", ("B==", 1)),
+    ("fanout_paced_slow_life_ms", "  slow client: open until the server stopped sending to it (paced child)", "ms", 1,
+     "low", None),
+    ("fanout_paced_slow_gaps", "  slow client: gaps before its end (paced child)", "gaps", 1, "low", ("B==", 0)),
+    ("fanout_paced_gaps", "  gaps in the {n} others' numbers (paced child)", "gaps", 1, "low", ("B==", 0)),
+    ("fanout_paced_closed_early", "  of the {n} others closed before the end (paced child)", "clients", 1, "low", ("B==", 0)),
+    ("fanout_paced_slow_rss_growth_kib", "  server peak RSS with it, minus without (paced child)", "KiB", 1, "low",
+     ("B<=", "queue+1024")),
+    ("fanout_paced_client_cpu_pct", "  client CPU without the slow client (paced child; 100 = the one core it can use)",
+     "%", 1, "low", None),
+    ("fanout_paced_slow_client_cpu_pct", "  client CPU in the window with it (paced child)", "%", 1, "low", None),
+    ("fanout_paced_server_cpu_pct", "  server process CPU without the slow client (paced child)", "%", 1, "low", None),
 ]
 
 # Over TLS the client does half of the exchange's cryptography itself, so its ceiling (a TLS echo
@@ -137,8 +155,9 @@ def load(path):
             d["deflate_json_4kx32_pct_plain"] = 100 * d["deflate_json_4kx32_msgs"] / d["json_4kx32_msgs"]
         if "deflate_hold_idle_rss_per_conn_kib" in d and "hold_idle_rss_per_conn_kib" in d:
             d["deflate_hold_idle_extra_kib"] = d["deflate_hold_idle_rss_per_conn_kib"] - d["hold_idle_rss_per_conn_kib"]
-        if "fanout_slow_close_code" in d:
-            d["fanout_slow_closed_1013"] = 1.0 if d["fanout_slow_close_code"] == 1013 else 0.0
+        for pfx in ("fanout_", "fanout_paced_"):
+            if pfx + "slow_close_code" in d:
+                d[pfx + "slow_closed_1013"] = 1.0 if d[pfx + "slow_close_code"] == 1013 else 0.0
     # The fan-out rows' reference is wsbridge's echo in the same round (recorded under wsbridge).
     for (r, s), d in data.items():
         ref = data.get((r, B), {}).get("fanout_echo_64x32_msgs")
@@ -181,6 +200,8 @@ def fanout_table(data):
     n = int(next((d["fanout_clients"] for d in data.values() if "fanout_clients" in d), 100))
     # Memory bounds follow the clients' queue bound (--clientqueue, 1 MiB unless FAN_CLIENTQUEUE set it).
     queue = max([d["fanout_clientqueue_kib"] for (r, s), d in data.items() if s == B and "fanout_clientqueue_kib" in d] or [1024])
+    rate = next((d["fanout_paced_rate"] for d in data.values() if "fanout_paced_rate" in d), None)
+    window = next((d["fanout_paced_window_s"] for d in data.values() if "fanout_paced_window_s" in d), None)
 
     def values(server, key):
         return [data[(r, server)][key] for r in rounds if key in data.get((r, server), {})]
@@ -195,22 +216,37 @@ def fanout_table(data):
         return num(m) if len(vals) == 1 else f"{num(m)} [{num(min(vals))}–{num(max(vals))}]"
 
     print()
-    print(f"Fan-out (issue 14): one child (`wsbench numbered 64`) prints numbered 64-byte lines as fast as it can; "
-          f"{n} clients each get every line as a text message and check that their numbers follow on without a gap. "
-          f"Messages/s are those delivered to the {n} together. The slow client joins after the first window, "
-          f"offers a 4 KiB receive buffer and reads 1 KiB every 100 ms; its row compares the {n} others' rate while "
-          f"it is there with the mean of the windows just before and after (the same child, the same run). "
-          f"P is scripts/bench-client/broadcast_server.py: Python `websockets` with `broadcast()`, closing a client "
-          f"with 1013 once its write buffer passes 1 MiB. websocketd has no broadcast.")
+    print(f"Fan-out (issue 14): one child prints numbered 64-byte lines; {n} clients (one client process reading "
+          f"every socket) each get every line as a text message and check that their numbers follow on without a gap. "
+          f"Messages/s are those delivered to the {n} together. Two runs per server and round, each on a fresh server. "
+          f"The rows down to RSS growth per client: the child (`wsbench numbered 64`) prints as fast as it can, "
+          f"so the rate is whichever is slower, the server or the client process (at or near 100% of its core). "
+          + (f"The slow-client rows: a run of their own whose child is paced (`wsbench numbered 64 0 {rate:.0f}`: "
+             f"{rate:.0f} lines/s written every millisecond, blocking while the pipe is full and never more than 10 ms "
+             f"of lines behind, so a stall longer than that is lost throughput, as it would be for a child printing "
+             f"as fast as it can), well under the client's ceiling: without a slow client the {n} get the child's "
+             f"rate. The slow client joins after the first window, offers a 4 KiB receive buffer and reads 1 KiB every "
+             f"100 ms; the change compares the {n} others' rate in the window it joins with the mean of the windows "
+             + (f"({window:g} s each) " if window else "") +
+             f"just before and after, and the longest time any of the {n} went without a message shows a stall "
+             f"directly (wsbridge lets a lagging client hold the child at most 150 ms). "
+             if rate else "")
+          + f"P is scripts/bench-client/broadcast_server.py: Python `websockets` with `broadcast()`, closing a client "
+          f"with 1013 once its write buffer passes 1 MiB; it delivers far less than the paced child's rate, so its "
+          f"paced rows are bound by the server itself. websocketd has no broadcast.")
     print()
     # A rate is only met with every client served to the end: one that was closed early stops counting.
     dropped = sum(1 for v in values(B, "fanout_closed_early") if v > 0)
-    RATE_KEYS = ("fanout_msgs", "fanout_pct_echo", "fanout_slow_change_pct")
+    dropped_paced = sum(1 for v in values(B, "fanout_paced_closed_early") if v > 0)
+    RATE_KEYS = ("fanout_msgs", "fanout_pct_echo")
+    PACED_RATE_KEYS = ("fanout_paced_msgs", "fanout_paced_slow_msgs", "fanout_paced_slow_change_pct")
     print("| metric | unit | Python websockets (P) median [min–max] | wsbridge --broadcast (B) median [min–max] "
           "| B/P [per round] | target | met |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for key, label, unit, scale, better, target in FANOUT_ROWS:
         label = label.replace("{n}", str(n))
+        if rate:
+            label = label.replace("{rate}", fmt(rate)).replace("{total}", fmt(rate * n))
         vp, vb = values(P, key), values(B, key)
         if not vp and not vb:
             continue
@@ -241,6 +277,8 @@ def fanout_table(data):
                 met = "yes" if ok else ("n/a" if not vb else f"NO ({', '.join(num(x) for x in vb)})")
         if dropped and key in RATE_KEYS:
             met = f"NO: clients closed early in {dropped}/{len(rounds)} rounds"
+        if dropped_paced and key in PACED_RATE_KEYS:
+            met = f"NO: clients closed early in {dropped_paced}/{len(rounds)} rounds"
         print(f"| {label} | {unit} | {cell(vp)} | {cell(vb)} | {ratio} | {tgt} | {met} |")
 
 

@@ -163,6 +163,6 @@ void print_errors(const char *prefix);
 /* Fixtures (fixtures.c). */
 int f_echo_server(int argc, char **argv);  /* [CERT KEY]: TLS with that certificate and key */
 int f_gen(int argc, char **argv);
-int f_numbered(int argc, char **argv); /* LEN [LINES]: the fan-out child */
+int f_numbered(int argc, char **argv); /* LEN [LINES] [RATE]: the fan-out child */
 
 #endif
