@@ -255,6 +255,8 @@ final class SharedChild: EventHandler {
             closeStdinWhenDrained = false
             pipes.stdin.bytes.clear()
             _ = pipes.closeStdin(on: loop)
+            // Clients paused for stdin's room read on (their input is dropped from now on).
+            wakeClientsWaitingForStdin()
         case .closeOutput:
             // Complete messages the codec holds still go out; the rest is read and dropped.
             if pipes.stdoutFD >= 0 { drainOutbound() }
