@@ -290,6 +290,31 @@ struct SharedSessionTests {
         }
     }
 
+    @Test("SPEC §10, §13: wss:// clients share a child too; six of them (accepted on both event loops, moved to the session's) each get every reply")
+    func overTLS() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        try await withServer(flags: ["--sessions"] + TLSTests.tlsFlags(certificates), command: [Self.script, "reply"]) { server in
+            let name = Self.name()
+            let relays = try (0..<6).map { _ in
+                try TLSRelay.connect(port: server.port, path: "/?session=\(name)", TLSTests.verified(certificates))
+            }
+            let pids = try relays.map { try Self.pid(of: $0.client) }
+            #expect(Set(pids).count == 1, "\(pids)")
+            for (index, relay) in relays.enumerated() {
+                try relay.client.sendText("tls \(index)")
+                for other in relays {
+                    #expect(try Self.receive(other.client) { $0.hasPrefix("reply") } == "reply: tls \(index)")
+                }
+            }
+            for relay in relays {
+                _ = try relay.client.closeHandshake()
+                relay.finish()
+            }
+            ProcessGroupProbe.expectGone(pids[0], server: server)
+        }
+    }
+
     @Test("SPEC §13: --maxforks counts children, not clients; --maxconnsperip counts clients")
     func limits() async throws {
         try await withServer(flags: ["--sessions", "--maxforks=1", "--maxconnsperip=3"], command: [Self.script, "reply"]) { server in
