@@ -41,6 +41,46 @@ struct ChildPipes {
         }
     }
 
+    /// Whether the last read of stdout was large: then the next one goes straight into the
+    /// framing's buffer; small reads go through the loop's scratch buffer, so a quiet child's
+    /// owner keeps only the bytes it got (SPEC §7).
+    private var isStdoutReadBulk = false
+    static let bulkReadBytes = 16 * 1024
+
+    /// Reads stdout once into `framing`; a read that would block marks stdout not readable.
+    mutating func readStdout(into framing: inout Framing, chunkBytes: Int, on loop: EventLoop) -> Syscalls.IOResult {
+        let result: Syscalls.IOResult
+        if isStdoutReadBulk {
+            var read = Syscalls.ReadInto(stdoutFD)
+            _ = framing.readStdout(minimumWritable: chunkBytes) { read.into($0) }
+            result = read.result
+        } else {
+            result = loop.readThroughScratch(stdoutFD) { framing.appendStdout($0) }
+        }
+        switch result {
+        case .bytes(let count): isStdoutReadBulk = count >= Self.bulkReadBytes
+        case .wouldBlock: stdoutReadable = false
+        case .endOfFile, .failed: break
+        }
+        return result
+    }
+
+    /// Nobody takes the child's output any more: it is read and dropped, so that a child writing
+    /// on is not stopped by a full pipe before the ladder ends it, and stdout closes at its end.
+    /// True when it read anything or stdout ended.
+    mutating func discardStdout(on loop: EventLoop) -> Bool {
+        switch loop.readThroughScratch(stdoutFD, { _ in }) {
+        case .bytes:
+            return true
+        case .wouldBlock:
+            stdoutReadable = false
+            return false
+        case .endOfFile, .failed:
+            closeStdout(on: loop)
+            return true
+        }
+    }
+
     /// Writes what the stdin pipe takes of the stdin buffer without blocking.
     mutating func flushStdin() -> Syscalls.DrainResult {
         let fd = stdinFD

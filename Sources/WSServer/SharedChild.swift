@@ -44,7 +44,6 @@ final class SharedChild: EventHandler {
     /// Output went out to a client that could not take all of it: no more is read before the
     /// loop's next poll.
     private var hasYieldedToClients = false
-    private var isStdoutReadBulk = false
     private var hasLoggedReplacement = false
     /// The latest output, for a client that joins (`--linger`); nil without it.
     private var replay: ReplayBuffer?
@@ -372,21 +371,11 @@ final class SharedChild: EventHandler {
         guard pipes.stdoutFD >= 0, pipes.stdoutReadable else { return false }
         guard lifecycle.deliversOutput else { return discardStdout() }
         guard !hasYieldedToClients, !waitsForClients() else { return false }
-        let result: Syscalls.IOResult
-        if isStdoutReadBulk {
-            var read = Syscalls.ReadInto(pipes.stdoutFD)
-            _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
-            result = read.result
-        } else {
-            result = loop.readThroughScratch(pipes.stdoutFD) { framing.appendStdout($0) }
-        }
-        if case .bytes(let count) = result { isStdoutReadBulk = count >= WebSocketSession.bulkReadBytes }
-        switch result {
+        switch pipes.readStdout(into: &framing, chunkBytes: configuration.readChunkBytes, on: loop) {
         case .bytes:
             drainOutbound()
             return true
         case .wouldBlock:
-            pipes.stdoutReadable = false
             return false
         case .endOfFile, .failed:
             stdoutEnded()
@@ -394,17 +383,7 @@ final class SharedChild: EventHandler {
         }
     }
 
-    private func discardStdout() -> Bool {
-        switch loop.readThroughScratch(pipes.stdoutFD, { _ in }) {
-        case .bytes: return true
-        case .wouldBlock:
-            pipes.stdoutReadable = false
-            return false
-        case .endOfFile, .failed:
-            pipes.closeStdout(on: loop)
-            return true
-        }
-    }
+    private func discardStdout() -> Bool { pipes.discardStdout(on: loop) }
 
     private func stdoutEnded() {
         var batch = OutputBatch(keepsMessages: needsMessages)

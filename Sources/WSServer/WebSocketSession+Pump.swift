@@ -197,21 +197,11 @@ extension WebSocketSession {
         guard pipes.stdoutFD >= 0, pipes.stdoutReadable else { return false }
         guard lifecycle.deliversOutput else { return discardStdout() }
         guard socketOut.bytes.readableCount < configuration.socketHighWatermark else { return false }
-        let result: Syscalls.IOResult
-        if isStdoutReadBulk {
-            var read = Syscalls.ReadInto(pipes.stdoutFD)
-            _ = framing.readStdout(minimumWritable: configuration.readChunkBytes) { read.into($0) }
-            result = read.result
-        } else {
-            result = loop.readThroughScratch(pipes.stdoutFD) { framing.appendStdout($0) }
-        }
-        if case .bytes(let count) = result { isStdoutReadBulk = count >= Self.bulkReadBytes }
-        switch result {
+        switch pipes.readStdout(into: &framing, chunkBytes: configuration.readChunkBytes, on: loop) {
         case .bytes:
             drainOutbound()
             return true
         case .wouldBlock:
-            pipes.stdoutReadable = false
             return false
         case .endOfFile, .failed:
             stdoutEnded()
@@ -222,18 +212,7 @@ extension WebSocketSession {
     /// Nobody takes the child's output any more (the client is gone or closing): it is read and
     /// dropped until the ladder ends the group, so that a child echoing its input reads all of
     /// it and sees its end (SPEC §3, issue 10) instead of dying of SIGPIPE on the first write.
-    private func discardStdout() -> Bool {
-        switch loop.readThroughScratch(pipes.stdoutFD, { _ in }) {
-        case .bytes:
-            return true
-        case .wouldBlock:
-            pipes.stdoutReadable = false
-            return false
-        case .endOfFile, .failed:
-            closeStdout()
-            return true
-        }
-    }
+    private func discardStdout() -> Bool { pipes.discardStdout(on: loop) }
 
     /// Frames every complete message the codec holds.
     func drainOutbound() {

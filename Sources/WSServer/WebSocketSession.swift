@@ -78,12 +78,11 @@ final class WebSocketSession: EventHandler {
     var isPumpScheduled = false
     /// Counts pump passes that moved bytes, so the idle-memory timer can tell traffic happened.
     var activityCount = 0
-    /// Whether the last read of the socket (of stdout) was large: then the next one goes straight
-    /// into the session's own buffer; small reads go through the loop's scratch buffer, so a quiet
-    /// session only keeps the bytes it got (SPEC §7).
+    /// Whether the last read of the socket was large: then the next one goes straight into the
+    /// session's own buffer; small reads go through the loop's scratch buffer, so a quiet session
+    /// only keeps the bytes it got (SPEC §7). Stdout's reads follow the same rule (`ChildPipes`).
     var isSocketReadBulk = false
-    var isStdoutReadBulk = false
-    static let bulkReadBytes = 16 * 1024
+    static let bulkReadBytes = ChildPipes.bulkReadBytes
     var idleReleaseTimer: TimerQueue.TimerID?
     var bytesIn = 0
     var bytesOut = 0
