@@ -365,6 +365,55 @@ struct SharedSessionTests {
         #expect(ProcessGroupProbe.waitUntilGone(pid))
     }
 
+    @Test("SPEC §13: 150 rounds of three clients joining one name on their own threads while the first one's line ends the child: every client is answered (a reply, or its child's exit code), none hangs, nothing is left")
+    func joinWhileEnding() async throws {
+        try await withServer(flags: ["--sessions", "--metrics=0"], command: [Self.script, "reply"]) { server in
+            let failures = Mutex<[String]>([])
+            for round in 0..<150 {
+                let name = Self.name()
+                let group = DispatchGroup()
+                for member in 0..<3 {
+                    group.enter()
+                    let box = UncheckedBox(name, server)
+                    Thread.detachNewThread {
+                        defer { group.leave() }
+                        do {
+                            let client = try WebSocketTestClient.connect(port: box.server.port, path: "/?session=\(box.value)")
+                            // The first ends the child; the others ask for a reply, which comes
+                            // from that child before its end, or from a new one after it.
+                            try client.sendText(member == 0 ? "quit" : "m\(member)")
+                            let deadline = Deadline(after: .seconds(10))
+                            var answered = false
+                            while !answered {
+                                switch try client.receiveMessage(timeout: deadline.remaining) {
+                                case .text(let text): answered = member != 0 && text == "reply: m\(member)"
+                                case .close(let code, _):
+                                    guard code == 4003 else { throw TestClientError.protocolViolation("close \(code.map(String.init) ?? "none")") }
+                                    answered = true
+                                case .binary: throw TestClientError.protocolViolation("binary")
+                                }
+                            }
+                            client.closeAbruptly()
+                        } catch {
+                            failures.withLock { $0.append("round \(round), client \(member): \(error)") }
+                        }
+                    }
+                }
+                #expect(group.wait(timeout: .now() + 30) == .success, "round \(round) hung")
+            }
+            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
+            let settled = Deadline.poll(for: .seconds(20)) { ProcessTable.spawnedChildren(of: server.pid).isEmpty }
+            #expect(settled, "children left: \(ProcessTable.spawnedChildren(of: server.pid).map(\.pid))")
+            var metrics = try MetricsTests.scrape(try MetricsTests.metricsPort(server))
+            _ = Deadline.poll(for: .seconds(10)) {
+                metrics = (try? MetricsTests.scrape(try MetricsTests.metricsPort(server))) ?? metrics
+                return metrics.value("wsbridge_sessions_active") == 0 && metrics.value("wsbridge_shared_children_active") == 0
+            }
+            #expect(metrics.value("wsbridge_sessions_active") == 0)
+            #expect(metrics.value("wsbridge_shared_children_active") == 0)
+        }
+    }
+
     @Test("SPEC §13: 200 rounds of clients joining and leaving named sessions at once, resets included, leave no child, fd or session behind")
     func churn() async throws {
         try await withServer(flags: ["--sessions", "--metrics=0"], command: [Self.script, "reply"]) { server in
