@@ -40,6 +40,8 @@ public enum ChildEnvironment {
         public var hookVariables: [String: String] = [:]
         /// The negotiated subprotocol, if any.
         public var subprotocol: String?
+        /// `sse` when the client is an `EventSource` (SPEC §12); nil for a WebSocket client.
+        public var transport: String?
         /// REMOTE_HOST: the client's name from reverse DNS (`--reverselookup`), else its address.
         public var remoteHost: String?
         /// The request body's length for a CGI request (RFC 3875 §4.1.2); "" when there is none.
@@ -138,6 +140,7 @@ public enum ChildEnvironment {
             environment["HTTPS"] = "on"
         }
         if let subprotocol = inputs.subprotocol { environment["WEBSOCKET_PROTOCOL"] = subprotocol }
+        if let transport = inputs.transport { environment["WEBSOCKET_TRANSPORT"] = transport }
         environment.merge(inputs.hookVariables) { _, hook in hook }
         // RFC 3875 §4.1.5, §4.1.13: PATH_INFO and SCRIPT_NAME are decoded, so "/x%0aPATH=/evil"
         // holds a real LF; a reverse-DNS name or a Host header could hold controls too. A script
@@ -188,9 +191,10 @@ public enum ChildEnvironment {
     /// Variables only wsbridge sets, even when it leaves them out, so a `--passenv` of the same
     /// name cannot fill the gap: identity (SPEC §4, §10, §11: a parent's `REMOTE_USER` or `HTTPS=on`
     /// would tell every script that every client authenticated, or came over TLS), TLS facts, and
-    /// the chosen subprotocol. `SSL_CLIENT_*` is withheld by prefix (`isWithheldFromPassEnv`).
+    /// the chosen subprotocol and transport. `SSL_CLIENT_*` is withheld by prefix (`isWithheldFromPassEnv`).
     static let serverOnlyNames: Set<String> = [
         "AUTH_TYPE", "REMOTE_USER", "REMOTE_IDENT", "HTTPS", "SSL_PROTOCOL", "SSL_CIPHER", "WEBSOCKET_PROTOCOL",
+        "WEBSOCKET_TRANSPORT",
     ]
 
     /// systemd's socket-activation variables (sd_listen_fds(3), SPEC §15): they describe fds

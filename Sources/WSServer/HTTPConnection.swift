@@ -40,6 +40,16 @@ final class HTTPConnection: EventHandler {
     /// The `--authcmd` run deciding the current request, if one is under way.
     private var authHook: AuthHook?
 
+    /// A POST's body on its way to an event-stream session's stdin (SPEC §12).
+    private var postBody: PostBody?
+
+    private struct PostBody {
+        let head: HTTPRequestHead
+        let sessionID: String
+        var bytes: [UInt8]
+        var remaining: Int
+    }
+
     private struct FileBody {
         var fd: Int32
         var remaining: Int
@@ -50,6 +60,10 @@ final class HTTPConnection: EventHandler {
         case readingHead
         /// A password check for the request runs off the loop; nothing is read meanwhile.
         case authorizing
+        /// Reading a POST's body for an event-stream session.
+        case readingBody
+        /// The body went to its session's loop; nothing is read until it answers.
+        case posting
         /// Writing an answer (and a file after it).
         case answering
         /// The last answer is out and the write side shut; reading until the client closes.
@@ -94,9 +108,10 @@ final class HTTPConnection: EventHandler {
         }
         switch state {
         case .readingHead: readHead()
+        case .readingBody: readPostBody()
         case .answering: flush()
         case .lingering: drainUntilClosed()
-        case .authorizing, .done: break
+        case .authorizing, .posting, .done: break
         }
     }
 
@@ -283,6 +298,15 @@ final class HTTPConnection: EventHandler {
                               method: head.method, path: head.path)
             }
             routeUpgrade(head, routed: routed)
+        } else if EventStreamRequest.isRequested(head) {
+            guard !body.hasBody else {
+                let error = HTTPError.malformed("an event-stream request carries no body")
+                return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                              method: head.method, path: head.path)
+            }
+            routeEventStream(head, routed: routed)
+        } else if head.method == "POST", let sessionID = head.headers.first(EventStreamRequest.sessionHeader) {
+            routePost(head, sessionID: sessionID, body: body)
         } else {
             routePlainRequest(head, routed: routed, body: body)
         }
@@ -453,32 +477,7 @@ final class HTTPConnection: EventHandler {
             refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
             return
         }
-        let script: ScriptTarget
-        switch configuration.command {
-        case .single(let executable, let arguments):
-            script = target(executable, arguments, scriptName: "/", pathInfo: routed.path)
-        case .directory(let router):
-            switch router.route(path: routed.path) {
-            case .script(let path, let scriptName, let pathInfo):
-                script = target(path, [], scriptName: scriptName, pathInfo: pathInfo)
-            case .notFound:
-                let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
-                refuse(response, status: .notFound, method: head.method, path: head.path)
-                return
-            }
-        }
-        guard !context.isShuttingDown else {
-            let response = HTTPResponse.error(.serviceUnavailable, message: "the server is shutting down",
-                                              extraHeaders: extraHeaders)
-            refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
-            return
-        }
-        guard context.sessionSlots?.reserve(client.limitKey) ?? .admitted == .admitted else {
-            let response = HTTPResponse.error(.tooManyRequests, message: "this address has \(configuration.maxSessionsPerAddress) sessions (--maxconnsperip)",
-                                              extraHeaders: extraHeaders)
-            refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
-            return
-        }
+        guard let script = admitSession(head, routed: routed) else { return }
         if let sharing = configuration.sharing {
             let request: SharedSessionRequest
             do {
@@ -500,6 +499,39 @@ final class HTTPConnection: EventHandler {
             return
         }
         upgrade(head, acceptance, script)
+    }
+
+    /// What a session for `head` runs, once the server admits one more for this client (not
+    /// shutting down, under `--maxconnsperip`, whose slot it then holds); nil after refusing it.
+    private func admitSession(_ head: HTTPRequestHead, routed: HTTPRequestHead) -> ScriptTarget? {
+        let extraHeaders = configuration.plainHTTPHeaders
+        let script: ScriptTarget
+        switch configuration.command {
+        case .single(let executable, let arguments):
+            script = target(executable, arguments, scriptName: "/", pathInfo: routed.path)
+        case .directory(let router):
+            switch router.route(path: routed.path) {
+            case .script(let path, let scriptName, let pathInfo):
+                script = target(path, [], scriptName: scriptName, pathInfo: pathInfo)
+            case .notFound:
+                let response = HTTPResponse.error(.notFound, message: "no such script", extraHeaders: extraHeaders)
+                refuse(response, status: .notFound, method: head.method, path: head.path)
+                return nil
+            }
+        }
+        guard !context.isShuttingDown else {
+            let response = HTTPResponse.error(.serviceUnavailable, message: "the server is shutting down",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
+            return nil
+        }
+        guard context.sessionSlots?.reserve(client.limitKey) ?? .admitted == .admitted else {
+            let response = HTTPResponse.error(.tooManyRequests, message: "this address has \(configuration.maxSessionsPerAddress) sessions (--maxconnsperip)",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .tooManyRequests, method: head.method, path: head.path)
+            return nil
+        }
+        return script
     }
 
     private func refuseNoChildSlot(_ head: HTTPRequestHead) {
@@ -596,6 +628,146 @@ final class HTTPConnection: EventHandler {
             context: context, registry: registry, handshakeResponse: response,
             bytesAfterHead: parser.takeRemainingBytes())
         session.start(taking: socketRegistration)
+    }
+
+    // MARK: Event streams (SPEC §12)
+
+    /// A GET asking for `text/event-stream`: the script the same URL would upgrade to, under the
+    /// same origin check and limits, as a session whose client is an `EventSource`.
+    private func routeEventStream(_ head: HTTPRequestHead, routed: HTTPRequestHead) {
+        let extraHeaders = configuration.plainHTTPHeaders
+        do {
+            try configuration.originPolicy.check(head, isTLS: transport.tlsSession != nil || client.forwarded?.isHTTPS == true,
+                                                  host: client.forwarded?.host)
+        } catch {
+            return refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+        }
+        guard let script = admitSession(head, routed: routed) else { return }
+        if let sharing = configuration.sharing, sharing == .broadcast || (try? SharedSessionRequest.parse(query: head.query))?.name != nil {
+            context.sessionSlots?.release(client.limitKey)
+            let response = HTTPResponse.error(.notAcceptable, message: "shared sessions (--broadcast, ?session=) take WebSocket clients only",
+                                              extraHeaders: extraHeaders)
+            return refuse(response, status: .notAcceptable, method: head.method, path: head.path)
+        }
+        guard context.reserveChildSlot() else { return refuseNoChildSlot(head) }
+        let socketRegistration = registration
+        registration = nil
+        state = .done
+        registry.remove(self)
+        var headers = extraHeaders
+        if let setCookie { headers.add(name: "Set-Cookie", value: setCookie) }
+        var generator = SystemRandomNumberGenerator()
+        _ = parser.takeRemainingBytes()
+        let session = WebSocketSession(
+            transport: transport, id: id, client: client, local: local, head: head, script: script, subprotocol: nil,
+            deflate: nil, loop: loop, context: context, registry: registry,
+            handshakeResponse: EventStreamEncoder.responseHead(extraHeaders: headers), bytesAfterHead: [],
+            eventStreamID: EventStreamRequest.makeSessionID(using: &generator))
+        session.start(taking: socketRegistration)
+    }
+
+    /// The largest POST body for a session when `--maxframesize=0` lifts the message limit: the
+    /// body is held whole until its lines go to stdin.
+    static let maxPostedBodyBytes = 1 << 20
+
+    /// A POST with `X-WSBridge-Session`: its body's lines go to that session's stdin.
+    private func routePost(_ head: HTTPRequestHead, sessionID: String, body: RequestBodyFraming) {
+        let extraHeaders = configuration.plainHTTPHeaders
+        guard EventStreamRequest.isWellFormedSessionID(sessionID) else {
+            let error = HTTPError.malformed("\(EventStreamRequest.sessionHeader) is not a session id")
+            return refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
+        }
+        let limit = configuration.maxMessageBytes ?? Self.maxPostedBodyBytes
+        let length: Int
+        switch body {
+        case .none:
+            length = 0
+        case .chunked:
+            let response = HTTPResponse.error(.lengthRequired, message: "a POST to a session needs a Content-Length",
+                                              extraHeaders: extraHeaders)
+            return refuse(response, status: .lengthRequired, method: head.method, path: head.path)
+        case .contentLength(let count):
+            length = count
+        }
+        guard length <= limit else {
+            let response = HTTPResponse.error(.payloadTooLarge, message: "request body over \(limit) bytes (--maxframesize)",
+                                              extraHeaders: extraHeaders)
+            return refuse(response, status: .payloadTooLarge, method: head.method, path: head.path)
+        }
+        // The bytes behind the head: the body's start, and maybe the next request's.
+        var buffered = parser.takeRemainingBytes()
+        let taken = min(length, buffered.count)
+        parser.append(contentsOf: buffered[taken...])
+        buffered.removeSubrange(taken...)
+        postBody = PostBody(head: head, sessionID: sessionID, bytes: buffered, remaining: length - taken)
+        state = .readingBody
+        // The body must come within the head's deadline too (SPEC §5), however slowly it trickles.
+        startHeadTimer()
+        readPostBody()
+    }
+
+    private func readPostBody() {
+        while state == .readingBody, var body = postBody {
+            guard body.remaining > 0 else { return postComplete(body) }
+            guard isReadable else { return }
+            postBody = nil
+            let result = loop.readThroughScratch(transport) { chunk in
+                let taken = min(body.remaining, chunk.count)
+                body.bytes.append(contentsOf: chunk[0..<taken])
+                body.remaining -= taken
+                if taken < chunk.count { parser.append(UnsafeRawBufferPointer(rebasing: chunk[taken...])) }
+            }
+            postBody = body
+            switch result {
+            case .bytes: continue
+            case .wouldBlock: isReadable = false
+            case .endOfFile, .failed: close()
+            }
+        }
+    }
+
+    /// The whole body is here: its lines go to the session's loop, and the answer comes back here.
+    private func postComplete(_ body: PostBody) {
+        postBody = nil
+        if let timer { loop.cancel(timer) }
+        timer = nil
+        let head = body.head
+        guard let lines = EventStreamRequest.lines(ofBody: body.bytes) else {
+            let error = HTTPError.malformed("a posted body is UTF-8 text")
+            return refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status,
+                          method: head.method, path: head.path)
+        }
+        guard let entry = context.eventStreams.find(id: body.sessionID), entry.path == head.path else {
+            return postAnswered(.ended, head: head)
+        }
+        state = .posting
+        let connection = WeakSendable(self), loop = UncheckedSendable(self.loop), request = UncheckedSendable(head)
+        entry.loop.value.execute {
+            let reply: @Sendable (PostOutcome) -> Void = { outcome in
+                loop.value.execute { connection.value?.postAnswered(outcome, head: request.value) }
+            }
+            guard let session = entry.session.value else { return reply(.ended) }
+            session.post(lines: lines, reply: reply)
+        }
+    }
+
+    private func postAnswered(_ outcome: PostOutcome, head: HTTPRequestHead) {
+        guard state == .posting || state == .readingBody else { return }
+        state = .readingHead
+        let extraHeaders = configuration.plainHTTPHeaders
+        switch outcome {
+        case .accepted:
+            var response = HTTPResponse(status: .noContent)
+            response.headers.add(contentsOf: extraHeaders)
+            answer(response, to: head, includeBody: false)
+        case .ended:
+            let response = HTTPResponse.error(.notFound, message: "no such session, or it ended", extraHeaders: extraHeaders)
+            refuse(response, status: .notFound, method: head.method, path: head.path)
+        case .busy:
+            let response = HTTPResponse.error(.serviceUnavailable, message: "the session's script is not reading its input",
+                                              extraHeaders: extraHeaders)
+            refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
+        }
     }
 
     private func handOverToCGI(_ head: HTTPRequestHead, body: RequestBodyFraming, _ script: ScriptTarget) {
@@ -712,7 +884,7 @@ final class HTTPConnection: EventHandler {
 
     private func headTimedOut() {
         timer = nil
-        guard state == .readingHead else { return }
+        guard state == .readingHead || state == .readingBody else { return }
         context.logger.log(.access, "TIMEOUT", ["remote": peer.description, "id": String(id)])
         close()
     }

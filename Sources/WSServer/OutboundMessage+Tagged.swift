@@ -1,3 +1,4 @@
+import WSProtocol
 import WSBridging
 
 extension OutboundMessage {

@@ -24,6 +24,8 @@ public final class ServerContext: Sendable {
     let metrics = ServerMetrics()
     /// The shared children of `--broadcast` and `--sessions` (SPEC §13), by name.
     let sharedSessions = SharedSessionDirectory()
+    /// Event-stream sessions by id, for the POSTs that feed them (SPEC §12).
+    let eventStreams = EventStreamDirectory()
 
     /// Creates the context.
     public init(configuration: ServerConfiguration, logger: Logger) {

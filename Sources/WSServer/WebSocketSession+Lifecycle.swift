@@ -117,7 +117,7 @@ extension WebSocketSession {
     /// die of SIGPIPE before it has read its input.
     func socketFailed() {
         guard lifecycle.socket != .closed else { return }
-        salvageInput()
+        if eventStream == nil { salvageInput() }
         feed(.socketEnded)
     }
 
@@ -138,6 +138,7 @@ extension WebSocketSession {
     /// Queues our close frame, keeping the connection's frame-level machine in step: an empty
     /// close (code nil) is the echo of an empty one (RFC 6455 §5.5.1).
     private func queueClose(code: CloseCode?, reason: String) {
+        guard eventStream == nil else { return queueExitEvent(code: code, reason: reason) }
         let action = if let code { machine.close(code: code, reason: reason) } else { machine.answerPeerClose() }
         if case .send(let sent, let text) = action {
             closeCodeSent = sent
@@ -235,6 +236,7 @@ extension WebSocketSession {
         if let pingTimer { loop.cancel(pingTimer) }
         if let idleReleaseTimer { loop.cancel(idleReleaseTimer) }
         registry.remove(self)
+        finishEventStream()
         if let child {
             context.childEnded(child.pid)
             child.spawner.forget(child.pid)

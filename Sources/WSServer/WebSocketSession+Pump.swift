@@ -29,6 +29,7 @@ extension WebSocketSession {
         var progressed = readSocket()
         progressed = processInbound() || progressed
         progressed = flushStdin() || progressed
+        progressed = resumeParkedPosts() || progressed
         progressed = readStdout() || progressed
         // Before the flush, and counted as progress: a stderr line passed to the client
         // (--passstderr) once waited for unrelated traffic to flush it (issue 10).
@@ -93,9 +94,10 @@ extension WebSocketSession {
         }
         guard socketReadiness != .drained else { return false }
         let result: Syscalls.IOResult
-        if !lifecycle.decodesInbound {
+        if !lifecycle.decodesInbound || eventStream != nil {
             // After the client's close frame or a protocol error nothing it sends is used (RFC
-            // 6455 §1.4); reading on keeps memory bounded and still sees the socket's end.
+            // 6455 §1.4), and an event stream's client sends nothing the session uses; reading
+            // on keeps memory bounded and still sees the socket's end.
             result = loop.readThroughScratch(transport) { _ in }
         } else if pipes.stdin.bytes.readableCount >= configuration.stdinHighWatermark {
             // Paused for backpressure (SPEC §7). A client that left meanwhile is noticed all the
@@ -238,7 +240,9 @@ extension WebSocketSession {
     /// Frames one whole outbound message into the socket buffer, compressed (RSV1) when
     /// permessage-deflate was agreed and the message is long enough to gain from it.
     private func appendMessage(opcode: Opcode, payload: ArraySlice<UInt8>) {
-        if let deflater, payload.count >= minimumCompressedBytes {
+        if eventStream != nil {
+            appendEvent(isBinary: opcode == .binary, payload: payload)
+        } else if let deflater, payload.count >= minimumCompressedBytes {
             FrameEncoder.append(opcode: opcode, reservedBits: 0b100, payload: deflater.compress(payload), to: &socketOut.bytes)
         } else {
             FrameEncoder.append(opcode: opcode, payload: payload, to: &socketOut.bytes)

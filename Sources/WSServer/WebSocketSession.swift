@@ -90,13 +90,16 @@ final class WebSocketSession: EventHandler {
     var bytesInReported = 0
     var bytesOutReported = 0
     var closeCodeSent: CloseCode?
+    /// Set when the client is an `EventSource` rather than a WebSocket (SPEC §12).
+    var eventStream: EventStreamState?
 
     /// The pipes' sources are `ChildPipes`'s.
     static let socketSource: UInt8 = 0, exitSource: UInt8 = 4
 
     init(transport: any Transport, id: UInt64, client: ClientOrigin, local: SocketAddress, head: HTTPRequestHead, script: ScriptTarget, subprotocol: String?,
          deflate: DeflateParameters?, loop: EventLoop,
-         context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8]) {
+         context: ServerContext, registry: ConnectionRegistry, handshakeResponse: [UInt8], bytesAfterHead: [UInt8],
+         eventStreamID: String? = nil) {
         self.transport = transport
         self.id = id
         self.client = client
@@ -122,7 +125,13 @@ final class WebSocketSession: EventHandler {
         framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
         stderrFraming = Framing(mode: .line, maxMessageBytes: limit)
         socketOut.bytes.append(contentsOf: handshakeResponse)
-        decoder.append(contentsOf: bytesAfterHead)
+        if let eventStreamID {
+            // An event stream's client sends nothing after its GET that the session would use.
+            eventStream = EventStreamState(sessionID: eventStreamID)
+            EventStreamEncoder.appendOpening(sessionID: eventStreamID, to: &socketOut.bytes)
+        } else {
+            decoder.append(contentsOf: bytesAfterHead)
+        }
     }
 
     /// Sends the 101, then starts the child (SPEC §3: the child starts after the 101 is sent).
@@ -131,14 +140,14 @@ final class WebSocketSession: EventHandler {
         registry.add(self)
         context.sessionStarted()
         context.metrics.sessionStarted()
-        context.metrics.answered(.switchingProtocols)
+        context.metrics.answered(eventStream == nil ? .switchingProtocols : .ok)
         if let socketRegistration {
             self.socketRegistration = self.loop.transfer(socketRegistration, to: self)
         } else {
             self.socketRegistration = self.loop.register(transport.fd, handler: self, source: Self.socketSource, interest: .readWrite)
         }
         flushSocket()
-        schedulePing()
+        if eventStream == nil { schedulePing() } else { startEventStream() }
         loop.withRemoteHost(of: client.lookupAddress, isEnabled: configuration.reverseLookup) { [self] name in
             spawnChild(remoteHost: name)
         }
@@ -153,6 +162,7 @@ final class WebSocketSession: EventHandler {
         inputs.forwarded = client.forwarded
         inputs.authentication = client.identity.map { ($0.authType, $0.user) }
         inputs.hookVariables = client.hookVariables
+        if eventStream != nil { inputs.transport = "sse" }
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
                                    workingDirectory: Self.directory(of: script.executable))
@@ -186,6 +196,7 @@ final class WebSocketSession: EventHandler {
     var logContext: [(key: String, value: String)] {
         var fields: [(key: String, value: String)] = [("remote", client.logDescription), ("id", String(id)), ("path", head.path)]
         if let child { fields.append(("pid", String(child.pid))) }
+        if eventStream != nil { fields.append(("transport", "sse")) }
         return fields
     }
 

@@ -49,6 +49,8 @@ public struct HTTPStatus: Sendable, Equatable, CustomStringConvertible {
     public static let notFound = HTTPStatus(code: 404, reasonPhrase: "Not Found")
     /// 405: the method is not allowed here; the response names the allowed ones in Allow.
     public static let methodNotAllowed = HTTPStatus(code: 405, reasonPhrase: "Method Not Allowed")
+    /// A GET for an event stream that this server's mode cannot serve (SPEC §12).
+    public static let notAcceptable = HTTPStatus(code: 406, reasonPhrase: "Not Acceptable")
     /// 408: the request head did not arrive in time.
     public static let requestTimeout = HTTPStatus(code: 408, reasonPhrase: "Request Timeout")
     /// 413: the request content is larger than the server accepts (RFC 9110 §15.5.14 names it
