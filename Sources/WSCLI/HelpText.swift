@@ -28,7 +28,12 @@ public enum HelpText {
         for flag in OptionFlag.allCases {
             let entry = entry(for: flag)
             var syntax = "--\(flag.rawValue)"
-            if !flag.isBoolean || flag == .pty { syntax += entry.placeholder.hasPrefix("[") ? entry.placeholder : "=\(entry.placeholder)" }
+            if !flag.isBoolean {
+                syntax += "=\(entry.placeholder)"
+            } else if flag == .pty {
+                // A switch with one more value: `--pty[=tty]`.
+                syntax += entry.placeholder
+            }
             var lines = entry.meaning
             if let defaultValue = entry.defaultValue { lines.append("Default: \(defaultValue)") }
             if syntax.count < column - 1 {

@@ -132,7 +132,10 @@ public enum OptionParser {
                 // A switch with one more value: `--pty`, `--pty=tty`, or a boolean after `=`.
                 builder.setTerminal(try inlineValue.map { text throws(UsageError) -> TerminalMode? in
                     if text == "tty" { return .tty }
-                    return try parseBool(text, flag: flag) ? .program : nil
+                    guard let isOn = try? parseBool(text, flag: flag) else {
+                        throw .syntax("--pty=\(text) is neither tty nor a boolean; use --pty, --pty=tty or --pty=false")
+                    }
+                    return isOn ? .program : nil
                 } ?? .program)
             } else if flag.isBoolean {
                 let isOn = try inlineValue.map { text throws(UsageError) in
