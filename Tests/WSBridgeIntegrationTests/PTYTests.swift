@@ -107,11 +107,14 @@ struct PTYTests {
     func resize() async throws {
         try await withServer(flags: Self.flags + ["--binary"], command: Self.resizer) { server in
             let client = try WebSocketTestClient.connect(port: server.port, path: "/?cols=90&rows=30")
-            #expect(try Self.collect(client, count: 6) == Array("ready\n".utf8))
+            let ready = try Self.collect(client, count: 6)
+            #expect(ready == Array("ready\n".utf8), "\(String(decoding: ready, as: UTF8.self).debugDescription)")
             try client.sendText(" {\"cols\": 100, \"rows\": 40}\n")
-            #expect(try Self.collect(client, count: 12) == Array("size 100 40\n".utf8))
+            let first = try Self.collect(client, count: 12)
+            #expect(first == Array("size 100 40\n".utf8), "\(String(decoding: first, as: UTF8.self).debugDescription)")
             try client.sendText("{\"rows\":5,\"cols\":7}", fragmentSize: 4)
-            #expect(try Self.collect(client, count: 8) == Array("size 7 5\n".utf8))
+            let second = try Self.collect(client, count: 9)
+            #expect(second == Array("size 7 5\n".utf8), "\(String(decoding: second, as: UTF8.self).debugDescription)")
             client.closeAbruptly()
         }
     }
