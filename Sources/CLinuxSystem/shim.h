@@ -69,3 +69,52 @@ static inline int wsbridge_set_thread_nice(int nice) {
 // The bytes malloc has handed out and not yet had back (mallinfo2's uordblks, glibc 2.33), in all
 // arenas: what tests and measurements use to weigh a structure (RSS hides untouched pages).
 static inline size_t wsbridge_heap_bytes_in_use(void) { return mallinfo2().uordblks; }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <termios.h>
+
+// Declared by glibc's stdlib.h only under _XOPEN_SOURCE or _GNU_SOURCE, which the Glibc module is
+// not built with.
+extern int posix_openpt(int flags);
+extern int grantpt(int fd);
+extern int unlockpt(int fd);
+extern int ptsname_r(int fd, char *buffer, size_t length);
+
+// A pseudo-terminal pair for a `--pty` child (SPEC §12): the primary side for the server and the
+// secondary for the child's stdin, stdout and stderr, both close-on-exec and neither becoming
+// the opener's controlling terminal (O_NOCTTY). The secondary comes from TIOCGPTPEER (Linux
+// 4.13), which opens the primary's own peer rather than whatever the ptsname path names by then,
+// or else from that path. 0, or -1 with errno.
+static inline int wsbridge_open_pty(int *primary, int *secondary) {
+    int primary_fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (primary_fd < 0) return -1;
+    if (grantpt(primary_fd) != 0 || unlockpt(primary_fd) != 0) {
+        int saved = errno;
+        close(primary_fd);
+        errno = saved;
+        return -1;
+    }
+    int secondary_fd = ioctl(primary_fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (secondary_fd < 0) {
+        char name[128];
+        if (ptsname_r(primary_fd, name, sizeof name) == 0) secondary_fd = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    }
+    if (secondary_fd < 0) {
+        int saved = errno;
+        close(primary_fd);
+        errno = saved;
+        return -1;
+    }
+    *primary = primary_fd;
+    *secondary = secondary_fd;
+    return 0;
+}
+
+// TIOCSWINSZ (ioctl is variadic, which Swift does not import): sets a terminal's size in cells.
+static inline int wsbridge_set_window_size(int fd, unsigned short columns, unsigned short rows) {
+    struct winsize size = {0};
+    size.ws_col = columns;
+    size.ws_row = rows;
+    return ioctl(fd, TIOCSWINSZ, &size);
+}

@@ -46,6 +46,8 @@ public enum ChildEnvironment {
         public var remoteHost: String?
         /// The request body's length for a CGI request (RFC 3875 §4.1.2); "" when there is none.
         public var contentLength = ""
+        /// `--pty` (SPEC §12): the child runs on a pseudo-terminal and gets `TERM`.
+        public var isTerminal = false
 
         /// Creates the inputs.
         public init(head: HTTPRequestHead, parentEnvironment: [String: String], passEnv: [String], remote: SocketAddress,
@@ -64,6 +66,10 @@ public enum ChildEnvironment {
             self.subprotocol = subprotocol
         }
     }
+
+    /// SPEC §12: what a `--pty` child's terminal is, as xterm.js and most emulators present
+    /// themselves (256 colours, xterm's keys and escapes).
+    public static let terminalType = "xterm-256color"
 
     /// The environment of a child many clients share (SPEC §13): section 4's, built from the
     /// first client's request, without what belongs to that client alone. Its address, user,
@@ -141,6 +147,8 @@ public enum ChildEnvironment {
         }
         if let subprotocol = inputs.subprotocol { environment["WEBSOCKET_PROTOCOL"] = subprotocol }
         if let transport = inputs.transport { environment["WEBSOCKET_TRANSPORT"] = transport }
+        // Over a --passenv TERM, which describes the server's own terminal, not the child's.
+        if inputs.isTerminal { environment["TERM"] = terminalType }
         environment.merge(inputs.hookVariables) { _, hook in hook }
         // RFC 3875 §4.1.5, §4.1.13: PATH_INFO and SCRIPT_NAME are decoded, so "/x%0aPATH=/evil"
         // holds a real LF; a reverse-DNS name or a Host header could hold controls too. A script

@@ -17,16 +17,20 @@ enum OrphanedGroups {
 
     /// Runs the ladder over `groups` and returns once none has a live member, or SIGKILL's wait
     /// is over (a process in uninterruptible sleep cannot die sooner). Zombies do not count: they
-    /// are this process's children or orphans, reaped once it exits.
-    static func end(_ groups: Set<Int32>, closeMilliseconds: Int) {
+    /// are this process's children or orphans, reaped once it exits. `terminalGroups` (`--pty`
+    /// children) get SIGHUP first, as their sessions' ladders give it (SPEC §12): the kernel
+    /// sends none when the server's side of their terminal closes, since it is no one's
+    /// controlling terminal.
+    static func end(_ groups: Set<Int32>, terminalGroups: Set<Int32> = [], closeMilliseconds: Int) {
         var remaining = Syscalls.groupsWithLiveMembers(among: groups)
-        for step in Teardown.ladder(closeMilliseconds: closeMilliseconds) {
+        for step in Teardown.ladder(closeMilliseconds: closeMilliseconds, isTerminal: !terminalGroups.isEmpty) {
             guard !remaining.isEmpty else { return }
             switch step.action {
             case .closeStdin:
                 break  // closed when the server's end went
             case .signal(let signal):
-                for group in remaining { Syscalls.signalGroup(group, signal) }
+                let targets = signal == Syscalls.hangUp ? remaining.intersection(terminalGroups) : remaining
+                for group in targets { Syscalls.signalGroup(group, signal) }
             }
             let deadline = Syscalls.monotonicNanoseconds() + UInt64(step.waitMilliseconds) * 1_000_000
             while !remaining.isEmpty && Syscalls.monotonicNanoseconds() < deadline {

@@ -3,7 +3,9 @@ import WSPlatform
 /// The messages between the server and its spawner process (see `SpawnerProcess`), one per
 /// SOCK_SEQPACKET datagram, so a message never needs reassembly. Pure encoding, no I/O.
 ///
-/// Integers are little-endian; a string is a UInt32 byte count and its UTF-8 bytes.
+/// Integers are little-endian; a string is a UInt32 byte count and its UTF-8 bytes. A spawn
+/// request ends with its terminal: a byte (0 none, 1 `--pty`, 2 `--pty=tty`), then for a
+/// terminal its columns and rows as UInt16s.
 public enum SpawnMessage: Sendable, Equatable {
     /// Server → spawner: start this child. The request id comes back with the answer.
     case spawn(id: UInt64, request: SpawnRequest)
@@ -46,6 +48,13 @@ public enum SpawnMessage: Sendable, Equatable {
             for (name, value) in request.environment.sorted(by: { $0.key < $1.key }) {
                 Self.append(name, to: &bytes)
                 Self.append(value, to: &bytes)
+            }
+            if let terminal = request.terminal {
+                bytes.append(terminal.mode == .program ? 1 : 2)
+                Self.append(UInt16(terminal.size.columns), to: &bytes)
+                Self.append(UInt16(terminal.size.rows), to: &bytes)
+            } else {
+                bytes.append(0)
             }
         case .spawned(let id, let pid):
             bytes.append(Tag.spawned.rawValue)
@@ -101,9 +110,21 @@ public enum SpawnMessage: Sendable, Equatable {
                 guard let name = reader.string(), let value = reader.string() else { return nil }
                 environment[name] = value
             }
+            var terminal: TerminalSetup?
+            switch reader.byte() {
+            case 0:
+                break
+            case let modeByte? where modeByte == 1 || modeByte == 2:
+                guard let columns = reader.uint16(), let rows = reader.uint16(),
+                      let size = TerminalSize(columns: Int(columns), rows: Int(rows)) else { return nil }
+                terminal = TerminalSetup(mode: modeByte == 1 ? .program : .tty, size: size)
+            default:
+                return nil
+            }
             guard reader.isAtEnd else { return nil }
             return .spawn(id: id, request: SpawnRequest(executable: executable, arguments: arguments,
-                                                        environment: environment, workingDirectory: directory))
+                                                        environment: environment, workingDirectory: directory,
+                                                        terminal: terminal))
         case .spawned:
             guard let id = reader.uint64(), let pid = reader.uint32(), reader.isAtEnd else { return nil }
             return .spawned(id: id, pid: Int32(bitPattern: pid))
@@ -135,6 +156,10 @@ public enum SpawnMessage: Sendable, Equatable {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    private static func append(_ value: UInt16, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
     private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -150,6 +175,11 @@ public enum SpawnMessage: Sendable, Equatable {
         var isAtEnd: Bool { bytes.isEmpty }
 
         mutating func byte() -> UInt8? { bytes.popFirst() }
+
+        mutating func uint16() -> UInt16? {
+            guard bytes.count >= 2 else { return nil }
+            return UInt16(bytes.removeFirst()) | UInt16(bytes.removeFirst()) << 8
+        }
 
         mutating func uint32() -> UInt32? {
             guard bytes.count >= 4 else { return nil }

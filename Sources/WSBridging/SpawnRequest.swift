@@ -8,13 +8,18 @@ public struct SpawnRequest: Sendable, Equatable {
     public var environment: [String: String]
     /// Working directory: the script's own directory, as websocketd does.
     public var workingDirectory: String
+    /// `--pty` (SPEC §12): the child's stdin, stdout and stderr are one pseudo-terminal set up
+    /// so; nil: three pipes.
+    public var terminal: TerminalSetup?
 
     /// Creates a request.
-    public init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String) {
+    public init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
+                terminal: TerminalSetup? = nil) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.terminal = terminal
     }
 }
 

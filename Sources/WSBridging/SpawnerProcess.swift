@@ -52,7 +52,7 @@ public enum SpawnerProcess {
         }
         // A server that closed the socket on purpose (retiring an idle spawner, or exiting after
         // its shutdown) released every group first; one that died did not.
-        OrphanedGroups.end(starter.unreleasedGroups, closeMilliseconds: closeMilliseconds)
+        OrphanedGroups.end(starter.unreleasedGroups, terminalGroups: starter.unreleasedTerminalGroups, closeMilliseconds: closeMilliseconds)
         exit(0)
     }
 
@@ -92,6 +92,8 @@ private final class ChildStarter {
     /// The process groups (each child's pid) whose sessions the server has not released: what
     /// must not outlive the server.
     private(set) var unreleasedGroups: Set<Int32> = []
+    /// Those of them whose child runs on a pseudo-terminal (`--pty`): their ladder starts with SIGHUP.
+    private(set) var unreleasedTerminalGroups: Set<Int32> = []
     /// Requests mostly name a handful of executables and directories; their URLs are made once.
     private var urls: [String: URL] = [:]
 
@@ -107,18 +109,15 @@ private final class ChildStarter {
         process.arguments = request.arguments
         process.environment = request.environment
         process.currentDirectoryURL = url(request.workingDirectory, isDirectory: true)
-        // Our own close-on-exec pipes rather than Foundation's `Pipe`: Foundation moves the
-        // child's ends onto its fds 0, 1 and 2, and no copy leaks into a later child.
-        var pipes: [(read: Int32, write: Int32)] = []
-        defer { for pipe in pipes { Syscalls.close(pipe.read); Syscalls.close(pipe.write) } }
-        while pipes.count < 3, let pipe = Syscalls.makePipe() { pipes.append(pipe) }
-        guard pipes.count == 3 else {
-            fail(id, replyFD, "cannot start \(request.executable): \(Syscalls.describe(Syscalls.lastError))")
+        let ends = request.terminal.map(ChildEnds.terminal) ?? ChildEnds.pipes()
+        defer { ends.opened.forEach(Syscalls.close) }
+        guard ends.isComplete else {
+            fail(id, replyFD, "cannot start \(request.executable): \(Syscalls.describe(ends.error))")
             return
         }
-        process.standardInput = FileHandle(fileDescriptor: pipes[0].read, closeOnDealloc: false)
-        process.standardOutput = FileHandle(fileDescriptor: pipes[1].write, closeOnDealloc: false)
-        process.standardError = FileHandle(fileDescriptor: pipes[2].write, closeOnDealloc: false)
+        process.standardInput = FileHandle(fileDescriptor: ends.child[0], closeOnDealloc: false)
+        process.standardOutput = FileHandle(fileDescriptor: ends.child[1], closeOnDealloc: false)
+        process.standardError = FileHandle(fileDescriptor: ends.child[2], closeOnDealloc: false)
         if let reporter {
             process.terminationHandler = { finished in
                 reporter.report(id: id, pid: finished.processIdentifier, status: Self.status(of: finished))
@@ -136,8 +135,9 @@ private final class ChildStarter {
         }
         let pid = process.processIdentifier
         unreleasedGroups.insert(pid)
+        if request.terminal != nil { unreleasedTerminalGroups.insert(pid) }
         let pidFD = Syscalls.openProcessFD(pid)
-        var passed = [pipes[0].write, pipes[1].read, pipes[2].read]
+        var passed = ends.server
         // The server's ends share their file status flags with the copies it receives.
         passed.forEach(Syscalls.setNonBlocking)
         if pidFD >= 0 { passed.append(pidFD) }
@@ -171,6 +171,7 @@ private final class ChildStarter {
     /// The server is done with the session of `pid`: its group is gone and its status known.
     func release(_ pid: Int32) {
         unreleasedGroups.remove(pid)
+        unreleasedTerminalGroups.remove(pid)
         children[pid] = nil
     }
 
@@ -218,6 +219,69 @@ private final class ChildStarter {
         }
         if nsError.domain == NSPOSIXErrorDomain { return Syscalls.describe(Int32(nsError.code)) }
         return nsError.localizedDescription
+    }
+}
+
+/// The fds of one child being started: its ends (what Foundation moves onto its 0, 1 and 2) and
+/// the server's (stdin's writer, stdout's and stderr's readers). All of them are opened here,
+/// close-on-exec, and closed once the server has its copies (`opened`), so no copy leaks into a
+/// later child and the spawner keeps none.
+private struct ChildEnds {
+    /// The child's stdin, stdout and stderr.
+    var child: [Int32] = []
+    /// The server's ends: stdin, stdout, stderr.
+    var server: [Int32] = []
+    /// Every fd opened, to close.
+    var opened: [Int32] = []
+    /// Why they are not all there.
+    var error: Int32 = 0
+
+    var isComplete: Bool { child.count == 3 && server.count == 3 }
+
+    /// Three pipes (SPEC §3). Our own rather than Foundation's `Pipe`, whose fds are not
+    /// close-on-exec.
+    static func pipes() -> ChildEnds {
+        var ends = ChildEnds()
+        var pipes: [(read: Int32, write: Int32)] = []
+        while pipes.count < 3, let pipe = Syscalls.makePipe() {
+            pipes.append(pipe)
+            ends.opened += [pipe.read, pipe.write]
+        }
+        guard pipes.count == 3 else {
+            ends.error = Syscalls.lastError
+            return ends
+        }
+        ends.child = [pipes[0].read, pipes[1].write, pipes[2].write]
+        ends.server = [pipes[0].write, pipes[1].read, pipes[2].read]
+        return ends
+    }
+
+    /// One pseudo-terminal for all three (SPEC §12, `--pty`). The server gets the primary side as
+    /// stdin and a copy of it as stdout, so its event loop watches each direction on an fd of its
+    /// own; and as stderr a pipe whose writer is closed here, which ends at once. Reading the
+    /// primary fails with EIO once every holder of the secondary is gone: the end of the output.
+    ///
+    /// Foundation makes the child a process group leader but starts no session, so the terminal
+    /// is not its controlling terminal (TIOCSCTTY needs a session leader): `isatty()` holds, and
+    /// the server sends SIGWINCH and SIGHUP itself.
+    static func terminal(_ setup: TerminalSetup) -> ChildEnds {
+        var ends = ChildEnds()
+        guard let (primary, secondary) = Syscalls.openTerminal(columns: setup.size.columns, rows: setup.size.rows,
+                                                              keepsDefaults: setup.mode == .tty) else {
+            ends.error = Syscalls.lastError
+            return ends
+        }
+        ends.opened = [primary, secondary]
+        let copy = Syscalls.duplicateCloseOnExec(primary)
+        guard copy >= 0, let stderr = Syscalls.makePipe() else {
+            ends.error = Syscalls.lastError
+            if copy >= 0 { ends.opened.append(copy) }
+            return ends
+        }
+        ends.opened += [copy, stderr.read, stderr.write]
+        ends.child = [secondary, secondary, secondary]
+        ends.server = [primary, copy, stderr.read]
+        return ends
     }
 }
 

@@ -25,12 +25,21 @@ public enum Teardown {
 
     /// close stdin, wait 100 ms + closems; SIGINT, wait 250 ms + closems; SIGTERM, wait 500 ms +
     /// closems; SIGKILL (SPEC §3).
-    public static func ladder(closeMilliseconds: Int) -> [TeardownStep] {
-        [
-            TeardownStep(action: .closeStdin, waitMilliseconds: 100 + closeMilliseconds),
+    ///
+    /// A `--pty` child's (`isTerminal`) signals start with SIGHUP, a terminal hanging up (SPEC
+    /// §12): what shells, editors and REPLs expect when their terminal goes, and many save their
+    /// state on it. Its step follows the end of input (^D, which lets `cat` finish with exit 0
+    /// and its output delivered, as through pipes) and waits as long as that one, 100 ms +
+    /// closems: a program that handles the hang-up has the time it has to finish on EOF, and the
+    /// whole ladder grows by no more than that.
+    public static func ladder(closeMilliseconds: Int, isTerminal: Bool = false) -> [TeardownStep] {
+        let endOfInput = TeardownStep(action: .closeStdin, waitMilliseconds: 100 + closeMilliseconds)
+        let hangUp = TeardownStep(action: .signal(Syscalls.hangUp), waitMilliseconds: 100 + closeMilliseconds)
+        let signals = [
             TeardownStep(action: .signal(Syscalls.interrupt), waitMilliseconds: 250 + closeMilliseconds),
             TeardownStep(action: .signal(Syscalls.terminate), waitMilliseconds: 500 + closeMilliseconds),
             TeardownStep(action: .signal(Syscalls.forceKill), waitMilliseconds: afterKillMilliseconds),
         ]
+        return [endOfInput] + (isTerminal ? [hangUp] : []) + signals
     }
 }

@@ -28,7 +28,12 @@ public enum HelpText {
         for flag in OptionFlag.allCases {
             let entry = entry(for: flag)
             var syntax = "--\(flag.rawValue)"
-            if !flag.isBoolean { syntax += "=\(entry.placeholder)" }
+            if !flag.isBoolean {
+                syntax += "=\(entry.placeholder)"
+            } else if flag == .pty {
+                // A switch with one more value: `--pty[=tty]`.
+                syntax += entry.placeholder
+            }
             var lines = entry.meaning
             if let defaultValue = entry.defaultValue { lines.append("Default: \(defaultValue)") }
             if syntax.count < column - 1 {
@@ -191,6 +196,11 @@ public enum HelpText {
             Entry(placeholder: "", defaultValue: "off",
                   meaning: ["Send stdout and stderr lines to the client as JSON text messages",
                             "{\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"}; needs --framing=line."])
+        case .pty:
+            Entry(placeholder: "[=tty]", defaultValue: "off",
+                  meaning: ["Run the child on a pseudo-terminal (stdin, stdout and stderr), so",
+                            "it line-buffers; echo off, \\n kept. =tty keeps the terminal's",
+                            "defaults (echo, \\r\\n) for xterm.js. Size: ?cols=&rows=."])
         case .reverseLookup:
             Entry(placeholder: "", defaultValue: "off",
                   meaning: ["Set REMOTE_HOST from a reverse DNS lookup of the client."])

@@ -88,6 +88,7 @@ public enum Launcher {
         configuration.lingerMilliseconds = options.lingerSeconds * 1000
         configuration.clientQueueBytes = options.clientQueueBytes
         configuration.passesStderr = options.passStderr
+        configuration.terminal = options.pty
         configuration.subprotocols = options.subprotocols
         configuration.deflate = options.permessageDeflate ? .standard : nil
         configuration.devConsole = options.devConsole
@@ -198,7 +199,7 @@ public enum Launcher {
             reloadTLS(configuration.tls, logger: logger)
             reloadPasswords(configuration.access.passwords, logger: logger)
         }
-        drain(server, closeMilliseconds: options.closeMilliseconds, logger: logger)
+        drain(server, closeMilliseconds: options.closeMilliseconds, isTerminal: options.pty != nil, logger: logger)
         spawners.releaseFinishedGroups()
         return 0
     }
@@ -281,10 +282,10 @@ public enum Launcher {
 
     /// SPEC §3: after the first signal, every session gets 1001 and its ladder; the server waits
     /// for them at most the ladder's length plus a second; a second signal ends it at once.
-    private static func drain(_ server: Server, closeMilliseconds: Int, logger: Logger) {
+    private static func drain(_ server: Server, closeMilliseconds: Int, isTerminal: Bool, logger: Logger) {
         logger.log(.info, "shutting down", ["sessions": String(server.liveSessions)])
         server.beginShutdown()
-        let ladderMilliseconds = Teardown.ladder(closeMilliseconds: closeMilliseconds)
+        let ladderMilliseconds = Teardown.ladder(closeMilliseconds: closeMilliseconds, isTerminal: isTerminal)
             .dropLast().reduce(0) { $0 + $1.waitMilliseconds }
         let deadline = Syscalls.monotonicNanoseconds() + UInt64(ladderMilliseconds + 1_000) * 1_000_000
         while server.liveSessions > 0 && Syscalls.monotonicNanoseconds() < deadline {

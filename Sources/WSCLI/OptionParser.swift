@@ -49,6 +49,7 @@ enum OptionFlag: String, CaseIterable, Sendable {
     case headerWS = "header-ws"
     case headerHTTP = "header-http"
     case passStderr = "passstderr"
+    case pty
     case reverseLookup = "reverselookup"
     case subprotocol
     case permessageDeflate = "permessage-deflate"
@@ -71,7 +72,8 @@ enum OptionFlag: String, CaseIterable, Sendable {
     /// Whether the flag is a switch: set by its name alone, never taking the next word.
     var isBoolean: Bool {
         switch self {
-        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup, .token,
+        // `--pty` too: set by its name alone; `--pty=tty` is its one other value.
+        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .pty, .reverseLookup, .token,
              .permessageDeflate, .broadcast, .sessions, .help, .version:
             true
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
@@ -126,7 +128,16 @@ public enum OptionParser {
             }
             // Go flag answers help before looking at any value.
             if flag == .help { return .help(HelpText.full()) }
-            if flag.isBoolean {
+            if flag == .pty {
+                // A switch with one more value: `--pty`, `--pty=tty`, or a boolean after `=`.
+                builder.setTerminal(try inlineValue.map { text throws(UsageError) -> TerminalMode? in
+                    if text == "tty" { return .tty }
+                    guard let isOn = try? parseBool(text, flag: flag) else {
+                        throw .syntax("--pty=\(text) is neither tty nor a boolean; use --pty, --pty=tty or --pty=false")
+                    }
+                    return isOn ? .program : nil
+                } ?? .program)
+            } else if flag.isBoolean {
                 let isOn = try inlineValue.map { text throws(UsageError) in
                     try parseBool(text, flag: flag)
                 } ?? true
@@ -181,6 +192,7 @@ struct OptionsBuilder {
         case .sessions: options.sessions = isOn
         case .version: wantsVersion = isOn; return
         case .help: preconditionFailure("--help returns before any flag is stored")
+        case .pty: setTerminal(isOn ? .program : nil); return
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
              .sslCert, .sslKey, .sslCA, .redirPort, .basicAuth, .authCmd, .tokenFile, .trustedProxy, .basePath, .maxForks, .maxConnsPerIP, .maxFrameSize,
              .closeMs, .pingMs, .linger, .clientQueue,
@@ -191,6 +203,16 @@ struct OptionsBuilder {
             options.explicitFlags.insert(flag.rawValue)
         } else {
             options.explicitFlags.remove(flag.rawValue)
+        }
+    }
+
+    /// `--pty` (`.program`), `--pty=tty` (`.tty`) or `--pty=false` (nil).
+    mutating func setTerminal(_ mode: TerminalMode?) {
+        options.pty = mode
+        if mode != nil {
+            options.explicitFlags.insert(OptionFlag.pty.rawValue)
+        } else {
+            options.explicitFlags.remove(OptionFlag.pty.rawValue)
         }
     }
 
@@ -261,7 +283,7 @@ struct OptionsBuilder {
         case .header: options.headers.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerWS: options.headersWS.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerHTTP: options.headersHTTP.append(try HeaderField(parsing: value, flag: flag.rawValue))
-        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .reverseLookup, .token,
+        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .pty, .reverseLookup, .token,
              .permessageDeflate, .broadcast, .sessions, .help, .version:
             preconditionFailure("--\(flag.rawValue) is a boolean")
         }
@@ -282,6 +304,18 @@ struct OptionsBuilder {
             }
             if options.framing != .line {
                 throw .configuration("--passstderr needs --framing=line, not --framing=\(options.framing.rawValue); drop one of them")
+            }
+        }
+        if let pty = options.pty {
+            let flag = pty == .tty ? "--pty=tty" : "--pty"
+            // SPEC §12: a terminal is one stream; stderr cannot be told from stdout.
+            if options.passStderr {
+                throw .configuration("\(flag) gives the child one stream for stdout and stderr, so --passstderr cannot tag them; drop one of them")
+            }
+            // The terminal's line discipline edits its input (^D, ^U, CR to LF): length records'
+            // binary headers would not reach the child intact.
+            if options.framing == .length {
+                throw .configuration("\(flag) cannot carry --framing=length (the terminal edits binary input); use --framing=line or raw")
             }
         }
         try checkTLS()

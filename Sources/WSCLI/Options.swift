@@ -102,6 +102,9 @@ public struct Options: Sendable, Equatable {
     public var headersHTTP: [HeaderField]
     /// `--passstderr`: stdout and stderr lines go to the client as JSON messages.
     public var passStderr: Bool
+    /// `--pty` or `--pty=tty` (SPEC §12): the child's stdin, stdout and stderr are one
+    /// pseudo-terminal set up so; nil: pipes.
+    public var pty: TerminalMode?
     /// `--reverselookup`: REMOTE_HOST comes from reverse DNS.
     public var reverseLookup: Bool
     /// The least severe level that is logged.
@@ -155,6 +158,7 @@ public struct Options: Sendable, Equatable {
         headersWS = []
         headersHTTP = []
         passStderr = false
+        pty = nil
         reverseLookup = false
         logLevel = .access
         logFormat = .text

@@ -21,8 +21,14 @@ struct ChildPipes {
     var stderrReadable = true
     private var stderrLine = ByteBuffer()
 
-    /// Takes the child's pipe ends and registers them on `loop` for `handler`.
-    mutating func adopt(_ child: ChildProcess, on loop: EventLoop, for handler: any EventHandler) {
+    /// Whether stdin and stdout are the primary side of one pseudo-terminal (`--pty`, SPEC §12):
+    /// two fds of one open file, each registered on its own.
+    private(set) var isTerminal = false
+
+    /// Takes the child's pipe ends (with `isTerminal`, its terminal's) and registers them on
+    /// `loop` for `handler`.
+    mutating func adopt(_ child: ChildProcess, on loop: EventLoop, for handler: any EventHandler, isTerminal: Bool = false) {
+        self.isTerminal = isTerminal
         stdinFD = child.stdinFD
         stdoutFD = child.stdoutFD
         stderrFD = child.stderrFD
@@ -60,9 +66,20 @@ struct ChildPipes {
         switch result {
         case .bytes(let count): isStdoutReadBulk = count >= Self.bulkReadBytes
         case .wouldBlock: stdoutReadable = false
-        case .endOfFile, .failed: break
+        case .endOfFile: break
+        // A terminal's primary side reads EIO, not 0, once every holder of the secondary (the
+        // child's whole group) has closed it: that is its end of file.
+        case .failed(let error) where isTerminal && error == Syscalls.inputOutputError: return .endOfFile
+        case .failed: break
         }
         return result
+    }
+
+    /// Sets the size of the child's terminal (`--pty`); false once both its fds are closed.
+    func resizeTerminal(_ size: TerminalSize) -> Bool {
+        guard isTerminal else { return false }
+        let fd = stdoutFD >= 0 ? stdoutFD : stdinFD
+        return fd >= 0 && Syscalls.setTerminalSize(fd, columns: size.columns, rows: size.rows)
     }
 
     /// Nobody takes the child's output any more: it is read and dropped, so that a child writing
@@ -117,11 +134,21 @@ struct ChildPipes {
     mutating func closeStdin(on loop: EventLoop) -> Bool {
         stdin.bytes.clear()
         guard stdinFD >= 0 else { return false }
-        loop.close(&stdinFD, &stdinRegistration)
+        close(&stdinFD, &stdinRegistration, on: loop)
         return true
     }
 
-    mutating func closeStdout(on loop: EventLoop) { loop.close(&stdoutFD, &stdoutRegistration) }
+    mutating func closeStdout(on loop: EventLoop) { close(&stdoutFD, &stdoutRegistration, on: loop) }
+
+    /// Closing a terminal's fd leaves its registration in epoll while the other fd keeps the
+    /// file open (epoll(7)), so it is removed first; a pipe's end is the only fd of its file.
+    private func close(_ fd: inout Int32, _ registration: inout EventLoop.Registration?, on loop: EventLoop) {
+        if isTerminal, fd >= 0, let registered = registration {
+            loop.deregister(registered)
+            registration = nil
+        }
+        loop.close(&fd, &registration)
+    }
 
     mutating func closeStderr(on loop: EventLoop) { loop.close(&stderrFD, &stderrRegistration) }
 

@@ -127,6 +127,9 @@ public struct ServerConfiguration: Sendable {
     public var maxChildren = 1024
     /// Each stdout and stderr line goes to the client as JSON tagged with its stream (`--passstderr`).
     public var passesStderr = false
+    /// `--pty` (SPEC §12): each child's stdin, stdout and stderr are one pseudo-terminal set up
+    /// so; nil: pipes. CGI scripts keep pipes.
+    public var terminal: TerminalMode?
     /// Extra headers on the 101 (`--header` and `--header-ws`).
     public var webSocketHeaders = HTTPHeaders()
     /// Extra headers on every other answer (`--header` and `--header-http`).

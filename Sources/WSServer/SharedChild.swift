@@ -50,6 +50,11 @@ final class SharedChild: EventHandler {
     /// Clients that stopped reading their socket because stdin was full.
     private var clientsWaitingForStdin: [SharedClient] = []
     private var clientsSeen = 0
+    /// `--pty` (SPEC §12): the last byte written to the terminal, for the end of input
+    /// (`TerminalInput.endOfInput(after:)`); and a resize that came while the child was starting.
+    private var lastInputByte: UInt8?
+    private var pendingTerminalSize: TerminalSize?
+    private var isTerminal: Bool { configuration.terminal != nil }
 
     static let exitSource: UInt8 = 4
 
@@ -68,12 +73,16 @@ final class SharedChild: EventHandler {
 
     /// Starts the child with the first client's request, without that client's own variables
     /// (SPEC §13). The child slot was taken when the directory made the session.
+    /// With `--pty` the terminal takes the first client's `?cols=&rows=` (SPEC §12).
     func start(environment inputs: ChildEnvironment.Inputs) {
         registry.add(self)
         context.sharedChildStarted()
+        var inputs = inputs
+        inputs.isTerminal = isTerminal
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.buildShared(inputs),
-                                   workingDirectory: WebSocketSession.directory(of: script.executable))
+                                   workingDirectory: WebSocketSession.directory(of: script.executable),
+                                   terminal: configuration.terminalSetup(query: inputs.head.query))
         let requested = Syscalls.monotonicNanoseconds()
         registry.spawners.spawn(request, on: loop) { [self] result in
             if case .success = result { context.metrics.spawned(seconds: Double(Syscalls.monotonicNanoseconds() - requested) / 1e9) }
@@ -177,8 +186,22 @@ final class SharedChild: EventHandler {
         }
         // Held while the child starts; once its stdin closed, dropped.
         guard lifecycle.keepsInput, child == nil || pipes.stdinFD >= 0 else { return }
+        if !message.isEmpty { lastInputByte = message[message.readableCount - 1] }
         pipes.stdin.bytes.append(message)
         schedulePump()
+    }
+
+    /// Sets the terminal's size (`--pty`) and tells the child's group (SIGWINCH; the terminal is
+    /// not its controlling terminal, see `WebSocketSession+Terminal`), or keeps it for the moment
+    /// the child has started.
+    func resizeTerminal(_ size: TerminalSize) {
+        guard let child else {
+            pendingTerminalSize = size
+            return
+        }
+        pendingTerminalSize = nil
+        guard pipes.resizeTerminal(size) else { return }
+        child.signalGroup(Syscalls.windowChanged)
     }
 
     /// `client` stopped reading because stdin is full; it is pumped again once there is room.
@@ -220,7 +243,8 @@ final class SharedChild: EventHandler {
             let loop = self.loop
             child.whenExitReported { loop.execute { session.value?.checkChild() } }
             log(.access, "SHARED START")
-            pipes.adopt(child, on: loop, for: self)
+            pipes.adopt(child, on: loop, for: self, isTerminal: isTerminal)
+            if let pendingTerminalSize { resizeTerminal(pendingTerminalSize) }
             exitFD = child.exitFD
             if exitFD >= 0 {
                 exitRegistration = loop.register(exitFD, handler: self, source: Self.exitSource, interest: .read)
@@ -249,6 +273,8 @@ final class SharedChild: EventHandler {
         case .startLadder:
             startLadder()
             closeStdinWhenDrained = true
+            // A terminal's input ends with ^D after what is queued (see `WebSocketSession+Terminal`).
+            if isTerminal && pipes.stdinFD >= 0 { pipes.stdin.bytes.append(contentsOf: TerminalInput.endOfInput(after: lastInputByte)) }
             _ = flushStdin()
         case .closeStdinNow:
             closeStdinWhenDrained = false
@@ -301,7 +327,7 @@ final class SharedChild: EventHandler {
         guard teardown == nil, let child else { return }
         let runner = TeardownRunner(
             loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
-            closeStdin: {},
+            isTerminal: isTerminal, closeStdin: {},
             signalling: { [weak self] in
                 guard let self else { return }
                 self.feed(.ladderSignalling)

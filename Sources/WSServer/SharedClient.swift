@@ -32,6 +32,8 @@ final class SharedClient: EventHandler {
     private var minimumCompressedBytes = Int.max
     /// Encodes this client's messages for stdin; a message waits here until whole.
     private var framing: Framing
+    /// `--pty` (SPEC §12): this client's resize requests and the terminal's line limit.
+    private var terminalInput: TerminalInput?
     private var message = ByteBuffer()
     private var lifecycle = AttachedClientLifecycle()
     private let events = EventFeeder<AttachedClientLifecycle.Event>()
@@ -72,6 +74,7 @@ final class SharedClient: EventHandler {
         }
         machine = ConnectionStateMachine(maxMessageBytes: limit)
         framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
+        if context.configuration.terminal != nil { terminalInput = TerminalInput(framing: context.configuration.framing) }
         var response = ByteBuffer()
         response.append(contentsOf: handshakeResponse)
         queue.append(response)
@@ -363,7 +366,13 @@ final class SharedClient: EventHandler {
             return
         }
         bytesIn += fragment.payload.count
-        try framing.encodeInbound(fragment, into: &message)
+        if terminalInput == nil {
+            try framing.encodeInbound(fragment, into: &message)
+        } else if let size = try terminalInput?.take(fragment, codec: &framing, into: &message) {
+            // Any client may resize the shared terminal; the latest size holds for all.
+            session?.resizeTerminal(size)
+            return
+        }
         if fragment.isLast { session?.takeInput(&message) }
     }
 

@@ -23,11 +23,12 @@ final class TeardownRunner {
     /// `closeStdin` performs the first step; `signalling` runs before each signal step (the owner
     /// stops waiting for the child's goodwill); `finished` runs once, when the group is gone (true)
     /// or survived SIGKILL's wait (false).
-    init(loop: EventLoop, child: ChildProcess, closeMilliseconds: Int, closeStdin: @escaping () -> Void,
+    /// `isTerminal`: a `--pty` child, whose signals start with SIGHUP (`Teardown.ladder`).
+    init(loop: EventLoop, child: ChildProcess, closeMilliseconds: Int, isTerminal: Bool = false, closeStdin: @escaping () -> Void,
          signalling: @escaping () -> Void = {}, finished: @escaping (_ groupIsGone: Bool) -> Void) {
         self.loop = loop
         self.child = child
-        self.steps = Teardown.ladder(closeMilliseconds: closeMilliseconds)
+        self.steps = Teardown.ladder(closeMilliseconds: closeMilliseconds, isTerminal: isTerminal)
         self.closeStdin = closeStdin
         self.signalling = signalling
         self.finished = finished

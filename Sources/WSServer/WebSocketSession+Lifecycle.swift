@@ -24,6 +24,7 @@ extension WebSocketSession {
             startLadder()
         case .closeStdinWhenDrained:
             closeStdinWhenDrained = true
+            queueEndOfTerminalInput()
             _ = flushStdin()
         case .closeStdinNow:
             closeStdin()
@@ -205,7 +206,7 @@ extension WebSocketSession {
         guard teardown == nil, let child else { return }
         let runner = TeardownRunner(
             loop: loop, child: child, closeMilliseconds: configuration.closeMilliseconds,
-            closeStdin: {},
+            isTerminal: terminalInput != nil, closeStdin: {},
             signalling: { [weak self] in
                 guard let self else { return }
                 self.feed(.ladderSignalling)

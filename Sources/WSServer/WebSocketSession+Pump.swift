@@ -171,7 +171,11 @@ extension WebSocketSession {
         // Held while the child starts; after stdin closed (the child stopped reading, or it never
         // started), input has nowhere to go.
         if lifecycle.keepsInput {
-            try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
+            if terminalInput == nil {
+                try framing.encodeInbound(fragment, into: &pipes.stdin.bytes)
+            } else if let size = try terminalInput?.take(fragment, codec: &framing, into: &pipes.stdin.bytes) {
+                resizeTerminal(size)
+            }
         }
     }
 

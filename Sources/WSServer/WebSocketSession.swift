@@ -60,6 +60,10 @@ final class WebSocketSession: EventHandler {
     var stderrFraming: Framing
     var exitStatus: ExitStatus?
     var hasLoggedReplacement = false
+    /// `--pty` (SPEC §12): resize requests, the terminal's line limit and the end of input.
+    var terminalInput: TerminalInput?
+    /// A resize that came while the child was starting.
+    var pendingTerminalSize: TerminalSize?
 
     // MARK: End of the session
     /// When stdout ends, when the close frame goes, when the ladder starts, when it is all over.
@@ -124,6 +128,7 @@ final class WebSocketSession: EventHandler {
         machine = ConnectionStateMachine(maxMessageBytes: limit)
         framing = Framing(mode: context.configuration.framing, maxMessageBytes: limit)
         stderrFraming = Framing(mode: .line, maxMessageBytes: limit)
+        if context.configuration.terminal != nil { terminalInput = TerminalInput(framing: context.configuration.framing) }
         socketOut.bytes.append(contentsOf: handshakeResponse)
         if let eventStreamID {
             // An event stream's client sends nothing after its GET that the session would use.
@@ -163,9 +168,11 @@ final class WebSocketSession: EventHandler {
         inputs.authentication = client.identity.map { ($0.authType, $0.user) }
         inputs.hookVariables = client.hookVariables
         if eventStream != nil { inputs.transport = "sse" }
+        inputs.isTerminal = configuration.terminal != nil
         let request = SpawnRequest(executable: script.executable, arguments: script.arguments,
                                    environment: ChildEnvironment.build(inputs),
-                                   workingDirectory: Self.directory(of: script.executable))
+                                   workingDirectory: Self.directory(of: script.executable),
+                                   terminal: configuration.terminalSetup(query: head.query))
         let requested = Syscalls.monotonicNanoseconds()
         registry.spawners.spawn(request, on: loop) { [self] result in
             if case .success = result { context.metrics.spawned(seconds: Double(Syscalls.monotonicNanoseconds() - requested) / 1e9) }
@@ -232,7 +239,8 @@ final class WebSocketSession: EventHandler {
     }
 
     private func adoptPipes(of child: ChildProcess) {
-        pipes.adopt(child, on: loop, for: self)
+        pipes.adopt(child, on: loop, for: self, isTerminal: terminalInput != nil)
+        if let pendingTerminalSize { resizeTerminal(pendingTerminalSize) }
         exitFD = child.exitFD
         // Without a pidfd (an old kernel), the spawner's report once Foundation reaps the child is
         // the only news of its exit; it arrives through `whenExitReported`.

@@ -50,28 +50,31 @@ public struct EventStreamParser: Sendable {
         }
     }
 
+    /// Works on the line's bytes, not on Swift `Character`s: a combining mark after the colon or
+    /// the space would join them into one grapheme, and neither would be found.
     private mutating func endLine() {
-        let text = String(decoding: line, as: UTF8.self)
+        let bytes = line
         line.removeAll(keepingCapacity: true)
-        if text.isEmpty { return dispatch() }
-        if text.hasPrefix(":") {
-            comments.append(String(text.dropFirst()))
+        if bytes.isEmpty { return dispatch() }
+        let colon = UInt8(ascii: ":"), space = UInt8(ascii: " ")
+        if bytes.first == colon {
+            comments.append(String(decoding: bytes.dropFirst(), as: UTF8.self))
             return
         }
-        let field: Substring, value: Substring
-        if let colon = text.firstIndex(of: ":") {
-            field = text[..<colon]
-            var rest = text[text.index(after: colon)...]
-            if rest.hasPrefix(" ") { rest = rest.dropFirst() }
-            value = rest
+        let field: String, value: String
+        if let index = bytes.firstIndex(of: colon) {
+            field = String(decoding: bytes[..<index], as: UTF8.self)
+            var rest = bytes[(index + 1)...]
+            if rest.first == space { rest = rest.dropFirst() }
+            value = String(decoding: rest, as: UTF8.self)
         } else {
-            field = text[...]
+            field = String(decoding: bytes, as: UTF8.self)
             value = ""
         }
         switch field {
-        case "event": eventType = String(value)
+        case "event": eventType = value
         case "data": data += value + "\n"
-        case "id": if !value.contains("\u{0}") { lastEventIDBuffer = String(value) }
+        case "id": if !value.utf8.contains(0) { lastEventIDBuffer = value }
         case "retry": if !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { reconnectionMilliseconds = Int(value) }
         default: break
         }

@@ -11,8 +11,15 @@ public enum WebSocketError: Error, Equatable, Sendable {
     /// message does (1007: data not consistent with the message, RFC 6455 §7.4.1); the text says
     /// what zlib found.
     case invalidCompressedData(String)
+    /// A message the session cannot take as what its type means there (1007, RFC 6455 §7.4.1:
+    /// data not consistent with the type of the message), such as a `--pty` session's text
+    /// message that is not a terminal resize request; the text says what was expected.
+    case invalidPayload(String)
     /// A message or line over the configured limit (1009).
     case messageTooBig(limit: Int)
+    /// A line of input longer than the child's terminal takes in one line (1009): a `--pty`
+    /// terminal's canonical mode would cut it short.
+    case inputLineTooLong(limit: Int)
     /// Something on our side or the child's failed (1011); the text says what.
     case internalError(String)
 
@@ -23,7 +30,8 @@ public enum WebSocketError: Error, Equatable, Sendable {
         case .unsupportedData: .unsupportedData
         case .invalidUTF8: .invalidFramePayloadData
         case .invalidCompressedData: .invalidFramePayloadData
-        case .messageTooBig: .messageTooBig
+        case .invalidPayload: .invalidFramePayloadData
+        case .messageTooBig, .inputLineTooLong: .messageTooBig
         case .internalError: .internalError
         }
     }
@@ -36,7 +44,9 @@ public enum WebSocketError: Error, Equatable, Sendable {
         case .unsupportedData(let why): text = why
         case .invalidUTF8: text = "invalid UTF-8 in text message"
         case .invalidCompressedData(let why): text = "invalid compressed data: \(why)"
+        case .invalidPayload(let why): text = why
         case .messageTooBig(let limit): text = "message over \(limit) bytes"
+        case .inputLineTooLong(let limit): text = "line over \(limit) bytes, the most a terminal takes"
         case .internalError(let why): text = why
         }
         return CloseReason.truncated(text)

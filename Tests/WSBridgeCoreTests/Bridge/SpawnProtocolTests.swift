@@ -15,6 +15,10 @@ struct SpawnProtocolTests {
     static let messages: [SpawnMessage] = [
         .spawn(id: 1, request: request),
         .spawn(id: .max, request: SpawnRequest(executable: "/bin/true", arguments: [], environment: [:], workingDirectory: "/")),
+        .spawn(id: 2, request: SpawnRequest(executable: "/bin/cat", arguments: [], environment: ["TERM": "xterm-256color"], workingDirectory: "/",
+                                            terminal: TerminalSetup(mode: .program, size: .standard))),
+        .spawn(id: 3, request: SpawnRequest(executable: "/bin/sh", arguments: ["-i"], environment: [:], workingDirectory: "/tmp",
+                                            terminal: TerminalSetup(mode: .tty, size: TerminalSize(columns: 1000, rows: 1)!))),
         .spawned(id: 7, pid: 12345),
         .spawned(id: 0, pid: Int32.max),
         .failed(id: 9, message: "The file “app” couldn’t be opened because you don’t have permission"),
@@ -47,6 +51,23 @@ struct SpawnProtocolTests {
         #expect(SpawnMessage.exited(id: 1, pid: 5, status: .signalled(9)).encoded() == [5, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0])
         #expect(SpawnMessage.ready.encoded() == [7])
         #expect(SpawnMessage.release(pids: [0x0102, 5]).encoded() == [8, 2, 0, 0, 0, 0x02, 0x01, 0, 0, 5, 0, 0, 0])
+    }
+
+    @Test("SPEC §12: a spawn request ends with its terminal: 0, or the mode (1 --pty, 2 --pty=tty) and cols, rows as UInt16s")
+    func terminalLayout() throws {
+        let plain = SpawnRequest(executable: "/x", arguments: [], environment: [:], workingDirectory: "/")
+        var terminal = plain
+        terminal.terminal = TerminalSetup(mode: .tty, size: try #require(TerminalSize(columns: 0x0102, rows: 24)))
+        #expect(SpawnMessage.spawn(id: 1, request: plain).encoded().last == 0)
+        #expect(Array(SpawnMessage.spawn(id: 1, request: terminal).encoded().suffix(5)) == [2, 0x02, 0x01, 24, 0])
+        // A size outside 1...1000, an unknown mode or a byte too many is malformed.
+        var bytes = SpawnMessage.spawn(id: 1, request: terminal).encoded()
+        bytes[bytes.count - 2] = 0
+        #expect(SpawnMessage.decode(bytes[...]) == nil)
+        bytes = SpawnMessage.spawn(id: 1, request: plain).encoded()
+        bytes[bytes.count - 1] = 3
+        #expect(SpawnMessage.decode(bytes[...]) == nil)
+        #expect(SpawnMessage.decode((SpawnMessage.spawn(id: 1, request: plain).encoded() + [0])[...]) == nil)
     }
 
     @Test("The environment is encoded in a fixed order, so equal requests give equal bytes")

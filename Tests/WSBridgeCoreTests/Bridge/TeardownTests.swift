@@ -37,4 +37,14 @@ struct TeardownTests {
         #expect(Syscalls.interrupt == SIGINT && Syscalls.terminate == SIGTERM && Syscalls.forceKill == SIGKILL)
         #expect(Teardown.afterKillMilliseconds > 0)
     }
+
+    @Test("SPEC §12: a --pty child's signals start with SIGHUP, waited for 100 ms + closems, after the end of input", arguments: [0, 40])
+    func terminalLadder(closeMilliseconds: Int) {
+        let ladder = Teardown.ladder(closeMilliseconds: closeMilliseconds, isTerminal: true)
+        #expect(ladder.map(\.action) == [.closeStdin, .signal(SIGHUP), .signal(SIGINT), .signal(SIGTERM), .signal(SIGKILL)])
+        #expect(ladder.prefix(4).map(\.waitMilliseconds) == [100, 100, 250, 500].map { $0 + closeMilliseconds })
+        // The rest is section 3's ladder, step for step.
+        #expect(Array(ladder.dropFirst(2)) == Array(Teardown.ladder(closeMilliseconds: closeMilliseconds).dropFirst()))
+        #expect(Teardown.ladder(closeMilliseconds: closeMilliseconds, isTerminal: false) == Teardown.ladder(closeMilliseconds: closeMilliseconds))
+    }
 }

@@ -19,13 +19,15 @@ struct HelpTextTests {
         // SPEC §1's own flags, §13, §14.
         ("broadcast", "off"), ("sessions", "off"), ("linger", "0"), ("clientqueue", "1048576"),
         ("metrics", "off"),
+        // SPEC §12.
+        ("pty", "off"),
     ]
 
     /// The lines of `--name`'s group in the full help: its own line up to the next flag.
     static func group(of name: String, in text: String) -> String? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard let start = lines.firstIndex(where: {
-            $0 == "  --\(name)" || $0.hasPrefix("  --\(name)=") || $0.hasPrefix("  --\(name) ")
+            $0 == "  --\(name)" || $0.hasPrefix("  --\(name)=") || $0.hasPrefix("  --\(name) ") || $0.hasPrefix("  --\(name)[=")
         }) else { return nil }
         let end = lines[(start + 1)...].firstIndex { $0.hasPrefix("  --") } ?? lines.endIndex
         return lines[start..<end].joined(separator: "\n")

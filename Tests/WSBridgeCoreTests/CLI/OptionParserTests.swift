@@ -99,6 +99,13 @@ struct OptionParserTests {
         ParseCase(["--passstderr", "--framing=line", "cat"], command: ["cat"], flags: ["passstderr", "framing"]) {
             $0.passStderr = true
         },
+        // SPEC §12: --pty is a switch with one more value, tty; it never takes the next word.
+        ParseCase(["--pty", "cat"], command: ["cat"], flags: ["pty"]) { $0.pty = .program },
+        ParseCase(["-pty", "tty"], command: ["tty"], flags: ["pty"]) { $0.pty = .program },
+        ParseCase(["--pty=tty", "--binary", "cat"], command: ["cat"], flags: ["pty", "binary"]) { $0.pty = .tty; $0.framing = .raw },
+        ParseCase(["--pty=true", "cat"], command: ["cat"], flags: ["pty"]) { $0.pty = .program },
+        ParseCase(["--pty=tty", "--pty=false", "cat"], command: ["cat"]),
+        ParseCase(["--pty", "--broadcast", "cat"], command: ["cat"], flags: ["pty", "broadcast"]) { $0.pty = .program; $0.broadcast = true },
     ]
 
     @Test("Go flag syntax gives the expected options (SPEC.md §1)", arguments: valid)
@@ -141,6 +148,14 @@ struct OptionParserTests {
                  "wsbridge: --passstderr needs --framing=line, not --framing=length; drop one of them"),
         FailCase(["--framing=raw", "--passstderr", "cat"], exit: 1,
                  "wsbridge: --passstderr needs --framing=line, not --framing=raw; drop one of them"),
+        FailCase(["--pty", "--passstderr", "cat"], exit: 1,
+                 "wsbridge: --pty gives the child one stream for stdout and stderr, so --passstderr cannot tag them; drop one of them"),
+        FailCase(["--passstderr", "--pty=tty", "cat"], exit: 1,
+                 "wsbridge: --pty=tty gives the child one stream for stdout and stderr, so --passstderr cannot tag them; drop one of them"),
+        FailCase(["--pty", "--framing=length", "cat"], exit: 1,
+                 "wsbridge: --pty cannot carry --framing=length (the terminal edits binary input); use --framing=line or raw"),
+        FailCase(["--pty=xterm", "cat"], exit: 2,
+                 "wsbridge: --pty=xterm is neither tty nor a boolean; use --pty, --pty=tty or --pty=false"),
         FailCase([], exit: 1, "wsbridge: no COMMAND given; name the program to run, or use --dir=DIR", usage: true),
         FailCase(["--port=8080"], exit: 1, "wsbridge: no COMMAND given; name the program to run, or use --dir=DIR", usage: true),
         FailCase(["--"], exit: 1, "wsbridge: no COMMAND given; name the program to run, or use --dir=DIR", usage: true),
