@@ -636,12 +636,7 @@ final class HTTPConnection: EventHandler {
     /// same origin check and limits, as a session whose client is an `EventSource`.
     private func routeEventStream(_ head: HTTPRequestHead, routed: HTTPRequestHead) {
         let extraHeaders = configuration.plainHTTPHeaders
-        do {
-            try configuration.originPolicy.check(head, isTLS: transport.tlsSession != nil || client.forwarded?.isHTTPS == true,
-                                                  host: client.forwarded?.host)
-        } catch {
-            return refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
-        }
+        guard checkEventStreamOrigin(head) else { return }
         guard let script = admitSession(head, routed: routed) else { return }
         if let sharing = configuration.sharing, sharing == .broadcast || (try? SharedSessionRequest.parse(query: head.query))?.name != nil {
             context.sessionSlots?.release(client.limitKey)
@@ -666,6 +661,23 @@ final class HTTPConnection: EventHandler {
         session.start(taking: socketRegistration)
     }
 
+    /// `--origin` and `--sameorigin` for event streams and their POSTs. A browser sends Origin
+    /// with every cross-origin request (and with every POST), so a request without one comes
+    /// from the page's own origin or from a non-browser client, as for plain requests; unlike a
+    /// WebSocket handshake, a same-origin `EventSource` GET carries none (Fetch §3.1). One that
+    /// is there is checked as an upgrade's is. False after refusing.
+    private func checkEventStreamOrigin(_ head: HTTPRequestHead) -> Bool {
+        guard head.headers.contains("Origin") else { return true }
+        do {
+            try configuration.originPolicy.check(head, isTLS: transport.tlsSession != nil || client.forwarded?.isHTTPS == true,
+                                                  host: client.forwarded?.host)
+            return true
+        } catch {
+            refuse(error.response(extraHeaders: configuration.plainHTTPHeaders), status: error.status, method: head.method, path: head.path)
+            return false
+        }
+    }
+
     /// The largest POST body for a session when `--maxframesize=0` lifts the message limit: the
     /// body is held whole until its lines go to stdin.
     static let maxPostedBodyBytes = 1 << 20
@@ -673,6 +685,7 @@ final class HTTPConnection: EventHandler {
     /// A POST with `X-WSBridge-Session`: its body's lines go to that session's stdin.
     private func routePost(_ head: HTTPRequestHead, sessionID: String, body: RequestBodyFraming) {
         let extraHeaders = configuration.plainHTTPHeaders
+        guard checkEventStreamOrigin(head) else { return }
         guard EventStreamRequest.isWellFormedSessionID(sessionID) else {
             let error = HTTPError.malformed("\(EventStreamRequest.sessionHeader) is not a session id")
             return refuse(error.response(extraHeaders: extraHeaders), status: error.status, method: head.method, path: head.path)
