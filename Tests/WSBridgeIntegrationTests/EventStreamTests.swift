@@ -237,6 +237,29 @@ struct EventStreamTests {
         }
     }
 
+    @Test("SPEC §12 behind Debian's nginx with its default proxy_buffering on: X-Accel-Buffering: no lets each event through as it is written, and POSTs reach the session")
+    func throughNginx() async throws {
+        try await withServer(command: [Self.script]) { server in
+            let nginx = try NginxProxyTests.Nginx(forwardingTo: server.port)
+            defer { nginx.stop() }
+            let client = try EventStreamTestClient(port: nginx.port, path: "/tick")
+            #expect(client.head.statusCode == 200, "\(client.head.headText)")
+            _ = try Self.pid(of: client)
+            _ = try client.nextMessages(1)
+            var arrivals: [ContinuousClock.Instant] = []
+            for index in 1...5 {
+                #expect(try client.nextMessages(1) == ["tick \(index)"])
+                arrivals.append(.now)
+            }
+            // The child writes one line every 200 ms: held in a proxy buffer they would come together.
+            let gaps = zip(arrivals.dropFirst(), arrivals).map { $0 - $1 }
+            #expect(gaps.allSatisfy { $0 >= .milliseconds(120) }, "gaps between events: \(gaps)")
+            #expect(try client.post("through nginx") == 204)
+            #expect(try client.nextMessages(1) == ["through nginx"])
+            client.close()
+        }
+    }
+
     @Test("SPEC §3 for event streams: 2,000 sessions (client leaves, child exits first, a POST and its echo) leave no child, zombie or fd", .timeLimit(.minutes(2)))
     func churn() async throws {
         var environment = ProcessInfo.processInfo.environment
