@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5, 11, 12, 14).
+"""Drives headless Chromium against a running wsbridge through the DevTools protocol (issues 5, 11, 12, 14, 15).
 
 Usage: browser_test.py CHROMIUM WSBRIDGE FIXTURE_DIR EXAMPLES_DIR
 Needs the `openssl`, `certutil` (libnss3-tools) and `htpasswd` (apache2-utils) commands, and
@@ -86,6 +86,27 @@ TEST_PAGE = """<!doctype html>
 
 # The permessage-deflate page (SPEC §6): 1 MiB of JSON and 50 short lines through `cat`, each echo
 # compared in the page; what Chromium agreed is in socket.extensions.
+# The Server-Sent Events page (SPEC §12): an EventSource on exit3.sh, whose stdin gets one line by a
+# fetch POST naming the session; the page closes the EventSource at `event: exit` (else it would
+# reconnect after `retry:`) and records everything in `window.result`.
+SSE_PAGE = """<!doctype html>
+<meta charset="utf-8"><title>wsbridge SSE test</title>
+<script>
+window.result = {messages: [], ids: [], errors: 0};
+const source = new EventSource("/exit3.sh");
+source.addEventListener("session", async (event) => {
+  window.result.session = event.data;
+  const answer = await fetch("/exit3.sh", {method: "POST", headers: {"X-WSBridge-Session": event.data},
+                                           body: "from fetch\\n"});
+  window.result.postStatus = answer.status;
+});
+source.onmessage = (event) => { window.result.messages.push(event.data); window.result.ids.push(event.lastEventId); };
+source.addEventListener("exit", (event) => { window.result.exit = JSON.parse(event.data); source.close(); });
+source.onerror = () => { if (!window.result.exit) window.result.errors += 1; };
+</script>
+"""
+
+
 DEFLATE_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>wsbridge deflate test</title></head>
 <body>
@@ -285,6 +306,8 @@ async def run(chromium, wsbridge, fixtures, examples):
             page_file.write(TEST_PAGE)
         with open(os.path.join(www, "deflate.html"), "w") as page_file:
             page_file.write(DEFLATE_PAGE)
+        with open(os.path.join(www, "sse.html"), "w") as page_file:
+            page_file.write(SSE_PAGE)
         htpasswd = os.path.join(scratch, "users.htpasswd")
         make_htpasswd(htpasswd, USER, PASSWORD)
 
@@ -375,6 +398,16 @@ async def run(chromium, wsbridge, fixtures, examples):
                     "[...document.querySelectorAll('#log .received')].map(e => e.textContent)"
                     ".find(t => t.startsWith('Hello, Chromium!'))", "the greeting")
                 assert text.startswith("Hello, Chromium!"), text
+
+            async def event_source_round_trip():
+                await page.open(f"http://127.0.0.1:{plain_port}/sse.html")
+                result = await page.wait_for("window.result.exit && window.result", "event: exit")
+                assert len(result.get("session", "")) == 32, f"session event {result.get('session')!r}"
+                assert result.get("postStatus") == 204, f"POST answered {result.get('postStatus')}"
+                assert result["messages"] == ["bye from fetch"], f"messages {result['messages']}"
+                assert result["ids"] == ["1"], f"lastEventId {result['ids']}"
+                assert result["exit"] == {"code": 4003, "reason": "exit 3"}, f"exit event {result['exit']}"
+                assert result["errors"] == 0, f"{result['errors']} error event(s) before the exit"
 
             def assert_test_certificate(response, url):
                 """The page came over TLS with the server certificate that the test CA issued."""
@@ -768,6 +801,8 @@ async def run(chromium, wsbridge, fixtures, examples):
             await check("--devconsole: a line sent from the page comes back through cat", devconsole_echo)
             await check("--devconsole: exit 3 shows CloseEvent 4003 \"exit 3\"", exit_status)
             await check("--staticdir page talks to a --dir script", static_page_talks_to_script)
+            await check("SSE: an EventSource page and a fetch POST talk to a script; its exit 3 is event: exit "
+                        "{code: 4003, reason: \"exit 3\"}", event_source_round_trip)
             await check("--ssl: https page (test CA) echoes over wss://, CloseEvent 1000 clean", wss_echo)
             await check("--ssl: wss:// child exits 3, CloseEvent 4003 \"exit 3\" clean", wss_exit_status)
             await check("--ssl --devconsole: https page connects with wss://, CloseEvent 4003 clean", devconsole_over_tls)
