@@ -18,6 +18,9 @@ public enum HelpText {
             usage: wsbridge [OPTIONS] COMMAND [ARGS...]
                    wsbridge [OPTIONS] --dir=DIR
 
+            A GET with Accept: text/event-stream runs the same COMMAND as Server-Sent Events, with
+            its input in POSTs that name the session (X-WSBridge-Session).
+
             Every word after COMMAND goes to it as an argument, flags included; -- ends the options.
             Flags take -x or --x, and --x=VALUE or --x VALUE; switches are set by --x and cleared
             by --x=false.
