@@ -190,8 +190,16 @@ public struct SessionLifecycle: Sendable, Hashable {
     /// Whether the session is over.
     public private(set) var isFinished = false
 
-    /// Creates the lifecycle of a session whose 101 is queued and whose child is being started.
-    public init() {}
+    /// Whether the client answers our close: a WebSocket client does (RFC 6455 §5.5.1); an
+    /// event stream's (SPEC §12) has no close of its own, so our close (`event: exit`) is the
+    /// end of the conversation, and the connection ends once it is written.
+    public let clientAnswersClose: Bool
+
+    /// Creates the lifecycle of a session whose 101 (or event-stream head) is queued and whose
+    /// child is being started.
+    public init(clientAnswersClose: Bool = true) {
+        self.clientAnswersClose = clientAnswersClose
+    }
 
     // MARK: Gates the session asks while moving bytes
 
@@ -470,6 +478,10 @@ public struct SessionLifecycle: Sendable, Hashable {
     private mutating func sendClose(code: CloseCode, reason: String, _ actions: inout [Action]) {
         guard socket == .open else { return }
         switch client {
+        case .open where !clientAnswersClose:
+            client = .closed
+            actions.append(.sendClose(code: code, reason: reason))
+            flushThenShutdown(&actions)
         case .open:
             client = .closeSent
             actions += [.sendClose(code: code, reason: reason), .startTimer(.closeAnswer)]

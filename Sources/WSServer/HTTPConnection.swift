@@ -780,6 +780,9 @@ final class HTTPConnection: EventHandler {
             let response = HTTPResponse.error(.serviceUnavailable, message: "the session's script is not reading its input",
                                               extraHeaders: extraHeaders)
             refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
+        case .refused(let reason):
+            let response = HTTPResponse.error(.payloadTooLarge, message: reason, extraHeaders: extraHeaders)
+            refuse(response, status: .payloadTooLarge, method: head.method, path: head.path)
         }
     }
 

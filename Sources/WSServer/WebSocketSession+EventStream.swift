@@ -6,9 +6,9 @@ import WSBridging
 /// limits and backpressure as a WebSocket session, with the output written as text/event-stream
 /// events and the input arriving in POSTs that name the session.
 ///
-/// The lifecycle runs unchanged. The client has no close frame: our close becomes `event: exit`
-/// and the answer to it is taken as given at once, so the response ends (write side shut, then
-/// the client's FIN awaited) as soon as the event is out. The socket carries nothing inbound; its
+/// The lifecycle is the same machine, told that the client answers no close: our close becomes
+/// `event: exit`, after which the response ends (write side shut, then the client's FIN
+/// awaited) as soon as the event is out. The socket carries nothing inbound; its
 /// end is the client leaving, which runs the ladder as a WebSocket client's vanishing does.
 struct EventStreamState {
     /// The id the stream announced, which POSTs give in `X-WSBridge-Session`.
@@ -37,6 +37,9 @@ enum PostOutcome: Sendable {
     case ended
     /// Its stdin is full and `maxParkedPosts` POSTs already wait: 503.
     case busy
+    /// A line the session's framing refuses (over a `--pty` terminal's line limit): 413, and the
+    /// session ends with the framing's close code, as a WebSocket client's message would end it.
+    case refused(reason: String)
 }
 
 extension WebSocketSession {
@@ -74,15 +77,14 @@ extension WebSocketSession {
         eventStream = stream
     }
 
-    /// Our close as `event: exit`, and the client's answer taken as given: the response then
-    /// ends once the event is written (the lifecycle flushes and shuts the write side).
+    /// Our close as `event: exit`; the lifecycle (which knows the client answers no close) then
+    /// flushes it and ends the response.
     func queueExitEvent(code: CloseCode?, reason: String) {
         if case .send(let sent, let text) = machine.close(code: code ?? .normalClosure, reason: reason) {
             closeCodeSent = sent
             EventStreamEncoder.appendExit(code: (sent ?? .normalClosure).rawValue, reason: text, to: &socketOut.bytes)
         }
         flushSocket()
-        feed(.peerCloseReceived(code: nil))
     }
 
     // MARK: Input from POSTs
@@ -107,13 +109,12 @@ extension WebSocketSession {
     private func deliverPosted(_ lines: [ArraySlice<UInt8>]) -> PostOutcome {
         guard lifecycle.keepsInput else { return .ended }
         for line in lines {
-            bytesIn += line.count
             do {
-                try framing.encodeInbound(MessageFragment(kind: .text, payload: line, isFirst: true, isLast: true), into: &pipes.stdin.bytes)
+                // As a WebSocket client's text message: the framing, and a terminal's input rules.
+                try deliver(MessageFragment(kind: .text, payload: line, isFirst: true, isLast: true))
             } catch {
-                // Cannot happen for a body under the message limit; said all the same.
-                log(.error, "posted line refused", [("error", error.reason)])
-                return .ended
+                fail(error)
+                return .refused(reason: error.reason)
             }
         }
         return .accepted

@@ -165,7 +165,7 @@ extension WebSocketSession {
     }
 
     /// Passes a fragment of a message (as the client sent it, or inflated) to the framing.
-    private func deliver(_ fragment: MessageFragment) throws(WebSocketError) {
+    func deliver(_ fragment: MessageFragment) throws(WebSocketError) {
         // Logged as message bytes, as `out` is (SPEC §8), not wire bytes.
         bytesIn += fragment.payload.count
         // Held while the child starts; after stdin closed (the child stopped reading, or it never

@@ -133,6 +133,7 @@ final class WebSocketSession: EventHandler {
         if let eventStreamID {
             // An event stream's client sends nothing after its GET that the session would use.
             eventStream = EventStreamState(sessionID: eventStreamID)
+            lifecycle = SessionLifecycle(clientAnswersClose: false)
             EventStreamEncoder.appendOpening(sessionID: eventStreamID, to: &socketOut.bytes)
         } else {
             decoder.append(contentsOf: bytesAfterHead)

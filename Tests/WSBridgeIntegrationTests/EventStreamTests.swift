@@ -260,6 +260,25 @@ struct EventStreamTests {
         }
     }
 
+    @Test("SPEC §12 --pty over SSE: POSTed lines reach the terminal as a WebSocket's text messages do; a line over its 4095-byte limit gets 413 and ends the session with 1009")
+    func ptyOverEventStream() async throws {
+        try await withServer(flags: ["--pty"], command: [Self.script]) { server in
+            let client = try EventStreamTestClient(port: server.port, path: "/echo")
+            _ = try Self.pid(of: client)
+            _ = try client.nextMessages(1)
+            #expect(try client.post("through a terminal") == 204)
+            #expect(try client.nextMessages(1) == ["through a terminal"])
+            #expect(try client.post(Array(repeating: UInt8(ascii: "x"), count: 5000)).status == 413)
+            var exit: EventStreamParser.Event?
+            while exit == nil {
+                let event = try client.nextEvent()
+                if event.type == "exit" { exit = event }
+            }
+            #expect(exit?.data.hasPrefix("{\"code\":1009,") == true, "\(exit.map(\.data) ?? "")")
+            #expect(try client.waitForEnd())
+        }
+    }
+
     @Test("SPEC §3 for event streams: 2,000 sessions (client leaves, child exits first, a POST and its echo) leave no child, zombie or fd", .timeLimit(.minutes(2)))
     func churn() async throws {
         var environment = ProcessInfo.processInfo.environment

@@ -26,6 +26,12 @@ struct SessionLifecycleExplorationTests {
                             ignoresSignals: bit(2), hasGrandchild: bit(3), allowsShutdown: interruption == 1,
                             allowsPingTimeout: interruption == 2, allowsProtocolError: interruption == 3,
                             allowsOutputError: interruption == 4, smallStdinBuffer: bit(4)))
+                        // An event stream's client (SPEC §12) in the fullest of these worlds.
+                        if messages == 2 && lines == 1 {
+                            var eventStream = setups[setups.count - 1]
+                            eventStream.isEventStream = true
+                            setups.append(eventStream)
+                        }
                     }
                 }
             }
@@ -73,7 +79,7 @@ struct SessionLifecycleExplorationTests {
         return result
     }
 
-    @Test("Every reachable state of every small setup (640 setups) keeps SPEC §3's invariants and can finish")
+    @Test("Every reachable state of every small setup (640 setups, 160 of them with an event-stream client) keeps SPEC §3's invariants and can finish")
     func exhaustive() async {
         let setups = Self.smallSetups
         // On a thread of its own, not the test pool's: a minute of CPU there would starve the
@@ -118,7 +124,7 @@ struct SessionLifecycleExplorationTests {
                 messages: random.below(6), lines: random.below(6), readsStdin: random.chance(70),
                 exitsByItself: random.chance(40), ignoresSignals: random.chance(20), hasGrandchild: random.chance(20),
                 allowsShutdown: random.chance(20), allowsPingTimeout: random.chance(10), allowsProtocolError: random.chance(15),
-                allowsOutputError: random.chance(10), smallStdinBuffer: random.chance(30))
+                allowsOutputError: random.chance(10), smallStdinBuffer: random.chance(30), isEventStream: random.chance(25))
             var world = LifecycleWorld(setup: setup)
             var schedule: [LifecycleWorld.Step] = []
             while !world.machine.isFinished {

@@ -30,12 +30,15 @@ struct LifecycleWorld: Hashable {
         var allowsOutputError = false
         /// Whether the stdin buffer holds one message at most (backpressure).
         var smallStdinBuffer = false
+        /// An event stream's client (SPEC §12): it sends no close frame and no frames to break,
+        /// and answers no close (`SessionLifecycle(clientAnswersClose: false)`).
+        var isEventStream = false
 
         var description: String {
             "messages \(messages) lines \(lines) readsStdin \(readsStdin) exitsByItself \(exitsByItself) "
                 + "ignoresSignals \(ignoresSignals) grandchild \(hasGrandchild) shutdown \(allowsShutdown) "
                 + "ping \(allowsPingTimeout) protocolError \(allowsProtocolError) outputError \(allowsOutputError) "
-                + "smallStdin \(smallStdinBuffer)"
+                + "smallStdin \(smallStdinBuffer) eventStream \(isEventStream)"
         }
     }
 
@@ -121,6 +124,7 @@ struct LifecycleWorld: Hashable {
 
     init(setup: Setup) {
         self.setup = setup
+        machine = SessionLifecycle(clientAnswersClose: !setup.isEventStream)
     }
 
     // MARK: What can happen next
@@ -135,7 +139,7 @@ struct LifecycleWorld: Hashable {
         if case .starting = machine.child { steps += [.spawnSucceeds, .spawnFails] }
         if !clientHasEnded && !clientVanished {
             if messagesSent < setup.messages { steps.append(.clientSendsMessage) }
-            steps += [.clientSendsClose, .clientSendsFIN, .clientResets]
+            steps += setup.isEventStream ? [.clientSendsFIN, .clientResets] : [.clientSendsClose, .clientSendsFIN, .clientResets]
             if setup.allowsProtocolError { steps.append(.clientSendsBadFrame) }
         } else if clientHasEnded && !clientVanished && !socketClosed && stdinBuffer.count >= stdinCapacity {
             // A client whose close frame waits behind input the child does not read gives up
