@@ -76,10 +76,14 @@ struct ChildPipes {
     }
 
     /// Sets the size of the child's terminal (`--pty`); false once both its fds are closed.
-    func resizeTerminal(_ size: TerminalSize) -> Bool {
+    /// The terminal is not the child's controlling terminal (Foundation makes it a group leader
+    /// without a session), so the kernel signals nothing: `child`'s group gets SIGWINCH here.
+    func resizeTerminal(_ size: TerminalSize, of child: ChildProcess) -> Bool {
         guard isTerminal else { return false }
         let fd = stdoutFD >= 0 ? stdoutFD : stdinFD
-        return fd >= 0 && Syscalls.setTerminalSize(fd, columns: size.columns, rows: size.rows)
+        guard fd >= 0 && Syscalls.setTerminalSize(fd, columns: size.columns, rows: size.rows) else { return false }
+        child.signalGroup(Syscalls.windowChanged)
+        return true
     }
 
     /// Nobody takes the child's output any more: it is read and dropped, so that a child writing

@@ -28,5 +28,4 @@ final class EventStreamDirectory: Sendable {
         entries.withLock { $0[id] }
     }
 
-    var count: Int { entries.withLock { $0.count } }
 }

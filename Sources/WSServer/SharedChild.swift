@@ -200,8 +200,7 @@ final class SharedChild: EventHandler {
             return
         }
         pendingTerminalSize = nil
-        guard pipes.resizeTerminal(size) else { return }
-        child.signalGroup(Syscalls.windowChanged)
+        _ = pipes.resizeTerminal(size, of: child)
     }
 
     /// `client` stopped reading because stdin is full; it is pumped again once there is room.

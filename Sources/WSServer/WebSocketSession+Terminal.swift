@@ -16,8 +16,7 @@ extension WebSocketSession {
             return
         }
         pendingTerminalSize = nil
-        guard pipes.resizeTerminal(size) else { return }
-        child.signalGroup(Syscalls.windowChanged)
+        guard pipes.resizeTerminal(size, of: child) else { return }
         log(.debug, "terminal resized", [("cols", String(size.columns)), ("rows", String(size.rows))])
     }
 

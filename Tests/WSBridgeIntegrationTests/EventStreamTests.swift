@@ -181,12 +181,8 @@ struct EventStreamTests {
         let client = try EventStreamTestClient(port: server.port, path: "/quiet")
         let pid = try Self.pid(of: client)
         server.signal(SIGTERM)
-        var exit: EventStreamParser.Event?
-        while exit == nil {
-            let event = try client.nextEvent()
-            if event.type == "exit" { exit = event }
-        }
-        #expect(exit?.data.hasPrefix("{\"code\":1001,") == true, "\(exit.map(\.data) ?? "")")
+        let exit = try client.nextEvent(ofType: "exit")
+        #expect(exit.data.hasPrefix("{\"code\":1001,"), "\(exit.data)")
         #expect(try client.waitForEnd())
         #expect(server.waitForExit(timeout: .seconds(5)) == .exited(0))
         ProcessGroupProbe.expectGone(pid, server: server)
@@ -269,12 +265,8 @@ struct EventStreamTests {
             #expect(try client.post("through a terminal") == 204)
             #expect(try client.nextMessages(1) == ["through a terminal"])
             #expect(try client.post(Array(repeating: UInt8(ascii: "x"), count: 5000)).status == 413)
-            var exit: EventStreamParser.Event?
-            while exit == nil {
-                let event = try client.nextEvent()
-                if event.type == "exit" { exit = event }
-            }
-            #expect(exit?.data.hasPrefix("{\"code\":1009,") == true, "\(exit.map(\.data) ?? "")")
+            let exit = try client.nextEvent(ofType: "exit")
+            #expect(exit.data.hasPrefix("{\"code\":1009,"), "\(exit.data)")
             #expect(try client.waitForEnd())
         }
     }

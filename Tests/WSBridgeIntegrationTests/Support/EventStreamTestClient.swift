@@ -42,6 +42,15 @@ final class EventStreamTestClient {
         return parser.events[delivered - 1]
     }
 
+    /// The next event of `type`, skipping the others.
+    func nextEvent(ofType type: String, timeout: Duration = .seconds(5)) throws -> EventStreamParser.Event {
+        let deadline = Deadline(after: timeout)
+        while true {
+            let event = try nextEvent(timeout: deadline.remaining)
+            if event.type == type { return event }
+        }
+    }
+
     /// The next `count` events' data, all of type `message`.
     func nextMessages(_ count: Int, timeout: Duration = .seconds(5)) throws -> [String] {
         try (0..<count).map { _ in
