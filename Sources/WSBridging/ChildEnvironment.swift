@@ -207,7 +207,7 @@ public enum ChildEnvironment {
 
     /// systemd's socket-activation variables (sd_listen_fds(3), SPEC §15): they describe fds
     /// passed to wsbridge, so a child that trusted them would take its own pipes for listeners.
-    static let socketActivationNames: Set<String> = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+    static let socketActivationNames = Set(SocketActivation.variableNames)
 
     /// Whether a parent variable stays out of the child's environment even when `--passenv` names it.
     static func isWithheldFromPassEnv(_ name: String) -> Bool {

@@ -168,6 +168,16 @@ public enum Launcher {
             return report(error)
         }
         let logger = Logger(level: options.logLevel, format: options.logFormat)
+        // SPEC §15: sockets a service manager passed replace --port and --address. The variables
+        // describe this process's fds: no spawner or child inherits them.
+        let activation: SocketActivation?
+        do {
+            activation = try SocketActivation.parse(environment: environment, pid: getpid())
+        } catch {
+            FileHandle.standardError.write(Data(("wsbridge: socket activation: " + error.message + "\n").utf8))
+            return UsageError.badConfigurationStatus
+        }
+        for name in SocketActivation.variableNames { unsetenv(name) }
         ShutdownSignals.install()
         Syscalls.raiseOpenFileLimit()
         Syscalls.closeFileDescriptorsAboveLimit()
@@ -185,7 +195,7 @@ public enum Launcher {
         do {
             try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
                               unixSocket: options.unixSocket, redirectPort: options.redirPort,
-                              metrics: options.metrics.map { ($0.host, $0.port) })
+                              metrics: options.metrics.map { ($0.host, $0.port) }, inherited: activation?.fds ?? [])
         } catch {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
             return 3

@@ -98,6 +98,27 @@ extension Syscalls {
         return (fd, local)
     }
 
+    /// Takes a listening socket a service manager passed (socket activation, SPEC §15): checks it
+    /// is a listening stream socket, makes it non-blocking and close-on-exec (so no child or
+    /// spawner inherits it), and returns its address (a Unix socket's path included).
+    public static func adoptListener(_ fd: Int32) throws(ListenError) -> SocketAddress {
+        var type: Int32 = 0, accepting: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else {
+            throw ListenError(message: "wsbridge: socket activation: fd \(fd) is not a socket: \(describe(errno))")
+        }
+        length = socklen_t(MemoryLayout<Int32>.size)
+        guard type == Int32(SOCK_STREAM.rawValue), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting != 0 else {
+            throw ListenError(message: "wsbridge: socket activation: fd \(fd) is not a listening stream socket (ListenStream= in the socket unit)")
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        setNonBlocking(fd)
+        guard let local = localAddress(fd) else {
+            throw ListenError(message: "wsbridge: socket activation: cannot read fd \(fd)'s address: \(describe(errno))")
+        }
+        return local
+    }
+
     /// Opens a non-blocking, close-on-exec Unix stream socket listening at `path` (websocketd 0.5
     /// `--unixsocket`): a stale socket file left by a dead server is replaced, a live one is an error.
     public static func listenUnix(path: String, backlog: Int32 = 1024) throws(ListenError) -> (fd: Int32, address: SocketAddress) {

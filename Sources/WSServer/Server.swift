@@ -36,11 +36,19 @@ public final class Server: @unchecked Sendable {
     /// TCP listener (only `unixSocket`). TCP listeners speak TLS when the configuration has it; a
     /// Unix socket stays plain (SPEC §10); `redirectPort` (`--redirport`) adds plain listeners on
     /// the same hosts that send every request to https on the TLS port.
+    ///
+    /// `inherited` are listening sockets a service manager passed (socket activation): they take
+    /// the place of `hosts` and `port`, TLS or not as the configuration says (a Unix socket stays
+    /// plain).
     public func listen(hosts: [String], port: Int?, unixSocket: String? = nil, redirectPort: Int? = nil,
-                       metrics: (host: String, port: Int)? = nil) throws(ListenError) {
+                       metrics: (host: String, port: Int)? = nil, inherited: [Int32] = []) throws(ListenError) {
         let tcpRole: ListenerRole = context.configuration.tls == nil ? .plain : .tls
         do {
-            if let port {
+            for fd in inherited {
+                let address = try Syscalls.adoptListener(fd)
+                listenFDs.append((fd, address, address.unixPath == nil ? tcpRole : .plain))
+            }
+            if let port, inherited.isEmpty {
                 var chosenPort = port
                 for host in hosts.isEmpty ? [""] : hosts {
                     let opened = try Syscalls.listen(host: host, port: chosenPort)
