@@ -97,10 +97,16 @@ struct PTYTests {
     }
 
     static let resizer = ["python3", "-c", """
-        import os, signal, sys, time
-        signal.signal(signal.SIGWINCH, lambda *_: print('size', *os.get_terminal_size(1), flush=True))
-        print('ready', flush=True)
-        time.sleep(30)
+        import os, signal, time
+        # os.write, not print: a handler that prints while the main code is still inside its own
+        # print (its flush done, its lock held) raises "reentrant call" (seen once in CI).
+        def report(*_):
+            columns, rows = os.get_terminal_size(1)
+            os.write(1, f'size {columns} {rows}\\n'.encode())
+        signal.signal(signal.SIGWINCH, report)
+        os.write(1, b'ready\\n')
+        while True:
+            time.sleep(30)
         """]
 
     @Test("SPEC §12: in raw framing a text {\"cols\":C,\"rows\":R} resizes the terminal and the child gets SIGWINCH")
