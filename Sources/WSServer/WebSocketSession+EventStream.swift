@@ -93,12 +93,12 @@ extension WebSocketSession {
     /// `reply` is called (on this loop) once they are queued or cannot be. A POST that finds the
     /// stdin buffer full waits for the child to read, as a WebSocket client's frames do.
     func post(lines: [ArraySlice<UInt8>], reply: @escaping @Sendable (PostOutcome) -> Void) {
-        guard !isFinished, lifecycle.keepsInput, eventStream != nil else { return reply(.ended) }
-        if eventStream!.parkedPosts.isEmpty && hasRoomForPostedInput {
+        guard !isFinished, lifecycle.keepsInput, let waiting = eventStream?.parkedPosts.count else { return reply(.ended) }
+        if waiting == 0 && hasRoomForPostedInput {
             reply(deliverPosted(lines))
             pump()
-        } else if eventStream!.parkedPosts.count < EventStreamState.maxParkedPosts {
-            eventStream!.parkedPosts.append(.init(lines: lines, reply: reply))
+        } else if waiting < EventStreamState.maxParkedPosts {
+            eventStream?.parkedPosts.append(.init(lines: lines, reply: reply))
         } else {
             reply(.busy)
         }
@@ -122,11 +122,10 @@ extension WebSocketSession {
 
     /// Lets waiting POSTs in as the child reads; true when one was answered.
     func resumeParkedPosts() -> Bool {
-        guard let stream = eventStream, !stream.parkedPosts.isEmpty else { return false }
         var answered = false
-        while let first = eventStream?.parkedPosts.first {
-            if lifecycle.keepsInput && !hasRoomForPostedInput { break }
-            eventStream!.parkedPosts.removeFirst()
+        // Once stdin takes no more input, every waiting POST is answered (404) at once.
+        while let first = eventStream?.parkedPosts.first, !lifecycle.keepsInput || hasRoomForPostedInput {
+            eventStream?.parkedPosts.removeFirst()
             first.reply(deliverPosted(first.lines))
             answered = true
         }
