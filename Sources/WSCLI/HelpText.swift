@@ -86,6 +86,11 @@ public enum HelpText {
             Entry(placeholder: "PATH", defaultValue: "off",
                   meaning: ["Also listen on this Unix socket; alone, instead of TCP. A stale",
                             "socket file is replaced; one still in use is an error."])
+        case .reusePort:
+            Entry(placeholder: "", defaultValue: "off",
+                  meaning: ["Listen with SO_REUSEPORT: a new wsbridge starts on the same port,",
+                            "then SIGTERM drains this one; a restart refuses no connection",
+                            "(with sysctl net.ipv4.tcp_migrate_req=1, see README)."])
         case .framing:
             Entry(placeholder: "line|raw|length", defaultValue: "line",
                   meaning: ["line: stdout lines are text messages, messages are stdin lines.",

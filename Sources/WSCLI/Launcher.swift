@@ -195,10 +195,15 @@ public enum Launcher {
         do {
             try server.listen(hosts: options.addresses, port: options.listensOnTCP ? options.effectivePort : nil,
                               unixSocket: options.unixSocket, redirectPort: options.redirPort,
-                              metrics: options.metrics.map { ($0.host, $0.port) }, inherited: activation?.fds ?? [])
+                              metrics: options.metrics.map { ($0.host, $0.port) }, inherited: activation?.fds ?? [],
+                              reusePort: options.reusePort)
         } catch {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
             return 3
+        }
+        if options.reusePort && activation == nil && Syscalls.migratesQueuedConnections() == false {
+            // Without it, connections already queued at this listener when it closes are reset.
+            logger.log(.info, "--reuseport: net.ipv4.tcp_migrate_req is 0, so a restart can reset the few connections queued at the old instance when it closes; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1)")
         }
         server.start(spawners: spawners)
         // Before the startup line: a supervisor that reloads as soon as the line appears must not

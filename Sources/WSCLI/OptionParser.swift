@@ -18,6 +18,7 @@ public enum ParsedCommandLine: Sendable, Equatable {
 enum OptionFlag: String, CaseIterable, Sendable {
     case port, address
     case unixSocket = "unixsocket"
+    case reusePort = "reuseport"
     case framing, binary
     case passEnv = "passenv"
     case dir
@@ -73,7 +74,7 @@ enum OptionFlag: String, CaseIterable, Sendable {
     var isBoolean: Bool {
         switch self {
         // `--pty` too: set by its name alone; `--pty=tty` is its one other value.
-        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .pty, .reverseLookup, .token,
+        case .reusePort, .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .pty, .reverseLookup, .token,
              .permessageDeflate, .broadcast, .sessions, .help, .version:
             true
         case .port, .address, .unixSocket, .framing, .passEnv, .dir, .staticDir, .cgiDir, .origin,
@@ -181,6 +182,7 @@ struct OptionsBuilder {
     mutating func set(_ flag: OptionFlag, to isOn: Bool) {
         switch flag {
         case .binary: isBinary = isOn
+        case .reusePort: options.reusePort = isOn
         case .devConsole: options.devConsole = isOn
         case .sameOrigin: options.sameOrigin = isOn
         case .ssl: options.ssl = isOn
@@ -283,7 +285,7 @@ struct OptionsBuilder {
         case .header: options.headers.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerWS: options.headersWS.append(try HeaderField(parsing: value, flag: flag.rawValue))
         case .headerHTTP: options.headersHTTP.append(try HeaderField(parsing: value, flag: flag.rawValue))
-        case .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .pty, .reverseLookup, .token,
+        case .reusePort, .binary, .devConsole, .sameOrigin, .ssl, .passStderr, .pty, .reverseLookup, .token,
              .permessageDeflate, .broadcast, .sessions, .help, .version:
             preconditionFailure("--\(flag.rawValue) is a boolean")
         }

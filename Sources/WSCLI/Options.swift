@@ -35,6 +35,9 @@ public struct Options: Sendable, Equatable {
     public var addresses: [String]
     /// A Unix socket path to listen on as well as (or, alone, instead of) TCP.
     public var unixSocket: String?
+    /// `--reuseport`: TCP listeners set `SO_REUSEPORT`, so that a new wsbridge can listen on the
+    /// same port while this one drains (SPEC §15).
+    public var reusePort: Bool
     /// How messages map to the child's stdin and stdout; `--binary` selects `.raw`.
     public var framing: FramingMode
     /// Names of the parent's environment variables the child keeps.
@@ -136,6 +139,7 @@ public struct Options: Sendable, Equatable {
         port = nil
         addresses = []
         unixSocket = nil
+        reusePort = false
         framing = .line
         passEnv = Options.defaultPassEnv
         dir = nil

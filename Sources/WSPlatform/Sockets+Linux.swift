@@ -41,8 +41,10 @@ public struct ListenError: Error, Equatable, Sendable {
 
 extension Syscalls {
     /// Opens a non-blocking, close-on-exec TCP socket listening on `host` (IPv4 or IPv6 literal;
-    /// "" = every interface, dual-stack) and `port` (0 = any free port).
-    public static func listen(host: String, port: Int, backlog: Int32 = 1024) throws(ListenError) -> (fd: Int32, address: SocketAddress) {
+    /// "" = every interface, dual-stack) and `port` (0 = any free port). `reusePort` sets
+    /// `SO_REUSEPORT`: other sockets with it may listen on the same port, and the kernel spreads
+    /// new connections over them.
+    public static func listen(host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false) throws(ListenError) -> (fd: Int32, address: SocketAddress) {
         var storage = sockaddr_storage()
         var length: socklen_t
         let family: Int32
@@ -77,6 +79,13 @@ extension Syscalls {
         guard fd >= 0 else { throw ListenError(message: "wsbridge: cannot create a socket: \(describe(errno))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort {
+            guard setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                let error = errno
+                Glibc.close(fd)
+                throw ListenError(message: "wsbridge: --reuseport: cannot set SO_REUSEPORT: \(describe(error))")
+            }
+        }
         if family == AF_INET6 {
             // "" means every interface, IPv4 included; an explicit IPv6 address means only IPv6.
             var v6only: Int32 = host.isEmpty ? 0 : 1
@@ -96,6 +105,18 @@ extension Syscalls {
             throw ListenError(message: "wsbridge: cannot read the listening address: \(describe(errno))")
         }
         return (fd, local)
+    }
+
+    /// Whether the kernel hands the connections queued at a closing listener to another listener
+    /// of its `SO_REUSEPORT` group (sysctl `net.ipv4.tcp_migrate_req`, Linux 5.14) instead of
+    /// resetting them; nil when the setting cannot be read.
+    public static func migratesQueuedConnections() -> Bool? {
+        let fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var byte: UInt8 = 0
+        guard Glibc.read(fd, &byte, 1) == 1 else { return nil }
+        return byte != UInt8(ascii: "0")
     }
 
     /// Takes a listening socket a service manager passed (socket activation, SPEC §15): checks it

@@ -39,6 +39,10 @@ final class HTTPConnection: EventHandler {
     private var setCookie: String?
     /// The `--authcmd` run deciding the current request, if one is under way.
     private var authHook: AuthHook?
+    /// Whether a request head has been read on this connection.
+    private var hasAsked = false
+    /// Whether a server shutdown waits for this connection's 503 (counted in the context).
+    private var owesShutdownAnswer = false
 
     /// A POST's body on its way to an event-stream session's stdin (SPEC §12).
     private var postBody: PostBody?
@@ -115,10 +119,20 @@ final class HTTPConnection: EventHandler {
         }
     }
 
-    /// Server shutdown: a connection that has not upgraded yet is simply closed.
+    /// Server shutdown. A connection that has asked nothing yet was accepted just before the
+    /// listeners closed, and its client is sending its request now: it gets a second for the
+    /// head, answered 503, so that no client of a draining server (a `--reuseport` restart) is
+    /// dropped without a word. Every other connection that has not upgraded is closed.
     func shutdown() {
-        close()
+        guard state == .readingHead, !hasAsked else { return close() }
+        owesShutdownAnswer = true
+        context.shutdownAnswerOwed()
+        if let timer { loop.cancel(timer) }
+        timer = loop.schedule(afterNanoseconds: Self.shutdownHeadGraceNanoseconds) { [weak self] in self?.close() }
+        readHead()
     }
+
+    private static let shutdownHeadGraceNanoseconds: UInt64 = 1_000_000_000
 
     // MARK: Reading requests
 
@@ -177,6 +191,12 @@ final class HTTPConnection: EventHandler {
         // SPEC §11: who is asking, before anything is decided or logged.
         client = ClientOrigin(peer: peer, forwarded: configuration.trustedProxies.resolve(
             peer: peer.unixPath == nil ? peer.host : nil, headers: head.headers))
+        hasAsked = true
+        guard !context.isShuttingDown else {
+            let response = HTTPResponse.error(.serviceUnavailable, message: "the server is shutting down",
+                                              extraHeaders: configuration.plainHTTPHeaders)
+            return refuse(response, status: .serviceUnavailable, method: head.method, path: head.path)
+        }
         if let tls = transport.tlsSession, isMisdirected(head, tls: tls) {
             let response = HTTPResponse.error(.misdirectedRequest, message: "Host differs from the TLS server name",
                                               extraHeaders: configuration.plainHTTPHeaders)
@@ -917,6 +937,10 @@ final class HTTPConnection: EventHandler {
         if let fileBody { Syscalls.close(fileBody.fd) }
         fileBody = nil
         registry.remove(self)
+        if owesShutdownAnswer {
+            owesShutdownAnswer = false
+            context.shutdownAnswerSettled()
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WSPlatform
 
 /// The running server: listening sockets, one event loop thread per core, and the shutdown
@@ -40,8 +41,11 @@ public final class Server: @unchecked Sendable {
     /// `inherited` are listening sockets a service manager passed (socket activation): they take
     /// the place of `hosts` and `port`, TLS or not as the configuration says (a Unix socket stays
     /// plain).
+    ///
+    /// `reusePort` (`--reuseport`) opens every TCP listener with `SO_REUSEPORT`, the metrics one
+    /// included: a new instance must be able to open all of them while this one drains.
     public func listen(hosts: [String], port: Int?, unixSocket: String? = nil, redirectPort: Int? = nil,
-                       metrics: (host: String, port: Int)? = nil, inherited: [Int32] = []) throws(ListenError) {
+                       metrics: (host: String, port: Int)? = nil, inherited: [Int32] = [], reusePort: Bool = false) throws(ListenError) {
         let tcpRole: ListenerRole = context.configuration.tls == nil ? .plain : .tls
         do {
             for fd in inherited {
@@ -51,14 +55,14 @@ public final class Server: @unchecked Sendable {
             if let port, inherited.isEmpty {
                 var chosenPort = port
                 for host in hosts.isEmpty ? [""] : hosts {
-                    let opened = try Syscalls.listen(host: host, port: chosenPort)
+                    let opened = try Syscalls.listen(host: host, port: chosenPort, reusePort: reusePort)
                     chosenPort = opened.address.port
                     listenFDs.append((opened.fd, opened.address, tcpRole))
                 }
                 if let redirectPort {
                     var chosenRedirectPort = redirectPort
                     for host in hosts.isEmpty ? [""] : hosts {
-                        let opened = try Syscalls.listen(host: host, port: chosenRedirectPort)
+                        let opened = try Syscalls.listen(host: host, port: chosenRedirectPort, reusePort: reusePort)
                         chosenRedirectPort = opened.address.port
                         listenFDs.append((opened.fd, opened.address, .redirectToHTTPS(port: chosenPort)))
                     }
@@ -69,7 +73,7 @@ public final class Server: @unchecked Sendable {
                 listenFDs.append((opened.fd, opened.address, .plain))
             }
             if let metrics {
-                let opened = try Syscalls.listen(host: metrics.host, port: metrics.port)
+                let opened = try Syscalls.listen(host: metrics.host, port: metrics.port, reusePort: reusePort)
                 listenFDs.append((opened.fd, opened.address, .metrics))
             }
         } catch {
@@ -115,13 +119,27 @@ public final class Server: @unchecked Sendable {
 
     /// Graceful shutdown (SPEC §3): stop accepting, send 1001 to every client and run every
     /// ladder in parallel. Returns at once; `liveSessions` tells when all have ended.
+    ///
+    /// Stopping means closing the listening sockets once no loop polls them, not only no longer
+    /// accepting: a connection that reaches a socket still open but never accepted would wait
+    /// for the whole drain and then be reset. Closed, the port refuses at once; under
+    /// `--reuseport` the kernel sends new connections to the instance that replaces this one
+    /// (and, with `tcp_migrate_req`, the ones already queued here too). A socket a service
+    /// manager passed stays open in the manager, which keeps its queue for the next instance.
     public func beginShutdown() {
         context.beginShutdown()
+        let closing = listenFDs.filter { $0.role != .metrics }.map(\.fd)
+        let release = ListenerRelease(loopCount: loops.count)
         for (index, loop) in loops.enumerated() {
             let box = UncheckedSendable((listeners[index], registries[index]))
             loop.execute {
                 // The metrics listener stays: /healthz answers 503 while the sessions drain.
                 for listener in box.value.0 where listener.role != .metrics { listener.stop() }
+                // The last loop to let go closes them: before that, another loop may still be
+                // inside accept(2) on one of these fds.
+                if release.letGo() {
+                    for fd in closing { Syscalls.close(fd) }
+                }
                 box.value.1.shutdownAll()
             }
         }
@@ -130,6 +148,16 @@ public final class Server: @unchecked Sendable {
     /// SIGKILL to every child group still running (for an exit that cannot wait).
     public func killRemainingChildGroups() { context.killRemainingChildGroups() }
 
-    /// Sessions not yet ended, shared children included.
-    public var liveSessions: Int { context.liveSessions + context.liveSharedChildren }
+    /// Sessions not yet ended, shared children and connections owed a shutdown answer included.
+    public var liveSessions: Int { context.liveSessions + context.liveSharedChildren + context.owedShutdownAnswers }
+}
+
+/// Counts the loops that still poll the listening sockets while the server shuts down.
+private final class ListenerRelease: Sendable {
+    private let loopsPolling: Atomic<Int>
+
+    init(loopCount: Int) { loopsPolling = Atomic(loopCount) }
+
+    /// One loop stopped polling; true for the last one, which may close the sockets.
+    func letGo() -> Bool { loopsPolling.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
 }

@@ -14,6 +14,7 @@ public final class ServerContext: Sendable {
     private let nextConnectionID = Atomic<UInt64>(0)
     private let liveSessionCount = Atomic<Int>(0)
     private let liveSharedChildCount = Atomic<Int>(0)
+    private let owedShutdownAnswerCount = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
     private let childSlotsInUse = Atomic<Int>(0)
     private let liveChildGroups = Mutex<Set<Int32>>([])
@@ -53,6 +54,12 @@ public final class ServerContext: Sendable {
     public var liveSharedChildren: Int { liveSharedChildCount.load(ordering: .acquiring) }
     func sharedChildStarted() { liveSharedChildCount.add(1, ordering: .releasing) }
     func sharedChildEnded() { liveSharedChildCount.subtract(1, ordering: .releasing) }
+
+    /// Connections accepted before a shutdown whose request is still to be answered 503: a drain
+    /// waits for them too.
+    public var owedShutdownAnswers: Int { owedShutdownAnswerCount.load(ordering: .acquiring) }
+    func shutdownAnswerOwed() { owedShutdownAnswerCount.add(1, ordering: .releasing) }
+    func shutdownAnswerSettled() { owedShutdownAnswerCount.subtract(1, ordering: .releasing) }
 
     /// Takes one of the `--maxforks` slots for a session that will start a child; false when all
     /// are taken (the upgrade then gets 429 before any process starts, SPEC §5).

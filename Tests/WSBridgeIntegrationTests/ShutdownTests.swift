@@ -111,5 +111,25 @@ extension LifecycleTimingTests {
             let connects = server.logRecords().filter { $0.message == "CONNECT" }
             #expect(connects.count == 1, "\(connects)")
         }
+
+        @Test("SPEC §3, §15: a connection accepted before SIGTERM whose request comes after it gets 503 (not a silent close), and the drain waits for that answer; the closed listener refuses new connections at once")
+        func acceptedBeforeShutdownIsAnswered() async throws {
+            let server = try ServerProcess.start(command: [TestPaths.fixture("lifecycle.sh")])
+            defer { server.stop() }
+            let sessions = try Self.openSessions(1, path: "/ignore", server: server)
+            // Connected, and accepted within the 100 ms below, but silent until after SIGTERM.
+            let early = try WebSocketTestClient(port: server.port)
+            try await Task.sleep(for: .milliseconds(100))
+            server.signal(SIGTERM)
+            #expect(try sessions[0].client.receiveMessage(timeout: .seconds(3)).closeCode == 1001)
+            // The listener is closed once the loops let go of it: connect(2) is refused.
+            let refused = Deadline.poll(for: .seconds(2)) { (try? WebSocketTestClient(port: server.port, timeout: .milliseconds(200))) == nil }
+            #expect(refused, "the port still accepts during the drain")
+            try early.sendRaw(WebSocketTestClient.upgradeRequest(path: "/cat", key: WebSocketTestClient.randomKey()))
+            let response = try early.readResponse()
+            #expect(response.statusCode == 503, "\(response.statusLine)")
+            #expect(String(decoding: response.body, as: UTF8.self).contains("shutting down"))
+            #expect(server.waitForExit(timeout: .seconds(3)) == .exited(0))
+        }
     }
 }

@@ -19,8 +19,8 @@ struct HelpTextTests {
         // SPEC §1's own flags, §13, §14.
         ("broadcast", "off"), ("sessions", "off"), ("linger", "0"), ("clientqueue", "1048576"),
         ("metrics", "off"),
-        // SPEC §12.
-        ("pty", "off"),
+        // SPEC §12, §15.
+        ("pty", "off"), ("reuseport", "off"),
     ]
 
     /// The lines of `--name`'s group in the full help: its own line up to the next flag.

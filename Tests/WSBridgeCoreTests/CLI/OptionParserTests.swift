@@ -93,6 +93,8 @@ struct OptionParserTests {
         },
         ParseCase(["--redirport=0", "cat"], command: ["cat"], flags: ["redirport"]),
         ParseCase(["--unixsocket=/tmp/ws.sock", "cat"], command: ["cat"], flags: ["unixsocket"]) { $0.unixSocket = "/tmp/ws.sock" },
+        ParseCase(["--reuseport", "cat"], command: ["cat"], flags: ["reuseport"]) { $0.reusePort = true },
+        ParseCase(["--reuseport", "--reuseport=false", "cat"], command: ["cat"]),
         ParseCase(["--staticdir=www", "--cgidir=cgi", "cat"], command: ["cat"], flags: ["staticdir", "cgidir"]) {
             $0.staticDir = "www"; $0.cgiDir = "cgi"
         },
