@@ -49,15 +49,6 @@ struct ReusePortTests {
         return (report, prefix)
     }
 
-    /// The processes whose command line holds `text` (a run's children name their instance).
-    static func processes(mentioning text: String) -> [String] {
-        ProcessTable.all().compactMap { entry in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline") else { return nil }
-            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            return commandLine.contains(text) && !entry.isOrphanedZombie ? "\(entry) \(commandLine)" : nil
-        }
-    }
-
     @Test("SPEC §15: 2,000 sequential sessions while a second instance starts with --reuseport and the first drains after SIGTERM: none refused, none failed; the drain's own endings are 1001 or 503; after the old one exits the new one serves everything; both exit 0 and leave no child")
     func restartRefusesNothing() throws {
         let (report, prefix) = try Self.restart(count: 2_000, migrate: true)
@@ -73,8 +64,8 @@ struct ReusePortTests {
         #expect(report.drained.count <= 5, "\(context)")
         #expect(report.drained.allSatisfy { $0 == "drained: close 1001" || $0 == "drained: 503 before the upgrade" }, "\(context)")
         #expect(!report.stderrA.joined().contains("tcp_migrate_req is 0"), "\(context)")
-        let left = Deadline.poll(for: .seconds(5)) { Self.processes(mentioning: prefix).isEmpty }
-        #expect(left, "left running: \(Self.processes(mentioning: prefix))")
+        let left = Deadline.poll(for: .seconds(5)) { ProcessTable.processes(mentioning: prefix).isEmpty }
+        #expect(left, "left running: \(ProcessTable.processes(mentioning: prefix))")
     }
 
     @Test("SPEC §15: where net.ipv4.tcp_migrate_req is 0, --reuseport says at startup that a restart may reset the connections queued at the old instance, and how to set it")
@@ -83,7 +74,7 @@ struct ReusePortTests {
         #expect(report.stderrA.contains { $0.contains("tcp_migrate_req is 0") && $0.contains("sysctl -w net.ipv4.tcp_migrate_req=1") },
                 "\(report.stderrA)")
         #expect(report.events.aExit == 0 && report.bExit == 0, "\(report)")
-        let left = Deadline.poll(for: .seconds(5)) { Self.processes(mentioning: prefix).isEmpty }
-        #expect(left, "left running: \(Self.processes(mentioning: prefix))")
+        let left = Deadline.poll(for: .seconds(5)) { ProcessTable.processes(mentioning: prefix).isEmpty }
+        #expect(left, "left running: \(ProcessTable.processes(mentioning: prefix))")
     }
 }

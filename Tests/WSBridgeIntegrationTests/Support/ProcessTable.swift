@@ -53,6 +53,16 @@ enum ProcessTable {
         return names.compactMap { name in pid_t(name).flatMap(entry) }
     }
 
+    /// The processes whose command line holds `text`, orphaned zombies left out, with their
+    /// command lines (a test's children name its run in an argument).
+    static func processes(mentioning text: String) -> [String] {
+        all().compactMap { entry in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline") else { return nil }
+            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return commandLine.contains(text) && !entry.isOrphanedZombie ? "\(entry) \(commandLine)" : nil
+        }
+    }
+
     /// The processes whose parent is `pid`, zombies included.
     static func children(of pid: pid_t) -> [ProcessEntry] {
         all().filter { $0.parent == pid }
