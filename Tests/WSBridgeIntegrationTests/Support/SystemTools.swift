@@ -60,6 +60,21 @@ enum SystemTools {
         return binary
     }
 
+    /// A redis-server binary: the system's, else the one in Debian's `redis-tools` (installed
+    /// when missing) under the name that makes it a server. Debian's `redis-server` package is
+    /// that very link plus a service, which the tests do not want started on the machine.
+    static func redisServer() throws -> String {
+        if let found = find("redis-server") { return found }
+        let binary = try require("redis-check-rdb", package: "redis-tools")
+        let folder = TestPaths.packageRoot.appendingPathComponent(".build/tools/redis").path
+        let link = folder + "/redis-server"
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == binary { return link }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: binary)
+        return link
+    }
+
     private static func find(_ tool: String) -> String? {
         for directory in ["/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin"] {
             let path = directory + "/" + tool
