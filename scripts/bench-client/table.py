@@ -282,6 +282,48 @@ def fanout_table(data):
         print(f"| {label} | {unit} | {cell(vp)} | {cell(vb)} | {ratio} | {tgt} | {met} |")
 
 
+def proxy_table(data):
+    """The behind-nginx rows (issue 16): wsbridge's text 64 B × 32 directly and through nginx running
+    scripts/nginx/wsbridge.conf, plain and with TLS, and the ratio per round."""
+    rounds = sorted({r for (r, s), d in data.items() if s == B and "proxy_direct_64x32_msgs" in d})
+    if not rounds:
+        return
+
+    def values(key):
+        return [data[(r, B)][key] for r in rounds if key in data.get((r, B), {})]
+
+    def ratios(through, direct):
+        return [100 * data[(r, B)][through] / data[(r, B)][direct] for r in rounds
+                if data[(r, B)].get(direct, 0) > 0 and through in data[(r, B)]]
+
+    def cell(vals, unit=""):
+        if not vals:
+            return "—"
+        m = statistics.median(vals)
+        return f"{fmt(m)}{unit}" + ("" if len(vals) == 1 else f" [{fmt(min(vals))}–{fmt(max(vals))}]")
+
+    print()
+    print("Behind nginx (issue 16): wsbridge's text 64 B × 32 connections echo (the `text_64x32` row's client), "
+          "directly and through Debian's nginx running scripts/nginx/wsbridge.conf (least_conn upstream, every "
+          "upstream line pointed at the one wsbridge; worker_processes auto), in the same round. Plain: ws:// both "
+          "ways. TLS: wss:// to wsbridge --ssl directly, against wss:// to nginx, which ends TLS and talks plain "
+          "HTTP to wsbridge.")
+    print()
+    print("| metric | unit | wsbridge median [min–max] |")
+    print("| --- | --- | --- |")
+    rows = [
+        ("text 64 B × 32 conns, directly", "msg/s", values("proxy_direct_64x32_msgs")),
+        ("  through nginx", "msg/s", values("proxy_nginx_64x32_msgs")),
+        ("  through nginx as % of direct [per round]", "%", ratios("proxy_nginx_64x32_msgs", "proxy_direct_64x32_msgs")),
+        ("TLS text 64 B × 32 conns, wsbridge --ssl directly", "msg/s", values("tls_proxy_direct_64x32_msgs")),
+        ("  TLS ended at nginx, plain to wsbridge", "msg/s", values("tls_proxy_nginx_64x32_msgs")),
+        ("  TLS at nginx as % of TLS directly [per round]", "%",
+         ratios("tls_proxy_nginx_64x32_msgs", "tls_proxy_direct_64x32_msgs")),
+    ]
+    for label, unit, vals in rows:
+        print(f"| {label} | {unit} | {cell(vals)} |")
+
+
 def main():
     data = load(sys.argv[1])
     rounds = sorted({r for (r, s) in data if s in (A, B)})
@@ -421,6 +463,7 @@ def main():
                   + ". wsbridge answered: " + ("; ".join(f"`{a}`" for a in sorted(answers.get(B, set()))) or "nothing") + ".")
 
     fanout_table(data)
+    proxy_table(data)
 
     problems = []
     for (r, s), d in sorted(data.items()):
