@@ -10,6 +10,8 @@ struct NginxClusterTests {
     struct Report: Decodable {
         var greetingsSeen: [String]
         var spread: [String: Int]
+        var echoAfterIdle: Int
+        var idleErrors: [String]
         var victimClients: Int
         var victimClientsEnded: Int
         var survivorClients: Int
@@ -23,7 +25,7 @@ struct NginxClusterTests {
         var nginxErrors: [String]
     }
 
-    @Test("SPEC §15: scripts/nginx/wsbridge.conf in front of 3 instances: 300 wss:// clients spread over them by least_conn, each child sees its real client; SIGKILL to one ends only its own sessions, the others carry on, and 60 new clients all go to the survivors; plain http gets a 301 to https; nothing is left")
+    @Test("SPEC §15: scripts/nginx/wsbridge.conf in front of 3 instances: 300 wss:// clients spread over them by least_conn, each child sees its real client; idle past proxy_read_timeout, pings keep every session; SIGKILL to one ends only its own sessions, the others carry on, and 60 new clients all go to the survivors; plain http gets a 301 to https; nothing is left")
     func clusterSurvivesAnInstance() throws {
         let nginx = try SystemTools.nginx()
         let certificates = try TestCertificates()
@@ -42,6 +44,7 @@ struct NginxClusterTests {
         // least_conn over clients that arrive in waves: close to a third each.
         for tag in tags { #expect((80...120).contains(report.spread[tag] ?? 0), "\(tag): \(context)") }
         #expect(report.greetingsSeen == ["127.0.0.5"], "--trustedproxy with X-Forwarded-For: \(context)")
+        #expect(report.echoAfterIdle == 300, "pings below proxy_read_timeout: \(report.idleErrors)")
         #expect(report.victimClients == report.spread[tags[1]] && report.victimClientsEnded == report.victimClients, "\(context)")
         #expect(report.survivorClients == 300 - report.victimClients && report.survivorClientsEchoing == report.survivorClients, "\(context)")
         #expect(report.newClientErrors.isEmpty && report.newSpread[tags[1]] == 0, "\(context)")

@@ -7,7 +7,8 @@ addresses, the certificate; each of those strings must appear in it exactly once
 example cannot drift from what is tested) and runs nginx with it. Then, with Python's own TLS:
 
 1. CLIENTS wss:// clients from 127.0.0.5 through nginx: each greeting names an instance and the
-   client's own address; each echoes one message;
+   client's own address; each echoes one message, then again after idling longer than nginx's
+   proxy_read_timeout (cut to 2 s here): the instances' pings (--pingms=500) keep them open;
 2. SIGKILL to one instance: its clients' connections end, every other client still echoes;
 3. NEW more clients: every one lands on a survivor;
 4. plain http gets a 301 to https.
@@ -45,7 +46,7 @@ class Instance:
         self.port = None
         self.listening = threading.Event()
         self.process = subprocess.Popen(
-            [binary, "--port=0", "--address=127.0.0.1", "--trustedproxy=127.0.0.1", "--pingms=30000",
+            [binary, "--port=0", "--address=127.0.0.1", "--trustedproxy=127.0.0.1", "--pingms=500",
              "--loglevel=info", child, tag],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threading.Thread(target=self._collect, daemon=True).start()
@@ -69,6 +70,7 @@ def configuration(example, upstreams, http_port, https_port, cert, key, folder):
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
         "/etc/ssl/certs/example.org.pem": cert,
         "/etc/ssl/private/example.org.key": key,
+        "proxy_read_timeout 120s;": "proxy_read_timeout 2s;",
     }
     for old, new in replacements.items():
         if text.count(old) != 1:
@@ -102,13 +104,16 @@ http {{
 
 
 class Client:
-    """One wss:// session through nginx."""
+    """One wss:// session through nginx. Like a browser, it reads all the time: a task answers
+    every ping at once and queues text messages; the connection's end queues None."""
 
     def __init__(self, number):
         self.number = number
         self.reader = None
         self.writer = None
         self.greeting = None
+        self.messages = asyncio.Queue()
+        self.closed = asyncio.Event()
 
     async def open(self, port, context):
         self.reader, self.writer = await asyncio.open_connection(
@@ -119,28 +124,41 @@ class Client:
         head = await self.reader.readuntil(b"\r\n\r\n")
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise RuntimeError(f"client {self.number}: {head[:200]!r}")
+        self.task = asyncio.get_running_loop().create_task(self._read())
         self.greeting = await self.text()
 
-    async def frame(self):
-        first, second = await self.reader.readexactly(2)
-        length = second & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", await self.reader.readexactly(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
-        return first & 0x0F, await self.reader.readexactly(length)
+    async def _read(self):
+        try:
+            while True:
+                first, second = await self.reader.readexactly(2)
+                length = second & 0x7F
+                if length == 126:
+                    length = struct.unpack("!H", await self.reader.readexactly(2))[0]
+                elif length == 127:
+                    length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+                opcode, payload = first & 0x0F, await self.reader.readexactly(length)
+                if opcode == 9:
+                    self.send(10, payload)
+                elif opcode == 1:
+                    self.messages.put_nowait(payload.decode())
+                elif opcode == 8:
+                    self.messages.put_nowait(f"<close {payload[:2].hex()} {payload[2:].decode(errors='replace')}>")
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            self.closed.set()
+            self.messages.put_nowait(None)
 
     async def text(self):
-        while True:
-            opcode, payload = await self.frame()
-            if opcode == 9:  # a server ping: answer it, as a browser does
-                self.send(10, payload)
-                continue
-            if opcode != 1:
-                raise RuntimeError(f"client {self.number}: opcode {opcode} {payload[:40]!r}")
-            return payload.decode()
+        message = await self.messages.get()
+        if message is None or message.startswith("<close "):
+            raise RuntimeError(f"client {self.number}: ended ({message})")
+        return message
 
     def send(self, opcode, payload):
+        if self.writer.is_closing():
+            return
         mask = os.urandom(4)
         header = bytes([0x80 | opcode])
         if len(payload) < 126:
@@ -156,20 +174,15 @@ class Client:
             raise RuntimeError(f"client {self.number}: echo {answer!r} for {text!r}")
 
     async def ended(self):
-        """True once the connection ends (EOF, a reset or a close frame), false if it stays open."""
-        try:
-            while True:
-                opcode, _ = await self.frame()
-                if opcode == 8:
-                    return True
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            return True
+        """True once the connection ends (EOF, a reset or a close frame)."""
+        await self.closed.wait()
+        return True
 
     async def close(self):
         try:
             self.send(8, struct.pack("!H", 1000))
             await self.writer.drain()
-            await asyncio.wait_for(self.ended(), 5)
+            await asyncio.wait_for(self.closed.wait(), 5)
         finally:
             self.writer.close()
 
@@ -189,6 +202,11 @@ async def scenario(instances, https_port, http_port, count, new_count, report):
     report["greetingsSeen"] = sorted({c.greeting.split(" ", 1)[1] for c in clients})
     report["spread"] = {tag: sum(1 for c in clients if c.greeting.split(" ")[0] == tag) for tag in tags}
     await asyncio.wait_for(asyncio.gather(*(c.echo(f"hello {c.number}") for c in clients)), 30)
+    await asyncio.sleep(3)
+    idle = await asyncio.gather(*(asyncio.wait_for(c.echo(f"still here {c.number}"), 10) for c in clients),
+                                return_exceptions=True)
+    report["echoAfterIdle"] = sum(1 for r in idle if r is None)
+    report["idleErrors"] = [repr(r) for r in idle if r is not None][:5]
 
     victim = instances[1]
     victim.process.send_signal(signal.SIGKILL)
