@@ -28,10 +28,20 @@ public enum SpawnerProcess {
         warmUp()
         let starter = ChildStarter(socketFD: socketFD, hasProcessFDs: Syscalls.hasProcessFDs())
         Syscalls.sendMessage(socketFD, bytes: SpawnMessage.ready.encoded())
+        // Startup's code (and the warm-up's) is not run again: give its pages back, and again
+        // after every busy spell (see IdleCodeTrim, the server's side).
+        Syscalls.releaseExecutableCodePages()
+        var servedSinceTrim = false
         // Never written before use, so its pages stay untouched (and cost no memory) beyond the
         // few the largest request fills.
         var buffer = [UInt8](unsafeUninitializedCapacity: 256 * 1024) { _, count in count = 256 * 1024 }
-        while case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) {
+        while true {
+            if servedSinceTrim && !Syscalls.waitReadable(socketFD, milliseconds: idleTrimMilliseconds) {
+                Syscalls.releaseExecutableCodePages()
+                servedSinceTrim = false
+            }
+            guard case .message(let count, let fds) = Syscalls.receiveMessage(socketFD, into: &buffer) else { break }
+            servedSinceTrim = true
             switch SpawnMessage.decode(buffer[0..<count]) {
             case .spawn(let id, let request):
                 // The answer goes to the socket that came with the request, which the asking
@@ -55,6 +65,9 @@ public enum SpawnerProcess {
         OrphanedGroups.end(starter.unreleasedGroups, terminalGroups: starter.unreleasedTerminalGroups, closeMilliseconds: closeMilliseconds)
         exit(0)
     }
+
+    /// How long a spawner waits without a request before it gives back its code pages again.
+    static let idleTrimMilliseconds: Int32 = 5_000
 
     /// Foundation sets up its process-monitoring thread, run loop and their fds on the first
     /// `run()`. Doing that now, with a child that exits at once, makes the first connection's spawn

@@ -128,6 +128,17 @@ public enum Syscalls {
         _ = Glibc.close(fd)
     }
 
+    /// Waits until `fd` is readable (or at its end, or in error), at most `milliseconds`; false
+    /// when the time ran out first.
+    public static func waitReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&entry, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            return ready != 0
+        }
+    }
+
     /// Makes `fd` non-blocking.
     public static func setNonBlocking(_ fd: Int32) {
         let flags = fcntl(fd, F_GETFL)

@@ -10,6 +10,8 @@ public final class Server: @unchecked Sendable {
     private var registries: [ConnectionRegistry] = []
     private var listeners: [[Listener]] = []
     private var listenFDs: [(fd: Int32, address: SocketAddress, role: ListenerRole)] = []
+    /// Touched only on the first loop once started; held here for the server's lifetime.
+    private var idleTrim: IdleCodeTrim?
 
     /// The addresses actually listened on for sessions (with the real port when 0 was asked for).
     public var boundAddresses: [SocketAddress] {
@@ -114,6 +116,12 @@ public final class Server: @unchecked Sendable {
             thread.name = "wsbridge-loop"
             thread.stackSize = 1 << 20
             thread.start()
+        }
+        if let first = loops.first {
+            let trim = IdleCodeTrim(context: context, loop: first)
+            idleTrim = trim
+            let box = UncheckedSendable(trim)
+            first.execute { box.value.start() }
         }
     }
 

@@ -36,6 +36,9 @@ public final class ServerContext: Sendable {
         sessionSlots = perAddress > 0 ? PerClientSlots(perClient: perAddress) : nil
     }
 
+    /// How many connections were accepted so far: unchanged between two looks means none came.
+    var connectionsAccepted: UInt64 { nextConnectionID.load(ordering: .relaxed) }
+
     /// A new connection id, unique for the server's lifetime.
     public func makeConnectionID() -> UInt64 {
         nextConnectionID.add(1, ordering: .relaxed).newValue
