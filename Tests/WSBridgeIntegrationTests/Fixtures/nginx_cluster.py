@@ -27,37 +27,11 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
+from wsbridge_instance import Instance, free_port
+
 CLIENT_ADDRESS = "127.0.0.5"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Instance:
-    def __init__(self, binary, child, tag):
-        self.tag = tag
-        self.lines = []
-        self.port = None
-        self.listening = threading.Event()
-        self.process = subprocess.Popen(
-            [binary, "--port=0", "--address=127.0.0.1", "--trustedproxy=127.0.0.1", "--pingms=500",
-             "--loglevel=info", child, tag],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self):
-        for raw in self.process.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            if "listening on 127.0.0.1:" in line and self.port is None:
-                self.port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
-                self.listening.set()
 
 
 def configuration(example, upstreams, http_port, https_port, cert, key, folder):
@@ -241,13 +215,13 @@ def main():
     binary, nginx, example, cert, key, child, prefix = sys.argv[1:8]
     count, new_count = int(sys.argv[8]), int(sys.argv[9])
     report = {}
-    instances = [Instance(binary, child, f"{prefix}-{n}") for n in range(3)]
+    arguments = ["--port=0", "--address=127.0.0.1", "--trustedproxy=127.0.0.1", "--pingms=500", child]
+    instances = [Instance(binary, arguments + [f"{prefix}-{n}"], f"{prefix}-{n}") for n in range(3)]
     folder = tempfile.mkdtemp(prefix="wsb-nginx-cluster-")
     server = None
     try:
         for instance in instances:
-            if not instance.listening.wait(15):
-                raise SystemExit(f"{instance.tag} did not start: {instance.lines}")
+            instance.wait_listening()
         http_port, https_port = free_port(), free_port()
         main_conf = configuration(example, [i.port for i in instances], http_port, https_port, cert, key, folder)
         server = subprocess.Popen([nginx, "-p", folder, "-c", main_conf],
@@ -263,16 +237,7 @@ def main():
                 time.sleep(0.05)
         asyncio.run(asyncio.wait_for(scenario(instances, https_port, http_port, count, new_count, report), 180))
     finally:
-        exits = {}
-        for instance in instances:
-            if instance.process.poll() is None:
-                instance.process.send_signal(signal.SIGTERM)
-            try:
-                exits[instance.tag] = instance.process.wait(15)
-            except subprocess.TimeoutExpired:
-                instance.process.kill()
-                exits[instance.tag] = "still running after 15 s"
-        report["exits"] = exits
+        report["exits"] = {instance.tag: instance.stop() for instance in instances}
         if server is not None:
             server.send_signal(signal.SIGQUIT)
             try:

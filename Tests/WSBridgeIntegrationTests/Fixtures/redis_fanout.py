@@ -20,39 +20,13 @@ import base64
 import json
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Instance:
-    def __init__(self, binary, command, tag):
-        self.tag = tag
-        self.lines = []
-        self.port = None
-        self.listening = threading.Event()
-        self.process = subprocess.Popen(
-            [binary, "--port=0", "--address=127.0.0.1", "--loglevel=info", "--broadcast"] + command,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self):
-        for raw in self.process.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            if "listening on 127.0.0.1:" in line and self.port is None:
-                self.port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
-                self.listening.set()
+from wsbridge_instance import Instance, free_port
 
 
 class Client:
@@ -180,10 +154,10 @@ def main():
                 raise SystemExit("redis-server did not start")
             time.sleep(0.05)
         command = [cli, "-p", str(redis_port), "--raw", "subscribe", "news"]
-        instances = [Instance(binary, command, f"{prefix}-{n}") for n in range(3)]
+        arguments = ["--port=0", "--address=127.0.0.1", "--broadcast"] + command
+        instances = [Instance(binary, arguments, f"{prefix}-{n}") for n in range(3)]
         for instance in instances:
-            if not instance.listening.wait(15):
-                raise SystemExit(f"{instance.tag} did not start: {instance.lines}")
+            instance.wait_listening()
         asyncio.run(asyncio.wait_for(scenario(instances, cli, redis_port, clients_count, count, report), 180))
         # Each shared child gets its ladder once its last client left (--linger=0).
         deadline = time.monotonic() + 10
@@ -191,15 +165,7 @@ def main():
             time.sleep(0.05)
         report["subscribersAfterClients"] = redis_cli(cli, redis_port, ["pubsub", "numsub", "news"]).split()
     finally:
-        exits = {}
-        for instance in instances:
-            instance.process.send_signal(signal.SIGTERM)
-            try:
-                exits[instance.tag] = instance.process.wait(15)
-            except subprocess.TimeoutExpired:
-                instance.process.kill()
-                exits[instance.tag] = "still running after 15 s"
-        report["exits"] = exits
+        report["exits"] = {instance.tag: instance.stop() for instance in instances}
         redis.send_signal(signal.SIGTERM)
         try:
             redis.wait(10)

@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+from wsbridge_instance import Instance
+
 PORT = 8080
 
 
@@ -41,26 +43,6 @@ def loopback_up():
         request = struct.pack("16sH14s", b"lo", 0, b"")
         flags = struct.unpack("16sH14s", fcntl.ioctl(s, siocgifflags, request))[1]
         fcntl.ioctl(s, siocsifflags, struct.pack("16sH14s", b"lo", flags | iff_up, b""))
-
-
-class Instance:
-    """One wsbridge, its stderr collected, its startup line awaited."""
-
-    def __init__(self, binary, script, tag):
-        self.tag = tag
-        self.lines = []
-        self.listening = threading.Event()
-        self.process = subprocess.Popen(
-            [binary, f"--port={PORT}", "--address=127.0.0.1", "--reuseport", "--loglevel=info", script, tag],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self):
-        for raw in self.process.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            if "listening on" in line:
-                self.listening.set()
 
 
 class Reader:
@@ -165,7 +147,8 @@ def main():
     with open("/proc/sys/net/ipv4/tcp_migrate_req", "w") as setting:
         setting.write(migrate)
 
-    old = Instance(binary, script, prefix + "-A")
+    arguments = [f"--port={PORT}", "--address=127.0.0.1", "--reuseport", script]
+    old = Instance(binary, arguments + [prefix + "-A"], prefix + "-A")
     if not old.listening.wait(15):
         print(json.dumps({"error": "A did not start", "stderr": old.lines}))
         return 1
@@ -173,7 +156,7 @@ def main():
     events = {}
 
     def replace():
-        new = Instance(binary, script, prefix + "-B")
+        new = Instance(binary, arguments + [prefix + "-B"], prefix + "-B")
         events["B"] = new
         if not new.listening.wait(15):
             events["error"] = "B did not start"

@@ -1,0 +1,49 @@
+"""One wsbridge server run by a test driver (reuseport_restart.py, nginx_cluster.py,
+redis_fanout.py): its stderr collected line by line, its startup line awaited, its port read from
+that line, and its end by SIGTERM with the exit status reported."""
+import signal
+import socket
+import subprocess
+import threading
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Instance:
+    """`binary ARGUMENTS`, with `--loglevel=info` so that the startup line is logged."""
+
+    def __init__(self, binary, arguments, tag):
+        self.tag = tag
+        self.lines = []
+        self.port = None
+        self.listening = threading.Event()
+        self.process = subprocess.Popen([binary, "--loglevel=info"] + arguments,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self):
+        for raw in self.process.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            if "listening on 127.0.0.1:" in line and self.port is None:
+                self.port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
+                self.listening.set()
+
+    def wait_listening(self, seconds=15):
+        if not self.listening.wait(seconds):
+            raise SystemExit(f"{self.tag} did not start: {self.lines}")
+
+    def stop(self, seconds=15):
+        """SIGTERM unless it already ended; its exit status (negative: the signal that ended it)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return f"still running after {seconds} s"
