@@ -69,6 +69,9 @@ package final class TLSContext: @unchecked Sendable {
         // No server-side session cache: it would grow with every client (20,480 sessions by
         // default). Stateless tickets still let clients resume.
         _ = wsbridge_ssl_ctx_set_session_cache_mode(context, 0)
+        // One TLS 1.3 ticket per handshake, as Go's crypto/tls sends: OpenSSL sends two by
+        // default, each encrypted and written on the loop while the connection starts.
+        _ = SSL_CTX_set_num_tickets(context, 1)
         _ = wsbridge_ssl_ctx_set_read_ahead(context, 1)
         // An encrypted key must fail with a message, not prompt on the terminal.
         SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }

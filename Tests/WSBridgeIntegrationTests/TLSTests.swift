@@ -297,6 +297,20 @@ struct TLSTests {
         }
     }
 
+    @Test("Issue 11: a TLS 1.3 handshake sends one session ticket (OpenSSL's default is two; Go's crypto/tls sends one), and the request is answered")
+    func oneTicketPerHandshake() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        try await withServer(flags: Self.tlsFlags(certificates) + ["--staticdir=\(Self.site)"], command: Self.echo) { server in
+            let result = try Self.sClient(port: server.port, ["-tls1_3", "-msg", "-quiet"],
+                                          input: "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            let output = result.stdout + result.stderr
+            let tickets = output.split(separator: "\n").filter { $0.contains("NewSessionTicket") }
+            #expect(tickets.count == 1, "\(output)")
+            #expect(output.contains("HTTP/1.1 200"), "\(output)")
+        }
+    }
+
     @Test("SPEC §10: with --sslca a request whose Host differs from the SNI gets 421; the same name in another case or with a port does not")
     func misdirectedRequest() async throws {
         let certificates = try TestCertificates()
