@@ -17,7 +17,6 @@ Prints one JSON report on stdout. Usage:
   nginx_cluster.py WSBRIDGE NGINX EXAMPLE_CONF CERT KEY CHILD PREFIX CLIENTS NEW
 """
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -29,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from wsbridge_instance import Instance, free_port
+from wsbridge_instance import Instance, free_port, upgrade_request
 
 CLIENT_ADDRESS = "127.0.0.5"
 
@@ -92,9 +91,7 @@ class Client:
     async def open(self, port, context):
         self.reader, self.writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=context, server_hostname="localhost", local_addr=(CLIENT_ADDRESS, 0))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.writer.write((f"GET /?client={self.number} HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.writer.write(upgrade_request(f"localhost:{port}", f"/?client={self.number}"))
         head = await self.reader.readuntil(b"\r\n\r\n")
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise RuntimeError(f"client {self.number}: {head[:200]!r}")

@@ -16,7 +16,6 @@ Prints one JSON report on stdout. Usage:
   redis_fanout.py WSBRIDGE REDIS_SERVER REDIS_CLI PREFIX CLIENTS COUNT
 """
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -26,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from wsbridge_instance import Instance, free_port
+from wsbridge_instance import Instance, free_port, upgrade_request
 
 
 class Client:
@@ -37,9 +36,7 @@ class Client:
 
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.instance.port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.writer.write((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{self.instance.port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.writer.write(upgrade_request(f"127.0.0.1:{self.instance.port}"))
         head = await self.reader.readuntil(b"\r\n\r\n")
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise RuntimeError(f"client {self.number}: {head[:200]!r}")

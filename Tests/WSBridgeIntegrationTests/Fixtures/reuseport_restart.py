@@ -18,7 +18,6 @@ Every session ends in one of:
 Prints one JSON object on stdout. Usage:
   reuseport_restart.py WSBRIDGE CHILD_SCRIPT TAG_PREFIX COUNT MIGRATE(0|1) [SEED]
 """
-import base64
 import fcntl
 import json
 import os
@@ -31,7 +30,7 @@ import sys
 import threading
 import time
 
-from wsbridge_instance import Instance
+from wsbridge_instance import Instance, upgrade_request
 
 PORT = 8080
 
@@ -97,9 +96,7 @@ def session(number):
     """One session; returns the instance that served it, raises Drained or another error."""
     sock = socket.create_connection(("127.0.0.1", PORT), timeout=10)
     try:
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        sock.sendall(upgrade_request(f"127.0.0.1:{PORT}"))
         reader = Reader(sock)
         status = reader.head().split(b"\r\n", 1)[0]
         if b" 503 " in status:

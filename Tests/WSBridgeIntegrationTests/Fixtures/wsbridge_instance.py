@@ -1,10 +1,19 @@
 """One wsbridge server run by a test driver (reuseport_restart.py, nginx_cluster.py,
 redis_fanout.py): its stderr collected line by line, its startup line awaited, its port read from
 that line, and its end by SIGTERM with the exit status reported."""
+import base64
+import os
 import signal
 import socket
 import subprocess
 import threading
+
+
+def upgrade_request(host, path="/"):
+    """A WebSocket upgrade request (RFC 6455 §4.1) with a fresh random key, as bytes."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
 def free_port():
