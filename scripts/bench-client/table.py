@@ -25,6 +25,7 @@ ROWS = [
     ("spawnpair_seq_p50_ms", "  spawn sequential p50 (alternating blocks)", "ms", 1, "low", None),
     ("spawnpair_c16_cps", "spawn 16 concurrent, connections/s (both servers up, alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
     ("spawnpair_c16_p50_ms", "  spawn 16 concurrent p50 (alternating blocks)", "ms", 1, "low", None),
+    ("spawnpair_c16_closeframe_pct", "  connections the server ended with a close frame (then the closing handshake; else a bare EOF)", "%", 1, "high", None),
     ("hold_spawn_p50_ms", "spawn p50 with {hold} connections open", "ms", 1, "low", ("ratio<=", 1.5)),
     ("hold_spawn_p99_ms", "spawn p99 with {hold} connections open", "ms", 1, "low", None),
     ("hold_spawn_growth", "  spawn p50 growth (with {hold} open / none open)", "×", 1, "low", None),
@@ -72,6 +73,7 @@ ROWS = [
     ("tls_spawnpair_c16_cps", "TLS spawn 16 concurrent, connections/s (handshake, spawn, first message, close; alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
     ("tls_spawnpair_c16_p50_ms", "  TLS spawn 16 concurrent, connect→first message p50", "ms", 1, "low", None),
     ("tls_spawnpair_c16_handshake_p50_ms", "  TLS spawn 16 concurrent, connect→TLS handshake done p50", "ms", 1, "low", None),
+    ("tls_spawnpair_c16_closeframe_pct", "  TLS connections the server ended with a close frame (then close frame and close_notify back)", "%", 1, "high", None),
     ("tls_spawnpair_seq_cps", "TLS spawn sequential, connections/s (alternating blocks)", "conn/s", 1, "high", ("ratio>=", 1.0)),
     ("tls_spawnpair_seq_p50_ms", "  TLS spawn sequential, connect→first message p50", "ms", 1, "low", None),
     ("tls_spawnpair_seq_handshake_p50_ms", "  TLS spawn sequential, connect→TLS handshake done p50", "ms", 1, "low", None),
@@ -429,11 +431,13 @@ def main():
         floor = data.get((0, "floor"), {})
         if "floor_foundation_cpu_ms" in floor and "floor_posix_cpu_ms" in floor:
             print()
+            caller = floor.get("floor_foundation_caller_cpu_ms")
+            split = f" ({caller:.2f} ms of it in the calling thread, the rest in Foundation's own threads)" if caller is not None else ""
             print(f"Spawn floor (scripts/bench-client/spawnfloor.swift, one process starting /bin/true with the same "
-                  f"pipes and process group): Foundation `Process.run()`, which wsbridge must use, costs "
-                  f"{floor['floor_foundation_cpu_ms']:.2f} ms of CPU per spawn across its threads and "
-                  f"{floor['floor_foundation_run_ms']:.2f} ms of wall time per call; a bare `posix_spawn`, about what "
-                  f"websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
+                  f"pipes and process group, and, as wsbridge's spawner, no termination handler): Foundation "
+                  f"`Process.run()`, which wsbridge must use, costs {floor['floor_foundation_cpu_ms']:.2f} ms of CPU per "
+                  f"spawn{split} and {floor['floor_foundation_run_ms']:.2f} ms of wall time per call; a bare "
+                  f"`posix_spawn`, about what websocketd's Go runtime pays, {floor['floor_posix_cpu_ms']:.2f} ms and "
                   f"{floor['floor_posix_run_ms']:.2f} ms.")
 
         negotiated = load_negotiated(sys.argv[1])

@@ -45,7 +45,7 @@ static const hooks spawn_hooks = {NULL, spawn_msg, NULL, NULL};
  * the time the blocks took. */
 typedef struct {
     double *lat, *fin, *opn, *tls, sum, busy;
-    int nlat, started;
+    int nlat, started, closeframes;
 } spawn_stats;
 
 static void spawn_stats_init(spawn_stats *s, int cap) {
@@ -84,6 +84,9 @@ static void spawn_block(spawn_stats *s, const char *query, int n, int conc, doub
                     s->tls[s->nlat] = c->t_tls - c->t_start;
                     s->sum += c->t_end - c->t_start;
                     s->lat[s->nlat++] = c->t_first - c->t_start;
+                    /* A close frame asks this client for one back (and, over TLS, close_notify):
+                     * work per connection that a server ending with a bare EOF does not cause. */
+                    if (c->got_close) s->closeframes++;
                     tlast = t;
                 }
                 else if (!c->failed) g_errors[E_EOF_EARLY]++;
@@ -117,6 +120,7 @@ static void spawn_report(const char *prefix, spawn_stats *s) {
         outf(prefix, "upgrade_p50_ms", "%.3f", pct(s->opn, n, 0.5) * 1e3);
         if (g_tls_ca) outf(prefix, "handshake_p50_ms", "%.3f", pct(s->tls, n, 0.5) * 1e3);
         outf(prefix, "mean_total_ms", "%.3f", s->sum / s->nlat * 1e3);
+        outf(prefix, "closeframe_pct", "%.1f", 100.0 * s->closeframes / s->nlat);
     }
     free(s->lat);
     free(s->fin);
