@@ -14,6 +14,14 @@ import PackageDescription
 //   WSServer    event loops, listeners, HTTP connections, CGI, static files, WebSocket sessions,
 //               the spawner pool, logging
 //   WSCLI       options, their parser, help text, the launcher
+// Release builds check exclusive access statically only. The dynamic checks (a call into the
+// runtime and a thread-local lookup for every access to a class's stored property that is
+// mutated in place) took about a tenth of the server's CPU on the message path: in a perf
+// profile of `scripts/bench`'s TLS text 64 B × 32 row, swift_beginAccess, swift_endAccess,
+// AccessSet::insert and SwiftTLSContext::get together made 10 % of the server's samples. Debug
+// builds, which the test suite runs, keep them, so a conflicting access still traps there.
+let releaseChecks: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "wsbridge",
     products: [
@@ -28,21 +36,23 @@ let package = Package(
         .systemLibrary(name: "CCrypt"),
         // The system's zlib (zlib1g-dev), for permessage-deflate.
         .systemLibrary(name: "CZlib"),
-        .target(name: "WSProtocol"),
+        .target(name: "WSProtocol", swiftSettings: releaseChecks),
         .target(
             name: "WSPlatform",
-            dependencies: ["WSProtocol", .target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))]
+            dependencies: ["WSProtocol", .target(name: "CLinuxSystem", condition: .when(platforms: [.linux]))],
+            swiftSettings: releaseChecks
         ),
         // The libraries are named here rather than in the module maps: debug builds link them
         // shared, release builds link them in (see the executable target).
-        .target(name: "WSTLS", dependencies: ["WSProtocol", "WSPlatform", "COpenSSL"],
+        .target(name: "WSTLS", dependencies: ["WSProtocol", "WSPlatform", "COpenSSL"], swiftSettings: releaseChecks,
                 linkerSettings: [.linkedLibrary("ssl", .when(configuration: .debug)), .linkedLibrary("crypto", .when(configuration: .debug))]),
         .target(name: "WSPasswords", dependencies: ["CCrypt"],
                 linkerSettings: [.linkedLibrary("crypt", .when(configuration: .debug))]),
-        .target(name: "WSDeflate", dependencies: ["WSProtocol", "CZlib"],
+        .target(name: "WSDeflate", dependencies: ["WSProtocol", "CZlib"], swiftSettings: releaseChecks,
                 linkerSettings: [.linkedLibrary("z", .when(configuration: .debug))]),
-        .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"]),
-        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS", "WSPasswords", "WSDeflate"]),
+        .target(name: "WSBridging", dependencies: ["WSProtocol", "WSPlatform"], swiftSettings: releaseChecks),
+        .target(name: "WSServer", dependencies: ["WSProtocol", "WSPlatform", "WSBridging", "WSTLS", "WSPasswords", "WSDeflate"],
+                swiftSettings: releaseChecks),
         .target(name: "WSCLI", dependencies: ["WSPlatform", "WSBridging", "WSServer", "WSTLS"]),
         .executableTarget(
             name: "wsbridge",
