@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from wsbridge_instance import Instance, free_port, upgrade_request
+from wsbridge_instance import Instance, free_port, read_frame, upgrade_request
 
 CLIENT_ADDRESS = "127.0.0.5"
 
@@ -101,13 +101,8 @@ class Client:
     async def _read(self):
         try:
             while True:
-                first, second = await self.reader.readexactly(2)
-                length = second & 0x7F
-                if length == 126:
-                    length = struct.unpack("!H", await self.reader.readexactly(2))[0]
-                elif length == 127:
-                    length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
-                opcode, payload = first & 0x0F, await self.reader.readexactly(length)
+                first, payload = await read_frame(self.reader)
+                opcode = first & 0x0F
                 if opcode == 9:
                     self.send(10, payload)
                 elif opcode == 1:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from wsbridge_instance import Instance, free_port, upgrade_request
+from wsbridge_instance import Instance, free_port, read_frame, upgrade_request
 
 
 class Client:
@@ -42,13 +42,7 @@ class Client:
             raise RuntimeError(f"client {self.number}: {head[:200]!r}")
 
     async def line(self):
-        first, second = await self.reader.readexactly(2)
-        length = second & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", await self.reader.readexactly(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
-        payload = await self.reader.readexactly(length)
+        first, payload = await read_frame(self.reader)
         if first & 0x0F != 1:
             raise RuntimeError(f"client {self.number}: opcode {first & 0x0F} {payload[:40]!r}")
         return payload.decode()

@@ -5,6 +5,7 @@ import base64
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 
@@ -14,6 +15,18 @@ def upgrade_request(host, path="/"):
     key = base64.b64encode(os.urandom(16)).decode()
     return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+async def read_frame(reader):
+    """One unmasked frame from a server (RFC 6455 §5.2) off an asyncio stream: its first byte
+    (FIN, RSV, opcode) and its payload."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return first, await reader.readexactly(length)
 
 
 def free_port():
